@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""Content Jumpstart API: `python run.py --help`."""
+import sys
+
+from service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Public health endpoints: /api/health, /api/health/live, /api/health/ready."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiohttp import web
+
+from .. import SERVICE_NAME, __version__, keys
+from ..db.migrations import MigrationError, pending_migrations
+from ..db.registry import query
+from ..errors import ServiceUnavailable
+from ..web import json_response
+
+PING = query("health/ping")
+READY_TIMEOUT_S = 1.0
+
+
+def worker_info() -> dict:
+    return {"pid": os.getpid()}
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response(request, {"status": "healthy", "service": SERVICE_NAME, "version": __version__,
+                                   "worker": worker_info()})
+
+
+async def live(request: web.Request) -> web.Response:
+    return json_response(request, {"status": "alive", "worker": worker_info()})
+
+
+async def _readiness(request: web.Request) -> list:
+    async with request.app[keys.DB].session() as session:
+        await session.fetchval(PING)
+        return await pending_migrations(session.conn)
+
+
+async def ready(request: web.Request) -> web.Response:
+    try:
+        pending = await asyncio.wait_for(_readiness(request), READY_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise ServiceUnavailable(f"the database did not answer within {READY_TIMEOUT_S:g} s") from None
+    except MigrationError as exc:
+        raise ServiceUnavailable(f"schema problem: {exc}", code="not_ready") from None
+    if pending:
+        raise ServiceUnavailable("migrations pending: " + ", ".join(m.path.name for m in pending),
+                                 code="not_ready")
+    return json_response(request, {"status": "ready", "database": "ok", "migrations": "applied",
+                                   "worker": worker_info()})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/health/live", live)
+    app.router.add_get("/api/health/ready", ready)

@@ -1,0 +1,1 @@
+"""Database access: the SQL registry, the one module that runs queries, migrations, embedded server."""

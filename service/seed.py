@@ -1,0 +1,154 @@
+"""Synthetic data through COPY: `run.py seed`, the demo data set, and the benchmark.
+
+Rows are generated in Python in chunks and streamed with COPY (asyncpg's
+copy_records_to_table), so a million posts load in well under a minute rather
+than a million INSERTs. Posts are created in bursts of five sharing one
+created_at, as bulk inserts do, so every list exercises the id tie-break.
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import asyncpg
+
+CHUNK = 20_000
+_WORDS = ("growth brand launch audience story customer results team product value insight trust "
+          "strategy content reach message offer proof simple clear today learn build share scale "
+          "habit focus quality service partner market idea plan goal weekly review lesson win "
+          "founder client data signal hiring culture remote pricing demo feedback roadmap").split()
+_TEMPLATES = ["Problem Recognition", "Statistic + Insight", "Contrarian Take", "What Changed",
+              "Question Post", "Personal Story", "Myth Busting", "Things I Got Wrong",
+              "How-To", "Comparison", "What I Learned From", "Inside Look",
+              "Future Thinking", "Reader Q Response", "Milestone"]
+_PLATFORMS = ["linkedin", "twitter", "facebook", "blog"]
+_FLAGS = ["too_long", "missing_cta", "repetitive_opening", "low_readability"]
+_PROJECT_STATUSES = ["draft", "processing", "qa_review", "ready", "delivered"]
+_INDUSTRIES = ["Analytics", "Coaching", "Dental", "Fintech", "Logistics", "Marketing", "Nonprofit",
+               "Real Estate", "Retail", "SaaS", "Security", "Travel"]
+
+
+@dataclass
+class SeedReport:
+    clients: int = 0
+    projects: int = 0
+    runs: int = 0
+    posts: int = 0
+    seconds: float = 0.0
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, label: str, total: int, stream=sys.stderr) -> None:
+        self.label, self.total, self.stream = label, max(total, 1), stream
+        self.enabled = total > 0 and getattr(stream, "isatty", lambda: False)()
+        self.start = time.perf_counter()
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        fraction = done / self.total
+        bar = "#" * int(fraction * 30)
+        self.stream.write(f"\r{self.label:<8} [{bar:<30}] {fraction:6.1%} {done:>10,}/{self.total:,} "
+                          f"{time.perf_counter() - self.start:6.1f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _content(rng: random.Random, index: int) -> str:
+    words = rng.choices(_WORDS, k=rng.randint(12, 40))
+    words[0] = words[0].capitalize()
+    return " ".join(words) + f". Post {index}."
+
+
+async def seed(conn: asyncpg.Connection, *, owner_id: uuid.UUID, clients: int, projects: int, posts: int,
+               seed_value: int = 42, progress: Callable[[str, int], Progress] = Progress,
+               now: datetime | None = None) -> SeedReport:
+    """Insert synthetic clients, projects (one run each) and posts owned by owner_id."""
+    if clients < 1 and (projects or posts):
+        raise ValueError("projects and posts need at least one client")
+    if projects < 1 and posts:
+        raise ValueError("posts need at least one project")
+    rng = random.Random(seed_value)
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc)
+    report = SeedReport()
+
+    client_ids = [uuid.uuid4() for _ in range(clients)]
+    client_rows = []
+    for i, client_id in enumerate(client_ids):
+        industry = _INDUSTRIES[i % len(_INDUSTRIES)]
+        created = now - timedelta(days=400, seconds=-i * 60)
+        client_rows.append((client_id, owner_id, f"{industry} Client {i + 1}", f"client{i + 1}@example.com",
+                            f"A {industry.lower()} business.", "Busy founders", "Inconsistent marketing",
+                            "professional", rng.sample(_PLATFORMS, 2), ["no time"], ["where to start?"],
+                            created, created))
+    await conn.copy_records_to_table("clients", records=client_rows, columns=[
+        "id", "owner_id", "name", "email", "business_description", "ideal_customer", "main_problem_solved",
+        "tone_preference", "platforms", "customer_pain_points", "customer_questions", "created_at", "updated_at"])
+    report.clients = clients
+
+    project_ids = [uuid.uuid4() for _ in range(projects)]
+    run_ids = [uuid.uuid4() for _ in range(projects)]
+    project_rows, run_rows = [], []
+    for i, project_id in enumerate(project_ids):
+        created = now - timedelta(days=380, seconds=-i * 60)
+        num_posts = 30
+        project_rows.append((project_id, owner_id, client_ids[i % clients], f"Project {i + 1}",
+                             _PROJECT_STATUSES[i % len(_PROJECT_STATUSES)], {"Problem Recognition": 2},
+                             num_posts, 40, 0, 40 * num_posts, ["linkedin"], "friendly", created, created))
+        run_rows.append((run_ids[i], owner_id, project_id, False, "succeeded", created, created,
+                         ["generated"], created, created))
+    await conn.copy_records_to_table("projects", records=project_rows, columns=[
+        "id", "owner_id", "client_id", "name", "status", "template_quantities", "num_posts", "price_per_post",
+        "research_price_per_post", "total_price", "platforms", "tone", "created_at", "updated_at"])
+    await conn.copy_records_to_table("runs", records=run_rows, columns=[
+        "id", "owner_id", "project_id", "is_batch", "status", "started_at", "completed_at", "logs",
+        "created_at", "updated_at"])
+    report.projects = report.runs = projects
+
+    bar = progress("posts", posts)
+    span = timedelta(days=365)
+    start_time = now - span
+    step = span / max(posts, 1)
+    columns = ["id", "owner_id", "project_id", "run_id", "content", "template_id", "template_name", "variant",
+               "word_count", "readability_score", "has_cta", "status", "flags", "target_platform",
+               "created_at", "updated_at"]
+    done = 0
+    while done < posts:
+        batch = []
+        for i in range(done, min(done + CHUNK, posts)):
+            p = i % projects
+            content = _content(rng, i)
+            flagged = rng.random() < 0.15
+            flags = [rng.choice(_FLAGS)] if flagged else []
+            template = rng.randrange(len(_TEMPLATES))
+            # Bursts of five posts share one timestamp, like a bulk insert does.
+            created = start_time + step * (i - i % 5)
+            batch.append((uuid.uuid4(), owner_id, project_ids[p], run_ids[p], content, str(template + 1),
+                          _TEMPLATES[template], i % 3 + 1, len(content.split()), round(rng.uniform(30, 90), 1),
+                          rng.random() < 0.6, "flagged" if flagged else "approved", flags,
+                          _PLATFORMS[i % 4], created, created))
+        await conn.copy_records_to_table("posts", records=batch, columns=columns)
+        done += len(batch)
+        bar.update(done)
+    bar.close()
+    report.posts = posts
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def analyze(conn: asyncpg.Connection) -> None:
+    """Fresh statistics and visibility map after a bulk load (index-only scans need the latter)."""
+    for table in ("clients", "projects", "runs", "posts"):
+        await conn.execute(f"VACUUM (ANALYZE) {table}")

@@ -1,0 +1,200 @@
+"""One frozen settings object, read from the environment and validated once.
+
+Every variable of API.md section 2 lives here. A bad value raises SettingsError
+naming the variable; run.py turns that into one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+
+class SettingsError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    secret_key: str = ""
+    var_dir: Path = Path("var")
+
+    db_pool_size: int = 20
+    db_max_overflow: int = 40
+    db_pool_recycle: int = 3600
+    db_pool_pre_ping: bool = True
+    db_pool_timeout: float = 30.0
+    db_echo_pool: bool = False
+    db_statement_timeout_ms: int = 30000
+    db_leak_threshold_s: float = 10.0
+    db_idle_timeout_s: float = 300.0
+
+    cache_enabled: bool = True
+    cache_short_ttl: int = 300
+    cache_medium_ttl: int = 600
+    cache_long_ttl: int = 3600
+    cache_max_size: int = 100
+
+    offset_threshold: int = 100
+    default_page_size: int = 20
+    max_page_size: int = 100
+    count_exact_limit: int = 10000
+
+    profiling_enabled: bool = True
+    slow_query_threshold_ms: float = 100.0
+    very_slow_query_threshold_ms: float = 500.0
+    max_slow_queries: int = 100
+    n_plus_one_threshold: int = 5
+
+    metrics_token: str | None = None
+    token_ttl_hours: int = 168
+    log_level: str = "INFO"
+
+    @property
+    def pool_max_size(self) -> int:
+        return self.db_pool_size + self.db_max_overflow
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}, got {value}")
+        return value
+    return parse
+
+
+def _float(minimum: float = 0.0) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a number, got {raw!r}") from None
+        if value != value or value < minimum:
+            raise ValueError(f"must be a number of at least {minimum:g}, got {raw!r}")
+        return value
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URI")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return value
+
+
+# variable -> (field, parser). The table is the documentation's order.
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "DATABASE_URL": ("database_url", _database_url),
+    "HOST": ("host", _text),
+    "PORT": ("port", _int(0, 65535)),
+    "WORKERS": ("workers", _int(1, 64)),
+    "SECRET_KEY": ("secret_key", _text),
+    "VAR_DIR": ("var_dir", lambda raw: Path(_text(raw))),
+    "DB_POOL_SIZE": ("db_pool_size", _int(1, 1000)),
+    "DB_MAX_OVERFLOW": ("db_max_overflow", _int(0, 1000)),
+    "DB_POOL_RECYCLE": ("db_pool_recycle", _int(1)),
+    "DB_POOL_PRE_PING": ("db_pool_pre_ping", _bool),
+    "DB_POOL_TIMEOUT": ("db_pool_timeout", _float(0.001)),
+    "DB_ECHO_POOL": ("db_echo_pool", _bool),
+    "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0)),
+    "DB_LEAK_THRESHOLD_S": ("db_leak_threshold_s", _float(0.001)),
+    "DB_IDLE_TIMEOUT_S": ("db_idle_timeout_s", _float(0.0)),
+    "CACHE_ENABLED": ("cache_enabled", _bool),
+    "CACHE_SHORT_TTL": ("cache_short_ttl", _int(1)),
+    "CACHE_MEDIUM_TTL": ("cache_medium_ttl", _int(1)),
+    "CACHE_LONG_TTL": ("cache_long_ttl", _int(1)),
+    "CACHE_MAX_SIZE": ("cache_max_size", _int(1)),
+    "OFFSET_THRESHOLD": ("offset_threshold", _int(0)),
+    "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
+    "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),
+    "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1)),
+    "PROFILING_ENABLED": ("profiling_enabled", _bool),
+    "SLOW_QUERY_THRESHOLD_MS": ("slow_query_threshold_ms", _float(0.0)),
+    "VERY_SLOW_QUERY_THRESHOLD_MS": ("very_slow_query_threshold_ms", _float(0.0)),
+    "MAX_SLOW_QUERIES": ("max_slow_queries", _int(1, 100000)),
+    "N_PLUS_ONE_THRESHOLD": ("n_plus_one_threshold", _int(2)),
+    "METRICS_TOKEN": ("metrics_token", _text),
+    "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
+    "LOG_LEVEL": ("log_level", _log_level),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bool = True) -> Settings:
+    """Read and validate every variable; raise SettingsError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for variable, (field, parse) in _VARIABLES.items():
+        raw = env.get(variable)
+        if not raw:
+            continue
+        try:
+            values[field] = parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{variable}: {exc}") from None
+    settings = Settings(**values)
+    if settings.very_slow_query_threshold_ms < settings.slow_query_threshold_ms:
+        raise SettingsError("VERY_SLOW_QUERY_THRESHOLD_MS: must not be below SLOW_QUERY_THRESHOLD_MS")
+    if settings.default_page_size > settings.max_page_size:
+        raise SettingsError("DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE")
+    if not settings.secret_key and create_secret:
+        settings = settings.replace(secret_key=_stored_secret(settings.var_dir))
+    return settings
+
+
+def _stored_secret(var_dir: Path) -> str:
+    """The generated SECRET_KEY kept in VAR_DIR/secret_key, so cursors survive restarts."""
+    path = var_dir / "secret_key"
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two workers starting together must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,144 @@
+"""HTTP plumbing shared by every handler: middlewares, JSON responses, request bodies.
+
+Two middlewares, outermost first:
+- request_context: request id (echo a safe incoming X-Request-ID or make one),
+  per-request database accounting, X-Request-ID and Server-Timing on every response;
+- errors: ApiError and aiohttp's HTTP errors become the JSON error shape of API.md
+  section 3; anything unexpected is logged with the request id and answered 500
+  with no detail.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from .context import RequestContext, current_request
+from .errors import ApiError, InvalidJson, PayloadTooLarge, UnsupportedMediaType
+from .jsonutil import dumps, loads
+
+log = logging.getLogger("service.web")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+JSON_CONTENT_TYPE = "application/json"
+
+
+def _request_id(request: web.Request) -> str:
+    incoming = request.headers.get("X-Request-ID")
+    if incoming and _SAFE_REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def _route_template(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def server_timing(ctx: RequestContext) -> str:
+    value = f'db;dur={ctx.db_ms:.2f};desc="{ctx.queries} queries"'
+    if ctx.cache is not None:
+        value += f', cache;desc="{ctx.cache}"'
+    return value
+
+
+@web.middleware
+async def request_context_middleware(request: web.Request, handler):
+    ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
+    request["ctx"] = ctx
+    token = current_request.set(ctx)
+    try:
+        response = await handler(request)
+    finally:
+        current_request.reset(token)
+    response.headers["X-Request-ID"] = ctx.request_id
+    response.headers["Server-Timing"] = server_timing(ctx)
+    return response
+
+
+def error_response(status: int, code: str, message: str, request_id: str, *,
+                   field: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    error: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return web.Response(status=status, body=dumps({"error": error, "request_id": request_id}),
+                        content_type=JSON_CONTENT_TYPE, headers=headers)
+
+
+_HTTP_CODES = {
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "method not allowed on this route"),
+    413: ("payload_too_large", f"request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB"),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    ctx: RequestContext = request["ctx"]
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, ctx.request_id, field=exc.field, headers=exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, message = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, code, message, ctx.request_id, headers=headers)
+    except Exception:  # noqa: BLE001 - the last line of defence: log, answer without detail
+        log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, ctx.request_id)
+        return error_response(500, "internal_error", "internal server error", ctx.request_id)
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in candidates
+
+
+def json_response(request: web.Request, data: Any = None, *, status: int = 200, body: bytes | None = None,
+                  etag: str | None = None) -> web.Response:
+    """A JSON response; GETs carry an ETag and answer 304 to a matching If-None-Match."""
+    if body is None:
+        body = dumps(data)
+    headers = {"Cache-Control": "private, no-cache"}
+    if request.method == "GET" and status == 200:
+        etag = etag or etag_for(body)
+        headers["ETag"] = etag
+        if _etag_matches(request.headers.get("If-None-Match"), etag):
+            return web.Response(status=304, headers=headers)
+    return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON: 415 for another content type, 413 over 8 MiB, 400 if not JSON."""
+    if request.content_type != JSON_CONTENT_TYPE:
+        raise UnsupportedMediaType("request body must be JSON (Content-Type: application/json)")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB") from None
+    if not raw:
+        raise InvalidJson("request body is empty; a JSON object was expected")
+    try:
+        return loads(raw)
+    except ValueError as exc:
+        raise InvalidJson(f"request body is not valid JSON: {exc}") from None

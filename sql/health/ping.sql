@@ -1,0 +1,3 @@
+-- Liveness of the database connection.
+-- Parameters: none
+SELECT 1;

@@ -1,0 +1,8 @@
+-- The owner of a project the caller may see (its runs and posts take it over).
+-- Parameters:
+--   $1 id       uuid
+--   $2 owner_id uuid: the caller's id, or NULL for an admin
+SELECT owner_id
+FROM projects
+WHERE id = $1
+  AND ($2::uuid IS NULL OR owner_id = $2);
