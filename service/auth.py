@@ -106,7 +106,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def require_user(request: web.Request) -> User:
-    user = request.get("user")
+    user = request.get(keys.USER)
     if user is not None:
         return user
     token = bearer_token(request)
@@ -118,7 +118,7 @@ async def require_user(request: web.Request) -> User:
     if row is None:
         raise Unauthorized("invalid or expired token")
     user = User(**dict(row))
-    request["user"] = user
+    request[keys.USER] = user
     return user
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import keys
 from .context import RequestContext, current_request
 from .errors import ApiError, InvalidJson, PayloadTooLarge, UnsupportedMediaType
 from .jsonutil import dumps, loads
@@ -50,7 +51,7 @@ def server_timing(ctx: RequestContext) -> str:
 @web.middleware
 async def request_context_middleware(request: web.Request, handler):
     ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
-    request["ctx"] = ctx
+    request[keys.REQUEST_CTX] = ctx
     token = current_request.set(ctx)
     try:
         response = await handler(request)
@@ -79,7 +80,7 @@ _HTTP_CODES = {
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
-    ctx: RequestContext = request["ctx"]
+    ctx: RequestContext = request[keys.REQUEST_CTX]
     try:
         return await handler(request)
     except ApiError as exc:
