@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -106,6 +107,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def require_user(request: web.Request) -> User:
+    """The caller, from the bearer token; looked up once, then cached until the
+    token's expiry (logout invalidates the cache on every worker)."""
     user = request.get(keys.USER)
     if user is not None:
         return user
@@ -114,12 +117,28 @@ async def require_user(request: web.Request) -> User:
         raise Unauthorized("authentication required: send Authorization: Bearer <token>")
     if len(token) > 512:
         raise Unauthorized("invalid or expired token")
-    row = await request.app[keys.DB].fetchrow(USER_BY_TOKEN, token_digest(token))
+    digest = token_digest(token)
+    user = await request.app[keys.CACHE].get_or_load(
+        "long", "users", "token|" + digest.hex(), lambda: _user_by_token(request, digest))
+    if user.expires_at <= time.time():
+        raise Unauthorized("invalid or expired token")
+    request[keys.USER] = user.user
+    return user.user
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    user: User
+    expires_at: float   # epoch seconds
+
+
+async def _user_by_token(request: web.Request, digest: bytes) -> _Session:
+    row = await request.app[keys.DB].fetchrow(USER_BY_TOKEN, digest)
     if row is None:
         raise Unauthorized("invalid or expired token")
-    user = User(**dict(row))
-    request[keys.USER] = user
-    return user
+    fields = dict(row)
+    expires_at = fields.pop("expires_at").timestamp()
+    return _Session(User(**fields), expires_at)
 
 
 async def require_admin(request: web.Request) -> User:

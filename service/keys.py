@@ -7,9 +7,14 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .auth import User
+    from .cache import QueryCache
+    from .cache_feed import InvalidationFeed
     from .context import RequestContext
     from .cursors import CursorCodec
     from .db.database import Database
+    from .metrics import Metrics
+    from .profiling import Profiler
+    from .web import RequestFinished
     from .pagination import Paginator
     from .settings import Settings
 
@@ -17,6 +22,12 @@ SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 DB: web.AppKey["Database"] = web.AppKey("db")
 CODEC: web.AppKey["CursorCodec"] = web.AppKey("codec")
 PAGINATOR: web.AppKey["Paginator"] = web.AppKey("paginator")
+CACHE: web.AppKey["QueryCache"] = web.AppKey("cache")
+CACHE_FEED: web.AppKey["InvalidationFeed"] = web.AppKey("cache_feed")
+PROFILER: web.AppKey["Profiler"] = web.AppKey("profiler")
+METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+# Called when each request ends (metrics, N+1 detection); see web.request_context_middleware.
+REQUEST_FINISHED: web.AppKey[list["RequestFinished"]] = web.AppKey("request_finished")
 
 # Per-request storage
 REQUEST_CTX: web.RequestKey["RequestContext"] = web.RequestKey("ctx")

@@ -1,0 +1,111 @@
+"""Cache invalidation across workers and instances, through PostgreSQL LISTEN/NOTIFY.
+
+Triggers (migration 0010) NOTIFY cj_cache_invalidation with a table name when a
+statement changing it commits. Each process keeps one dedicated connection that
+LISTENs (the pool's connections run UNLISTEN * on release, so it cannot be a
+pooled one) and drops the namespaces that table feeds. When that connection is
+lost the cache is emptied and bypassed until it is back, since notifications sent
+meanwhile are lost; reconnection retries with backoff, by itself.
+
+Writes answered by this process also invalidate locally before responding (see
+cache_invalidation.py), so the writer's next read is fresh without waiting for
+its own notification.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from .cache import QueryCache
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "cj_cache_invalidation"
+# table -> namespaces whose cached answers a change to it can alter
+TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
+    "clients": ("clients",),
+    "projects": ("projects",),
+    "runs": ("runs",),
+    "posts": ("posts", "projects"),        # project detail carries post_counts
+    "users": ("users",),
+    "access_tokens": ("users",),
+}
+HEARTBEAT_S = 5.0
+
+
+class InvalidationFeed:
+    def __init__(self, dsn: str, cache: QueryCache) -> None:
+        self.dsn = dsn
+        self.cache = cache
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.notifications = 0
+        self._task: asyncio.Task | None = None
+        self._conn: asyncpg.Connection | None = None
+
+    async def start(self, wait: float = 5.0) -> None:
+        await self.cache.distrust()
+        self._task = asyncio.create_task(self._run(), name="cache-invalidation-feed")
+        try:
+            await asyncio.wait_for(self.connected.wait(), wait)
+        except asyncio.TimeoutError:
+            log.warning("cache invalidation feed not connected yet; the cache stays bypassed until it is")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    @property
+    def backend_pid(self) -> int | None:
+        return None if self._conn is None or self._conn.is_closed() else self._conn.get_server_pid()
+
+    def _on_notify(self, conn, pid: int, channel: str, payload: str) -> None:
+        self.notifications += 1
+        namespaces = TABLE_NAMESPACES.get(payload)
+        if namespaces is None:      # unknown table: drop everything rather than guess
+            namespaces = tuple({ns for group in TABLE_NAMESPACES.values() for ns in group})
+        asyncio.get_running_loop().create_task(self.cache.invalidate(namespaces))
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            lost = asyncio.Event()
+            try:
+                self._conn = await asyncpg.connect(self.dsn, timeout=5,
+                                                   server_settings={"application_name": "cj-cache-listener"})
+                self._conn.add_termination_listener(lambda _conn: lost.set())
+                await self._conn.add_listener(CHANNEL, self._on_notify)
+                await self.cache.trust()    # start empty: changes while we were away are unknown
+                self.connected.set()
+                backoff = 0.1
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), HEARTBEAT_S)
+                    except asyncio.TimeoutError:
+                        await self._conn.fetchval("SELECT 1", timeout=HEARTBEAT_S)
+            except asyncio.CancelledError:
+                await self._close()
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: distrust, reconnect
+                log.warning("cache invalidation feed lost (%s); cache bypassed until it reconnects", exc)
+            self.connected.clear()
+            await self.cache.distrust()
+            await self._close()
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), 2)
+            except Exception:  # noqa: BLE001
+                conn.terminate()
