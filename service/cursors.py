@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,9 @@ from .errors import InvalidCursor
 VERSION = 1
 MAX_CURSOR_LENGTH = 1024
 _DOMAIN = b"content-jumpstart/cursor/v1\x00"
+# body "." signature, both unpadded base64url: checked before anything is decoded, so
+# no other character (non-ASCII included) reaches the HMAC or the base64 decoder.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ class CursorCodec:
     def decode(self, token: str) -> Cursor:
         if not token:
             raise InvalidCursor("cursor is empty", field="cursor")
-        if len(token) > MAX_CURSOR_LENGTH or token.count(".") != 1:
+        if len(token) > MAX_CURSOR_LENGTH or not _TOKEN.fullmatch(token):
             raise InvalidCursor("cursor is malformed", field="cursor")
         body, signature = token.split(".")
         if not hmac.compare_digest(self._sign(body), signature):
@@ -73,10 +77,12 @@ class CursorCodec:
                 raise InvalidCursor("cursor format is not supported by this version", field="cursor")
             key = payload["k"]
             parsed_key = None if key is None else (datetime.fromisoformat(key[0]), UUID(key[1]))
+            if parsed_key is not None and parsed_key[0].tzinfo is None:
+                raise ValueError("a cursor key's time must carry its time zone")
             cursor = Cursor(payload["r"], payload["o"], payload["d"], parsed_key, payload["f"])
         except InvalidCursor:
             raise
-        except (ValueError, KeyError, TypeError, IndexError, binascii.Error, orjson.JSONDecodeError):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, binascii.Error, orjson.JSONDecodeError):
             raise InvalidCursor("cursor is malformed", field="cursor") from None
         if cursor.order not in ("asc", "desc") or cursor.direction not in ("next", "prev"):
             raise InvalidCursor("cursor is malformed", field="cursor")

@@ -11,10 +11,13 @@ probe the key just before the page and read it with keyset SQL; a cursor always
 reads with keyset SQL. Walking backwards is the opposite order's keyset query,
 reversed. Every page asks for one row more than it shows, so has_next (or has_prev
 when walking back) is exact, and the other flag is an exact one-row probe.
+A page number past an exactly counted end reads nothing; past an estimated end the
+probe finds no boundary row. Either way the answer is 200 with no items.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -61,20 +64,31 @@ class PageRequest:
         return (self.page, self.cursor, self.page_size, self.order or "desc")
 
 
-def _positive_int(raw: str, name: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter(f"{name} must be a whole number, got {raw[:40]!r}", field=name) from None
-    return value
+# Plain ASCII digits only: int() would also take " 7", "1_000" and non-ASCII digits.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+# The largest integer every JSON reader keeps exact (metadata echoes the page).
+MAX_PAGE = 2**53 - 1
+# No list holds this many rows: a deeper position is past the end without asking the
+# database (and would not fit OFFSET's bigint).
+_BEYOND_ANY_LIST = 2**62
+
+
+def _whole_number(raw: str, name: str) -> int:
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise InvalidParameter(f"{name} must be a whole number, got {raw[:40]!r}", field=name)
+    return int(raw)
 
 
 def parse_page_request(params: Mapping[str, str], settings: Settings) -> PageRequest:
+    getall = getattr(params, "getall", None)     # a query string may repeat a name
+    for name in sorted(PAGE_PARAMETERS):
+        if getall is not None and len(getall(name, ())) > 1:
+            raise InvalidParameter(f"{name} is given more than once", field=name)
     page = cursor = order = None
     if "page" in params:
-        page = _positive_int(params["page"], "page")
-        if page < 1:
-            raise InvalidParameter("page must be 1 or more", field="page")
+        page = _whole_number(params["page"], "page")
+        if not 1 <= page <= MAX_PAGE:
+            raise InvalidParameter(f"page must be between 1 and {MAX_PAGE}", field="page")
     if "cursor" in params:
         cursor = params["cursor"]
         if page is not None:
@@ -83,7 +97,7 @@ def parse_page_request(params: Mapping[str, str], settings: Settings) -> PageReq
             raise InvalidCursor("cursor is empty", field="cursor")
     page_size = settings.default_page_size
     if "page_size" in params:
-        page_size = _positive_int(params["page_size"], "page_size")
+        page_size = _whole_number(params["page_size"], "page_size")
         if not 1 <= page_size <= settings.max_page_size:
             raise InvalidParameter(f"page_size must be between 1 and {settings.max_page_size}", field="page_size")
     if "order" in params:
@@ -139,7 +153,7 @@ class Paginator:
                 page = request.page or 1
                 total, estimated = await self.count(session, lq, args)
                 rows, has_next, has_prev, strategy = await self._numbered_page(
-                    session, lq, args, order, page, size, total)
+                    session, lq, args, order, page, size, total, estimated)
                 total_pages = math.ceil(total / size)
 
         next_cursor = prev_cursor = None
@@ -171,17 +185,18 @@ class Paginator:
         return self.codec.encode(Cursor(lq.resource, order, direction, key, fingerprint))
 
     async def _numbered_page(self, session: Session, lq: ListQueries, args: Sequence[Any], order: str,
-                             page: int, size: int, total: int):
+                             page: int, size: int, total: int, estimated: bool):
         offset = (page - 1) * size
-        if offset < self.settings.offset_threshold:
+        strategy = "offset" if offset < self.settings.offset_threshold else "cursor"
+        if (not estimated and offset >= total) or offset >= _BEYOND_ANY_LIST:
+            rows = []               # past the end: nothing to read
+        elif strategy == "offset" or offset == 0:
             rows = await session.fetch(lq.offset[order], *args, size + 1, offset)
-            strategy = "offset"
         else:
             # The row just before the page, found by an index-only probe; the page
             # itself is then read with keyset SQL from that key.
             boundary = await session.fetchrow(lq.boundary[order], *args, offset - 1)
             rows = [] if boundary is None else await session.fetch(lq.keyset[order], *args, *_key(boundary), size + 1)
-            strategy = "cursor"
         has_next = len(rows) > size
         rows = rows[:size]
         # Rows exist before this page when it is not the first and the list is not empty.
