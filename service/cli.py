@@ -91,9 +91,7 @@ class _Quiet:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from .app import create_app
+    from .workers import serve
     settings = settings.replace(**{k: v for k, v in (("host", args.host), ("port", args.port),
                                                       ("workers", args.workers)) if v is not None})
     embedded = not settings.database_url
@@ -111,9 +109,32 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             creds = json.loads(demo.read_text())
             print(f"  demo admin: {creds['email']} / {creds['password']}", flush=True)
         print("  Ctrl-C stops the service" + (" and the embedded PostgreSQL" if embedded else ""), flush=True)
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                    access_log=None, shutdown_timeout=5)
+        warning = asyncio.run(_pool_capacity_warning(settings))
+        if warning:
+            print(f"  warning: {warning}", flush=True)
+        if settings.workers > 1:
+            print(f"  workers: {settings.workers} processes sharing port {settings.port}", flush=True)
+        serve(settings)
     return 0
+
+
+async def _pool_capacity_warning(settings: Settings) -> str | None:
+    """Say so when every worker's full pool cannot fit the server's max_connections."""
+    from .db.pool import connect
+    conn = await connect(settings.database_url, settings)
+    try:
+        max_connections = int(await conn.fetchval("SHOW max_connections"))
+        reserved = int(await conn.fetchval("SHOW superuser_reserved_connections"))
+    finally:
+        await conn.close()
+    # +1 per worker: the cache invalidation listener's own connection.
+    needed = settings.workers * (settings.pool_max_size + 1)
+    if needed > max_connections - reserved:
+        return (f"{settings.workers} worker(s) x (DB_POOL_SIZE {settings.db_pool_size} + DB_MAX_OVERFLOW "
+                f"{settings.db_max_overflow} + 1 listener) = {needed} connections at peak, but the server allows "
+                f"{max_connections - reserved} (max_connections {max_connections}); lower the pool or raise "
+                "max_connections")
+    return None
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -165,21 +186,27 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
-    from .api.auth import create_user
+    from .api.auth import REGISTER, create_user
     from .db.database import Database
     from .db.pool import Pool
     from .db.registry import load_registry
     from .errors import ApiError
+    from .validation import validate_body
 
-    if len(args.password) < 8:
-        raise CommandError("--password must be at least 8 characters")
+    # The same rules as POST /api/auth/register.
+    try:
+        given = {"email": args.email, "password": args.password, "full_name": args.full_name}
+        cleaned = validate_body({k: v for k, v in given.items() if v is not None}, REGISTER)
+    except ApiError as exc:
+        raise CommandError(f"--{(exc.field or 'email').replace('_', '-')}: {exc.message.partition(': ')[2]}") from None
 
     async def run() -> None:
         load_registry()
         pool = Pool(settings.database_url, settings.replace(db_pool_size=1, db_max_overflow=0))
         await pool.open()
         try:
-            user = await create_user(Database(pool), args.email, args.password, args.full_name, args.admin)
+            user = await create_user(Database(pool), cleaned["email"], cleaned["password"], cleaned.get("full_name"),
+                                     args.admin)
         except ApiError as exc:
             raise CommandError(exc.message) from None
         finally:
@@ -263,6 +290,13 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) < 0:
                 print(f"error: --{name} must not be negative", file=sys.stderr)
                 return 2
+        # Checked before any server starts: children need a parent to hang under.
+        if args.clients < 1 and (args.projects or args.posts):
+            print("error: --projects and --posts need --clients of at least 1", file=sys.stderr)
+            return 2
+        if args.projects < 1 and args.posts:
+            print("error: --posts needs --projects of at least 1", file=sys.stderr)
+            return 2
     try:
         return args.handler(settings, args)
     except CommandError as exc:
@@ -273,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one clear line for known start-up failures
         from .db.migrations import MigrationError
         from .db.registry import RegistryError
-        if isinstance(exc, (MigrationError, RegistryError, OSError)):
+        from asyncpg import InterfaceError, PostgresError
+        # PostgresError: e.g. the database in DATABASE_URL does not exist, or the role may not log in.
+        if isinstance(exc, (MigrationError, RegistryError, OSError, PostgresError, InterfaceError)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

@@ -6,6 +6,7 @@ naming the variable; run.py turns that into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def _float(minimum: float = 0.0) -> Callable[[str], float]:
             value = float(raw.strip())
         except ValueError:
             raise ValueError(f"must be a number, got {raw!r}") from None
-        if value != value or value < minimum:
+        if not math.isfinite(value) or value < minimum:
             raise ValueError(f"must be a number of at least {minimum:g}, got {raw!r}")
         return value
     return parse

@@ -37,9 +37,15 @@ def _fail(field: str, message: str):
 def _check_text(name: str, value: Any, spec: Field) -> str:
     if not isinstance(value, str):
         _fail(name, "must be a string")
-    stripped = value.strip() if spec.min_length else value
-    if len(stripped) < spec.min_length:
-        _fail(name, "must not be empty" if spec.min_length == 1 else f"must be at least {spec.min_length} characters")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: reject it here rather than fail in the driver.
+        _fail(name, "must not contain NUL characters")
+    # A blank value is empty; otherwise the length counts every character (a password
+    # with leading spaces is not shorter than it looks).
+    if spec.min_length and not value.strip():
+        _fail(name, "must not be empty")
+    if len(value) < spec.min_length:
+        _fail(name, f"must be at least {spec.min_length} characters")
     if len(value) > spec.max_length:
         _fail(name, f"must be at most {spec.max_length} characters")
     if spec.choices is not None and value not in spec.choices:
@@ -88,14 +94,29 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         if len(value) > spec.max_items:
             _fail(name, f"must have at most {spec.max_items} entries")
         item_spec = Field("int", minimum=0, maximum=1_000_000)
+        if any("\x00" in k for k in value):
+            _fail(name, "keys must not contain NUL characters")
         return {str(k)[:200]: _check_number(f"{name}.{k}", v, item_spec, integer=True) for k, v in value.items()}
     if kind == "json_list":
         if not isinstance(value, list):
             _fail(name, "must be a list")
         if len(value) > spec.max_items:
             _fail(name, f"must have at most {spec.max_items} items")
+        if _holds_nul(value):
+            # jsonb refuses \u0000 in any string.
+            _fail(name, "must not contain NUL characters")
         return value
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
 
 
 def validate_body(body: Any, schema: Mapping[str, Field], *, partial: bool = False) -> dict[str, Any]:
@@ -143,7 +164,8 @@ def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_al
     """Typed filter values from the query string; unknown or repeated names are 400."""
     values: dict[str, Any] = {}
     seen: set[str] = set()
-    for name in params.keys():
+    # items(), not keys(): a MultiDict's keys() view lists a repeated name once.
+    for name, _ in params.items():
         if name in seen:
             _param_fail(name, "is given more than once")
         seen.add(name)
@@ -173,6 +195,8 @@ def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_al
         elif field.kind == "id":
             values[name] = parse_id(raw, name.removesuffix("_id"))
         else:
+            if "\x00" in raw:
+                _param_fail(name, "must not contain NUL characters")
             if len(raw) > field.max_length:
                 _param_fail(name, f"must be at most {field.max_length} characters")
             if field.min_length and not raw.strip():

@@ -9,7 +9,7 @@ from ..errors import NotFound
 from ..pagination import list_queries
 from ..validation import Field, like_pattern, parse_id, validate_body
 from ..web import json_response, no_content, read_json
-from .common import db_of, list_response
+from .common import cached_json, db_of, list_response
 
 CLIENTS = list_queries("clients")
 GET = query("clients/get")
@@ -39,7 +39,7 @@ async def list_clients(request: web.Request) -> web.Response:
     async def build_args(filters):
         return (user.scope, like_pattern(filters.get("search")))
 
-    return await list_response(request, user, CLIENTS, FILTERS, build_args)
+    return await list_response(request, user, CLIENTS, FILTERS, build_args, tier="medium")
 
 
 async def create_client(request: web.Request) -> web.Response:
@@ -51,10 +51,15 @@ async def create_client(request: web.Request) -> web.Response:
 
 async def get_client(request: web.Request) -> web.Response:
     user = await require_user(request)
-    row = await db_of(request).fetchrow(GET, parse_id(request.match_info["id"], "client"), user.scope)
-    if row is None:
-        raise NotFound("client not found")
-    return json_response(request, dict(row))
+    client_id = parse_id(request.match_info["id"], "client")
+
+    async def load() -> dict:
+        row = await db_of(request).fetchrow(GET, client_id, user.scope)
+        if row is None:
+            raise NotFound("client not found")
+        return dict(row)
+
+    return await cached_json(request, "medium", "clients", f"get|{client_id}", load)
 
 
 async def patch_client(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from ..errors import NotFound, ValidationFailed
 from ..pagination import list_queries
 from ..validation import Field, like_pattern, parse_id, validate_body
 from ..web import json_response, no_content, read_json
-from .common import db_of, list_response, require_visible
+from .common import cached_json, db_of, list_response, require_visible
 
 POSTS = list_queries("posts")
 GET = query("posts/get")
@@ -53,8 +53,9 @@ FILTERS = {
     "template_name": Field("text", max_length=200),
     "needs_review": Field("bool"),
     "search": Field("text", max_length=200),
-    "min_word_count": Field("int", minimum=0),
-    "max_word_count": Field("int", minimum=0),
+    # word_count is a PostgreSQL integer: a larger bound would fail in the driver, not here.
+    "min_word_count": Field("int", minimum=0, maximum=2**31 - 1),
+    "max_word_count": Field("int", minimum=0, maximum=2**31 - 1),
     "min_readability": Field("number", minimum=0, maximum=100),
     "max_readability": Field("number", minimum=0, maximum=100),
 }
@@ -98,9 +99,17 @@ def _validated_items(body) -> tuple[list[dict], bool]:
     return [validate_body(body, SCHEMA)], False
 
 
-def _complete(post: dict) -> dict:
-    post["project_id"] = parse_id(post["project_id"], "project")
-    post["run_id"] = None if post.get("run_id") is None else parse_id(post["run_id"], "run")
+def _body_id(raw, field: str, what: str):
+    """An id named in a body: a malformed one is 404 like an unknown one, naming the field."""
+    try:
+        return parse_id(raw, what)
+    except NotFound:
+        raise NotFound(f"{field}: {what} not found", field=field) from None
+
+
+def _complete(post: dict, where: str = "") -> dict:
+    post["project_id"] = _body_id(post["project_id"], f"{where}project_id", "project")
+    post["run_id"] = None if post.get("run_id") is None else _body_id(post["run_id"], f"{where}run_id", "run")
     if post.get("word_count") is None:
         post["word_count"] = word_count(post["content"])
     flags = post.get("flags") or []
@@ -115,7 +124,7 @@ def _complete(post: dict) -> dict:
 async def create_posts(request: web.Request) -> web.Response:
     user = await require_user(request)
     posts, bulk = _validated_items(await read_json(request))
-    posts = [_complete(p) for p in posts]
+    posts = [_complete(p, f"items[{i}]." if bulk else "") for i, p in enumerate(posts)]
     async with db_of(request).transaction() as tx:
         owners = {r["id"]: r["owner_id"] for r in
                   await tx.fetch(PROJECT_OWNERS, list({p["project_id"] for p in posts}), user.scope)}
@@ -138,10 +147,15 @@ async def create_posts(request: web.Request) -> web.Response:
 
 async def get_post(request: web.Request) -> web.Response:
     user = await require_user(request)
-    row = await db_of(request).fetchrow(GET, parse_id(request.match_info["id"], "post"), user.scope)
-    if row is None:
-        raise NotFound("post not found")
-    return json_response(request, dict(row))
+    post_id = parse_id(request.match_info["id"], "post")
+
+    async def load() -> dict:
+        row = await db_of(request).fetchrow(GET, post_id, user.scope)
+        if row is None:
+            raise NotFound("post not found")
+        return dict(row)
+
+    return await cached_json(request, "short", "posts", f"get|{post_id}", load)
 
 
 async def patch_post(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from ..errors import NotFound, ValidationFailed
 from ..pagination import list_queries
 from ..validation import Field, like_pattern, parse_id, validate_body
 from ..web import json_response, no_content, read_json
-from .common import db_of, list_response, require_visible
+from .common import cached_json, db_of, list_response, require_visible
 
 PROJECTS = list_queries("projects")
 GET = query("projects/get")
@@ -80,6 +80,10 @@ async def create_project(request: web.Request) -> web.Response:
     if body.get("total_price") is None and body.get("num_posts") is not None and body.get("price_per_post") is not None:
         per_post = _money(body["price_per_post"]) + (_money(body.get("research_price_per_post")) or 0)
         body["total_price"] = per_post * body["num_posts"]
+        # The product of two valid inputs can still overflow numeric(12,2).
+        if body["total_price"] > Decimal(str(_PRICE.maximum)):
+            raise ValidationFailed(f"total_price: num_posts x price comes to more than {_PRICE.maximum:,.2f}",
+                                   field="total_price")
     async with db_of(request).transaction() as tx:
         owner_id = await tx.fetchval(CLIENT_OWNER, client_id, user.scope)
         if owner_id is None:
@@ -91,10 +95,15 @@ async def create_project(request: web.Request) -> web.Response:
 
 async def get_project(request: web.Request) -> web.Response:
     user = await require_user(request)
-    row = await db_of(request).fetchrow(GET, parse_id(request.match_info["id"], "project"), user.scope)
-    if row is None:
-        raise NotFound("project not found")
-    return json_response(request, serialize_detail(row))
+    project_id = parse_id(request.match_info["id"], "project")
+
+    async def load() -> dict:
+        row = await db_of(request).fetchrow(GET, project_id, user.scope)
+        if row is None:
+            raise NotFound("project not found")
+        return serialize_detail(row)
+
+    return await cached_json(request, "medium", "projects", f"get|{project_id}", load)
 
 
 async def patch_project(request: web.Request) -> web.Response:

@@ -14,6 +14,10 @@ _CONNECTION_ERRORS = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.InterfaceError,                   # "connection is closed", pool closing
+    asyncpg.InternalClientError,              # protocol state after the server dropped us
+    asyncpg.ObjectNotInPrerequisiteStateError,  # database not accepting connections
+    asyncpg.InvalidCatalogNameError,          # database dropped or renamed
+    asyncpg.InvalidAuthorizationSpecificationError,  # role gone or refused
     ConnectionError,
     OSError,
 )
