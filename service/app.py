@@ -35,7 +35,6 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     _instrument(app, db)
     app[keys.PAGINATOR] = Paginator(db, settings, app[keys.CODEC])
     await db.execute(DELETE_EXPIRED_TOKENS)
-    await monitoring.report_capacity_at_startup(db, settings)
     try:
         yield
     finally:
@@ -44,9 +43,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:
     """The query cache and its cross-instance invalidation feed (LISTEN)."""
-    feed = InvalidationFeed(app[keys.SETTINGS].database_url, app[keys.CACHE])
+    settings = app[keys.SETTINGS]
+    feed = InvalidationFeed(settings.database_listen_url or settings.database_url, app[keys.CACHE])
     app[keys.CACHE_FEED] = feed
-    if app[keys.SETTINGS].cache_enabled:
+    if settings.cache_enabled:
         await feed.start()
     try:
         yield

@@ -2,7 +2,8 @@
 
 Two middlewares, outermost first:
 - request_context: request id (echo a safe incoming X-Request-ID or make one),
-  per-request database accounting, X-Request-ID and Server-Timing on every response;
+  per-request database accounting, X-Request-ID and Server-Timing on every response,
+  and the app's REQUEST_FINISHED hooks (HTTP metrics, N+1 detection) once it is answered;
 - errors: ApiError and aiohttp's HTTP errors become the JSON error shape of API.md
   section 3; anything unexpected is logged with the request id and answered 500
   with no detail.
@@ -10,10 +11,12 @@ Two middlewares, outermost first:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
+import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -29,11 +32,17 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 JSON_CONTENT_TYPE = "application/json"
 
 
+# Generated ids: a random per-process prefix and a counter. Unique without a
+# urandom call per request (uuid4 was a visible cost on the cached path).
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_id_counter = itertools.count(1)
+
+
 def _request_id(request: web.Request) -> str:
     incoming = request.headers.get("X-Request-ID")
     if incoming and _SAFE_REQUEST_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}-{next(_id_counter):x}"
 
 
 def _route_template(request: web.Request) -> str:
@@ -48,15 +57,29 @@ def server_timing(ctx: RequestContext) -> str:
     return value
 
 
+# finished(ctx, method, status, elapsed seconds), called once per answered request
+RequestFinished = Callable[[RequestContext, str, int, float], None]
+
+
 @web.middleware
 async def request_context_middleware(request: web.Request, handler):
+    start = time.perf_counter()
     ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
     request[keys.REQUEST_CTX] = ctx
     token = current_request.set(ctx)
+    status = 0    # stays 0 when the client went away (cancelled): nothing to report
     try:
         response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:   # redirects and the like pass through the error middleware
+        status = exc.status
+        raise
     finally:
         current_request.reset(token)
+        if status:
+            elapsed = time.perf_counter() - start
+            for finished in request.app.get(keys.REQUEST_FINISHED, ()):
+                finished(ctx, request.method, status, elapsed)
     response.headers["X-Request-ID"] = ctx.request_id
     response.headers["Server-Timing"] = server_timing(ctx)
     return response

@@ -68,11 +68,17 @@ class Session:
         try:
             result = await method(query.text, *args)
         except Exception as exc:  # noqa: BLE001
+            # A failed execution still spent database time: a statement cancelled by
+            # DB_STATEMENT_TIMEOUT_MS is exactly what the slow log must show.
+            self._db.record(query, (time.perf_counter() - start) * 1000.0, 0)
             raise translate_db_error(exc) from exc
         elapsed_ms = (time.perf_counter() - start) * 1000.0
+        observers = self._db.observers
         self._db.account(query.name, elapsed_ms)
-        for observer in self._db.observers:
-            observer(query, elapsed_ms, count_rows(result))
+        if observers:
+            rows = count_rows(result)
+            for observer in observers:
+                observer(query, elapsed_ms, rows)
         return result
 
 
@@ -85,6 +91,12 @@ class Database:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.observers: list[QueryObserver] = []
+
+    def record(self, query: Query, elapsed_ms: float, rows: int) -> None:
+        """Account one execution to the request and report it to every observer."""
+        self.account(query.name, elapsed_ms)
+        for observer in self.observers:
+            observer(query, elapsed_ms, rows)
 
     def account(self, name: str, elapsed_ms: float) -> None:
         ctx = current_request.get()
