@@ -3,16 +3,13 @@
 -- of this query instead (metadata.total_is_estimate), so a list never counts a
 -- million rows per request.
 -- Parameters:
---   $1 owner_id   uuid: the caller's id, or NULL for an admin (all rows)
---   $2 project_id uuid: or NULL
---   $3 cap integer: stop counting after this many rows
--- Optional filters are ($n IS NULL OR ...): the pool plans every execution as a
--- custom plan (plan_cache_mode = force_custom_plan), which folds the NULL ones away.
+--   $1  owner_id   uuid: the caller's id, or NULL for an admin (all rows)
+--   $2  project_id uuid: or NULL
+--   $3  cap integer: stop counting after this many rows
+-- The filters live in visible_runs() (migration 0011), shared by every query of this list.
 SELECT count(*)
 FROM (
     SELECT 1
-    FROM runs
-    WHERE ($1::uuid IS NULL OR runs.owner_id = $1)
-  AND ($2::uuid IS NULL OR runs.project_id = $2)
+    FROM visible_runs($1, $2) AS runs
     LIMIT $3
 ) AS capped;
