@@ -5,7 +5,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import secrets
 import sys
 from contextlib import contextmanager

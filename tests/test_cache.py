@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
 
 from service import keys
 
@@ -168,10 +167,26 @@ async def test_second_instance_sees_a_write_within_one_second(api, make_api, set
         await asyncio.sleep(0.02)
 
 
-async def test_concurrent_misses_run_the_query_once(api):
+async def settle_feed(api, db_conn):
+    """Wait until the feed has handled every NOTIFY sent so far (they arrive in order),
+    so that no invalidation from the setup lands in the middle of a test."""
+    feed = api.client.app[keys.CACHE_FEED]
+    seen = feed.notifications
+    await db_conn.execute("SELECT pg_notify('cj_cache_invalidation', 'users')")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while feed.notifications == seen:
+        assert loop.time() < deadline, "the feed heard nothing"
+        await asyncio.sleep(0.01)
+    for _ in range(3):
+        await asyncio.sleep(0)       # let the invalidation tasks it scheduled run
+
+
+async def test_concurrent_misses_run_the_query_once(api, db_conn):
     user = await api.user()
     project = await api.project_of(user)
     await api.posts_of(user, project["id"], 5)
+    await settle_feed(api, db_conn)
     await api.get("/api/auth/me", user)                # token cached: only the list is loading
     executions = []
     api.client.app[keys.DB].observers.append(lambda q, ms, rows: executions.append(q.name))

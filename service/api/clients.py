@@ -8,8 +8,8 @@ from ..db.registry import query
 from ..errors import NotFound
 from ..pagination import list_queries
 from ..validation import Field, like_pattern, parse_id, validate_body
-from ..web import json_response, no_content, read_json
-from .common import cached_json, db_of, list_response
+from ..web import json_response, read_json
+from .common import db_of, delete_response, detail_response, list_response
 
 CLIENTS = list_queries("clients")
 GET = query("clients/get")
@@ -50,16 +50,7 @@ async def create_client(request: web.Request) -> web.Response:
 
 
 async def get_client(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    client_id = parse_id(request.match_info["id"], "client")
-
-    async def load() -> dict:
-        row = await db_of(request).fetchrow(GET, client_id, user.scope)
-        if row is None:
-            raise NotFound("client not found")
-        return dict(row)
-
-    return await cached_json(request, "medium", "clients", f"get|{client_id}", load)
+    return await detail_response(request, await require_user(request), GET, "client", "medium")
 
 
 async def patch_client(request: web.Request) -> web.Response:
@@ -73,11 +64,7 @@ async def patch_client(request: web.Request) -> web.Response:
 
 
 async def delete_client(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    deleted = await db_of(request).fetchrow(DELETE, parse_id(request.match_info["id"], "client"), user.scope)
-    if deleted is None:
-        raise NotFound("client not found")
-    return no_content()
+    return await delete_response(request, await require_user(request), DELETE, "client")
 
 
 def add_routes(app: web.Application) -> None:

@@ -13,9 +13,10 @@ from ..cursors import fingerprint
 from ..db.database import Database
 from ..errors import NotFound
 from ..pagination import PAGE_PARAMETERS, ListQueries, parse_page_request
-from ..validation import Field, parse_query
+from ..db.registry import Query
+from ..validation import Field, parse_id, parse_query
 from ..jsonutil import dumps
-from ..web import etag_for, json_response
+from ..web import etag_for, json_response, no_content
 
 
 def db_of(request: web.Request) -> Database:
@@ -48,6 +49,28 @@ async def cached_json(request: web.Request, tier: str, namespace: str, key: str,
     user = request[keys.USER]
     cached = await request.app[keys.CACHE].get_or_load(tier, namespace, f"{user.scope_name}|{key}", load_body)
     return json_response(request, body=cached.body, etag=cached.etag)
+
+
+async def detail_response(request: web.Request, user: User, get: Query, what: str, tier: str,
+                          serialize: Callable[[Any], dict] = dict) -> web.Response:
+    """GET /api/<resource>/{id}: the caller's object (404 otherwise), through the cache."""
+    object_id = parse_id(request.match_info["id"], what)
+
+    async def load() -> dict:
+        row = await db_of(request).fetchrow(get, object_id, user.scope)
+        if row is None:
+            raise NotFound(f"{what} not found")
+        return serialize(row)
+
+    return await cached_json(request, tier, f"{what}s", f"get|{object_id}", load)
+
+
+async def delete_response(request: web.Request, user: User, delete: Query, what: str) -> web.Response:
+    """DELETE /api/<resource>/{id}: 204, or 404 when the caller has no such object."""
+    deleted = await db_of(request).fetchrow(delete, parse_id(request.match_info["id"], what), user.scope)
+    if deleted is None:
+        raise NotFound(f"{what} not found")
+    return no_content()
 
 
 async def list_response(request: web.Request, user: User, lq: ListQueries, filter_spec: Mapping[str, Field],

@@ -9,8 +9,8 @@ from ..db.registry import query
 from ..errors import NotFound, ValidationFailed
 from ..pagination import list_queries
 from ..validation import Field, like_pattern, parse_id, validate_body
-from ..web import json_response, no_content, read_json
-from .common import cached_json, db_of, list_response, require_visible
+from ..web import json_response, read_json
+from .common import db_of, delete_response, detail_response, list_response, require_visible
 
 POSTS = list_queries("posts")
 GET = query("posts/get")
@@ -146,16 +146,7 @@ async def create_posts(request: web.Request) -> web.Response:
 
 
 async def get_post(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    post_id = parse_id(request.match_info["id"], "post")
-
-    async def load() -> dict:
-        row = await db_of(request).fetchrow(GET, post_id, user.scope)
-        if row is None:
-            raise NotFound("post not found")
-        return dict(row)
-
-    return await cached_json(request, "short", "posts", f"get|{post_id}", load)
+    return await detail_response(request, await require_user(request), GET, "post", "short")
 
 
 async def patch_post(request: web.Request) -> web.Response:
@@ -179,11 +170,7 @@ async def patch_post(request: web.Request) -> web.Response:
 
 
 async def delete_post(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    deleted = await db_of(request).fetchrow(DELETE, parse_id(request.match_info["id"], "post"), user.scope)
-    if deleted is None:
-        raise NotFound("post not found")
-    return no_content()
+    return await delete_response(request, await require_user(request), DELETE, "post")
 
 
 def add_routes(app: web.Application) -> None:

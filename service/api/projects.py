@@ -10,8 +10,8 @@ from ..db.registry import query
 from ..errors import NotFound, ValidationFailed
 from ..pagination import list_queries
 from ..validation import Field, like_pattern, parse_id, validate_body
-from ..web import json_response, no_content, read_json
-from .common import cached_json, db_of, list_response, require_visible
+from ..web import json_response, read_json
+from .common import db_of, delete_response, detail_response, list_response, require_visible
 
 PROJECTS = list_queries("projects")
 GET = query("projects/get")
@@ -94,16 +94,7 @@ async def create_project(request: web.Request) -> web.Response:
 
 
 async def get_project(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    project_id = parse_id(request.match_info["id"], "project")
-
-    async def load() -> dict:
-        row = await db_of(request).fetchrow(GET, project_id, user.scope)
-        if row is None:
-            raise NotFound("project not found")
-        return serialize_detail(row)
-
-    return await cached_json(request, "medium", "projects", f"get|{project_id}", load)
+    return await detail_response(request, await require_user(request), GET, "project", "medium", serialize_detail)
 
 
 async def patch_project(request: web.Request) -> web.Response:
@@ -128,11 +119,7 @@ async def patch_project(request: web.Request) -> web.Response:
 
 
 async def delete_project(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    deleted = await db_of(request).fetchrow(DELETE, parse_id(request.match_info["id"], "project"), user.scope)
-    if deleted is None:
-        raise NotFound("project not found")
-    return no_content()
+    return await delete_response(request, await require_user(request), DELETE, "project")
 
 
 def add_routes(app: web.Application) -> None:

@@ -9,7 +9,7 @@ from ..errors import NotFound
 from ..pagination import list_queries
 from ..validation import Field, parse_id, validate_body
 from ..web import json_response, read_json
-from .common import cached_json, db_of, list_response, require_visible
+from .common import db_of, detail_response, list_response, require_visible
 
 RUNS = list_queries("runs")
 GET = query("runs/get")
@@ -59,16 +59,7 @@ async def list_runs(request: web.Request) -> web.Response:
 
 
 async def get_run(request: web.Request) -> web.Response:
-    user = await require_user(request)
-    run_id = parse_id(request.match_info["id"], "run")
-
-    async def load() -> dict:
-        row = await db_of(request).fetchrow(GET, run_id, user.scope)
-        if row is None:
-            raise NotFound("run not found")
-        return dict(row)
-
-    return await cached_json(request, "short", "runs", f"get|{run_id}", load)
+    return await detail_response(request, await require_user(request), GET, "run", "short")
 
 
 async def patch_run(request: web.Request) -> web.Response:
