@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["serve"])
     try:
-        settings = load_settings()
+        # bench keeps everything in its own directory: no ./var/secret_key for it.
+        settings = load_settings(create_secret=args.command != "bench")
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

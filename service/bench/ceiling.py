@@ -1,0 +1,94 @@
+"""The two ceilings, each a separate process: `python -m service.bench.ceiling static|sql --port P`.
+
+static: a bare aiohttp handler answering the bytes of the service's cached page 1
+        (from --body FILE): what the cached path could reach with no work at all.
+sql:    a bare aiohttp + asyncpg handler running the SQL the service runs for an
+        admin's page 1 of /api/posts (capped count, the planner's estimate past
+        the cap, LIMIT/OFFSET list with NULL filters) on a connection set up like
+        the service's, serialized with the service's orjson dumps: what the
+        uncached path could reach with no auth, cache, profiling or middleware.
+Both answer /api/health/live, so the bench waits for them like for the service.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from aiohttp import web
+
+NULL_FILTERS = (None,) * 13        # $1 owner (NULL: admin) .. $13, as posts/list_offset_desc.sql
+
+
+async def live(request: web.Request) -> web.Response:
+    return web.Response(body=b'{"status":"alive"}', content_type="application/json")
+
+
+def static_app(body: bytes) -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/health/live", live)
+    app.router.add_get("/api/posts", page)
+    return app
+
+
+def sql_app() -> web.Application:
+    import asyncpg
+    import orjson
+
+    from ..db.pool import init_connection, server_settings
+    from ..db.registry import load_registry, query
+    from ..jsonutil import dumps
+    from ..pagination import _rows_estimate
+    from ..settings import load_settings
+
+    settings = load_settings(create_secret=False)
+    count, listing = query("posts/count"), query("posts/list_offset_desc")
+    load_registry()
+    cap = settings.count_exact_limit
+    size = settings.default_page_size
+    pool_key = web.AppKey("pool", asyncpg.Pool)
+
+    async def open_pool(app: web.Application):
+        app[pool_key] = await asyncpg.create_pool(
+            settings.database_url, min_size=settings.db_pool_size, max_size=settings.pool_max_size,
+            server_settings=server_settings(settings, "content-jumpstart-bench-ceiling"), init=init_connection)
+        yield
+        await app[pool_key].close()
+
+    async def page(request: web.Request) -> web.Response:
+        async with request.app[pool_key].acquire() as conn:
+            total = await conn.fetchval(count.text, *NULL_FILTERS, cap + 1)
+            estimated = total > cap
+            if estimated:      # the service's Paginator.count does the same past the cap
+                plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {count.text}",
+                                                        *NULL_FILTERS, cap + 1))[0]["Plan"]
+                total = max(_rows_estimate(plan), total)
+            rows = await conn.fetch(listing.text, *NULL_FILTERS, size + 1, 0)
+        body = dumps({"items": [dict(r) for r in rows[:size]],
+                      "metadata": {"total": total, "total_is_estimate": estimated, "page": 1, "page_size": size,
+                                   "total_pages": math.ceil(total / size), "has_next": len(rows) > size,
+                                   "has_prev": False}})
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.cleanup_ctx.append(open_pool)
+    app.router.add_get("/api/health/live", live)
+    app.router.add_get("/api/posts", page)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m service.bench.ceiling")
+    parser.add_argument("kind", choices=["static", "sql"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--body", type=Path, help="static: the response bytes to serve")
+    args = parser.parse_args(argv)
+    app = static_app(args.body.read_bytes()) if args.kind == "static" else sql_app()
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, shutdown_timeout=2)
+
+
+if __name__ == "__main__":
+    main()
