@@ -14,21 +14,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from service.app import create_app
-from service.db.migrations import apply_migrations
 from service.settings import Settings
 
+from dbutil import create_database, drop_database
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 @pytest.fixture(scope="session")
@@ -53,29 +48,9 @@ def database_url(pg_server):
     """A fresh, migrated database for this test session."""
     admin_url, _ = pg_server
     name = f"cj_test_{os.getpid()}_{secrets.token_hex(3)}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        conn = await asyncpg.connect(_with_database(admin_url, name))
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    yield _with_database(admin_url, name)
-    asyncio.run(drop())
+    url = asyncio.run(create_database(admin_url, name, migrate=True))
+    yield url
+    asyncio.run(drop_database(admin_url, name))
 
 
 @pytest.fixture

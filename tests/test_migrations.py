@@ -3,39 +3,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 import shutil
 import subprocess
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from service.db.migrations import MIGRATIONS_DIR, MigrationError, apply_migrations, discover, pending_migrations
 
+from dbutil import scratch_database
+
 FILES = sorted(MIGRATIONS_DIR.glob("*.sql"))
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 @pytest.fixture
 async def empty_database(pg_server):
     """The URL of a new, empty database, dropped afterwards."""
-    admin_url, _ = pg_server
-    name = f"cj_migrations_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield _with_database(admin_url, name)
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with scratch_database(pg_server[0], "cj_migrations", migrate=False) as url:
+        yield url
 
 
 async def _recorded(url: str) -> list[tuple[int, str, str]]:

@@ -20,18 +20,17 @@ a top-N sort is the right plan, and that is what PostgreSQL picks.
 """
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
 import orjson
 import pytest
 
-from service.db.migrations import apply_migrations
 from service.db.pool import connect
 from service.db.registry import load_registry, query
+
+from dbutil import scratch_database
 
 ROWS = 100_000          # per list table; posts get 20% more
 OWNERS = 50          # one owner holds 2% of each table: selective, as in real use
@@ -78,25 +77,12 @@ BUILD = [
 ]
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 @pytest.fixture(scope="module")
 async def big_database(pg_server):
     """URI of a fresh, migrated database with >= 100k rows in every list table."""
-    admin_url, _ = pg_server
-    name = f"cj_plans_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _with_database(admin_url, name)
-    try:
+    async with scratch_database(pg_server[0], "cj_plans") as url:
         conn = await asyncpg.connect(url)
         try:
-            await apply_migrations(conn)
             for statement in BUILD:
                 await conn.execute(statement.format(owners=OWNERS, rows=ROWS, posts=ROWS * 6 // 5))
             # Fresh statistics, and a current visibility map for index-only probes.
@@ -104,12 +90,6 @@ async def big_database(pg_server):
         finally:
             await conn.close()
         yield url
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @pytest.fixture(scope="module")
