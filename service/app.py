@@ -10,7 +10,7 @@ from . import keys
 from .api import auth, cache_health, clients, health, monitoring, posts, projects, runs
 from .cache import QueryCache
 from .cache_feed import InvalidationFeed
-from .cache_invalidation import invalidate_after_write_middleware
+from .cache_invalidation import invalidate_after_write
 from .cursors import CursorCodec
 from .db.database import Database
 from .db.pool import Pool
@@ -19,7 +19,7 @@ from .metrics import Metrics, TierStatsCollector
 from .pagination import Paginator
 from .profiling import Profiler
 from .settings import Settings
-from .web import MAX_BODY_BYTES, error_middleware, request_context_middleware
+from .web import MAX_BODY_BYTES, request_middleware
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,12 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs settings.database_url (run.py resolves the embedded server)")
     load_registry()  # a missing SQL file fails here, not on the first request
     app = web.Application(
-        middlewares=[request_context_middleware, error_middleware, invalidate_after_write_middleware],
+        middlewares=[request_middleware],
         client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.CODEC] = CursorCodec(settings.secret_key)
     app[keys.CACHE] = QueryCache(settings)
+    app[keys.AFTER_WRITE] = [invalidate_after_write]
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)

@@ -56,7 +56,11 @@ class CacheTier:
         self.stats = TierStats()
 
     async def get(self, key: str) -> Any:
-        value = await self.backend.get(key)
+        # The backend's own read. aiocache's public get() wraps each call in four
+        # layers (an AIOCACHE_DISABLE environment lookup, timeout, plugins, key
+        # building) that this cache does not use; on the hit path they cost about as
+        # much as the rest of the lookup. Writes and deletes use the public API.
+        value = await self.backend._get(key)
         if value is None:
             self.stats.misses += 1
             self._forget(key)          # expired by aiocache's TTL timer, if it was here

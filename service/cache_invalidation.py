@@ -1,7 +1,7 @@
 """Invalidate the local cache after every successful write, before the response.
 
-Handlers commit before they return, so a write middleware that invalidates once
-the handler has returned acts after the commit: a reader between commit and
+Handlers commit before they return, so this hook, which the request middleware
+runs once the handler has returned, acts after the commit: a reader between commit and
 invalidation may still load old rows, but the cache's generation check refuses
 to store them. Other processes hear of the same write through NOTIFY
 (cache_feed.py).
@@ -31,21 +31,14 @@ WRITE_INVALIDATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/auth/register"): (),
     ("POST", "/api/auth/login"): (),
 }
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@web.middleware
-async def invalidate_after_write_middleware(request: web.Request, handler):
-    response = await handler(request)
-    if request.method in _READ_METHODS or response.status >= 400:
-        return response
+async def invalidate_after_write(request: web.Request) -> None:
+    """AFTER_WRITE hook: drop what a successful write can have changed."""
     route = request.match_info.route.resource
     template = route.canonical if route is not None else ""
     if template.startswith("/api/health") or template == "/metrics":
-        return response          # monitoring endpoints manage the cache themselves
+        return                   # monitoring endpoints manage the cache themselves
     # An unlisted write route drops everything: a forgotten entry must cost hit
     # rate, never correctness.
     namespaces = WRITE_INVALIDATES.get((request.method, template), NAMESPACES)
     if namespaces:
         await request.app[keys.CACHE].invalidate(namespaces)
-    return response

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .db.database import Database
     from .metrics import Metrics
     from .profiling import Profiler
-    from .web import RequestFinished
+    from .web import AfterWrite, RequestFinished
     from .pagination import Paginator
     from .settings import Settings
 
@@ -26,8 +26,10 @@ CACHE: web.AppKey["QueryCache"] = web.AppKey("cache")
 CACHE_FEED: web.AppKey["InvalidationFeed"] = web.AppKey("cache_feed")
 PROFILER: web.AppKey["Profiler"] = web.AppKey("profiler")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
-# Called when each request ends (metrics, N+1 detection); see web.request_context_middleware.
+# Called when each request ends (metrics, N+1 detection); see web.request_middleware.
 REQUEST_FINISHED: web.AppKey[list["RequestFinished"]] = web.AppKey("request_finished")
+# Awaited after each successful write, before the response (cache invalidation).
+AFTER_WRITE: web.AppKey[list["AfterWrite"]] = web.AppKey("after_write")
 
 # Per-request storage
 REQUEST_CTX: web.RequestKey["RequestContext"] = web.RequestKey("ctx")

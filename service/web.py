@@ -1,13 +1,4 @@
-"""HTTP plumbing shared by every handler: middlewares, JSON responses, request bodies.
-
-Two middlewares, outermost first:
-- request_context: request id (echo a safe incoming X-Request-ID or make one),
-  per-request database accounting, X-Request-ID and Server-Timing on every response,
-  and the app's REQUEST_FINISHED hooks (HTTP metrics, N+1 detection) once it is answered;
-- errors: ApiError and aiohttp's HTTP errors become the JSON error shape of API.md
-  section 3; anything unexpected is logged with the request id and answered 500
-  with no detail.
-"""
+"""HTTP plumbing shared by every handler: the middleware, JSON responses, request bodies."""
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -59,30 +50,10 @@ def server_timing(ctx: RequestContext) -> str:
 
 # finished(ctx, method, status, elapsed seconds), called once per answered request
 RequestFinished = Callable[[RequestContext, str, int, float], None]
+# after_write(request), awaited after a successful write, before the response goes out
+AfterWrite = Callable[[web.Request], Awaitable[None]]
 
-
-@web.middleware
-async def request_context_middleware(request: web.Request, handler):
-    start = time.perf_counter()
-    ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
-    request[keys.REQUEST_CTX] = ctx
-    token = current_request.set(ctx)
-    status = 0    # stays 0 when the client went away (cancelled): nothing to report
-    try:
-        response = await handler(request)
-        status = response.status
-    except web.HTTPException as exc:   # redirects and the like pass through the error middleware
-        status = exc.status
-        raise
-    finally:
-        current_request.reset(token)
-        if status:
-            elapsed = time.perf_counter() - start
-            for finished in request.app.get(keys.REQUEST_FINISHED, ()):
-                finished(ctx, request.method, status, elapsed)
-    response.headers["X-Request-ID"] = ctx.request_id
-    response.headers["Server-Timing"] = server_timing(ctx)
-    return response
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def error_response(status: int, code: str, message: str, request_id: str, *,
@@ -101,22 +72,62 @@ _HTTP_CODES = {
 }
 
 
+def _http_error_response(exc: web.HTTPException, request_id: str) -> web.Response:
+    code, message = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return error_response(exc.status, code, message, request_id, headers=headers)
+
+
 @web.middleware
-async def error_middleware(request: web.Request, handler):
-    ctx: RequestContext = request[keys.REQUEST_CTX]
+async def request_middleware(request: web.Request, handler):
+    """The one middleware. Each middleware layer costs a coroutine on every request,
+    so request context, errors and after-write hooks share one:
+
+    - request id (echo a safe incoming X-Request-ID or make one) and the per-request
+      context the database layer reports into;
+    - ApiError and aiohttp's HTTP errors become the JSON error shape of API.md
+      section 3; anything unexpected is logged with the request id and answered 500
+      with no detail;
+    - after a successful write (handlers commit before they return), the AFTER_WRITE
+      hooks run (cache invalidation) before the response is sent;
+    - X-Request-ID and Server-Timing on every response, then the REQUEST_FINISHED
+      hooks (HTTP metrics, N+1 detection).
+    """
+    start = time.perf_counter()
+    ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
+    request[keys.REQUEST_CTX] = ctx
+    token = current_request.set(ctx)
+    app = request.app
+    status = 0    # stays 0 when the client went away (cancelled): nothing to report
     try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, ctx.request_id, field=exc.field, headers=exc.headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code, message = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_response(exc.status, code, message, ctx.request_id, headers=headers)
-    except Exception:  # noqa: BLE001 - the last line of defence: log, answer without detail
-        log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, ctx.request_id)
-        return error_response(500, "internal_error", "internal server error", ctx.request_id)
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
+                                      field=exc.field, headers=exc.headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:      # redirects and the like go out as aiohttp made them
+                status = exc.status
+                raise
+            response = _http_error_response(exc, ctx.request_id)
+        except Exception:  # noqa: BLE001 - the last line of defence: log, answer without detail
+            log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, ctx.request_id)
+            response = error_response(500, "internal_error", "internal server error", ctx.request_id)
+        else:
+            if request.method not in _READ_METHODS and response.status < 400:
+                for after_write in app.get(keys.AFTER_WRITE, ()):
+                    await after_write(request)
+        status = response.status
+    finally:
+        current_request.reset(token)
+        if status:
+            elapsed = time.perf_counter() - start
+            for finished in app.get(keys.REQUEST_FINISHED, ()):
+                finished(ctx, request.method, status, elapsed)
+    headers = response.headers
+    headers["X-Request-ID"] = ctx.request_id
+    headers["Server-Timing"] = server_timing(ctx)
+    return response
 
 
 def etag_for(body: bytes) -> str:
