@@ -269,6 +269,18 @@ async def test_deep_page_probe_reads_only_the_index(pool_like_connection, sample
             and n["Index Name"] == f"{resource}_owner_created_at_id_idx"], describe(plan)
 
 
+async def test_status_and_platform_count_reads_only_their_index(pool_like_connection, samples):
+    """The capped count of the dashboard's common filter pair is an index-only range
+    (migration 0012), not a heap visit per row to test the second filter."""
+    filters = _posts_filters(samples, status="approved", platform="linkedin")
+    plan, counters = await reused_statement_plan(pool_like_connection, query("posts/count").text, (*filters, 10001))
+    assert counters["generic_plans"] == 0
+    nodes = list(plan_nodes(plan))
+    assert not [n for n in nodes if n["Node Type"] in ("Seq Scan", "Bitmap Heap Scan")], describe(plan)
+    assert [n for n in nodes if n["Node Type"] == "Index Only Scan"
+            and n["Index Name"] == "posts_platform_status_created_at_id_idx"], describe(plan)
+
+
 async def test_a_generic_plan_would_lose_the_filter_index(big_database, settings, samples):
     """Contrast: why the pool forces custom plans. Same statement, generic plans forced."""
     conn = await connect(big_database, settings)
