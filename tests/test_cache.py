@@ -420,3 +420,25 @@ async def test_local_invalidation_alone_keeps_the_writers_worker_fresh(api):
     await api.delete(f"/api/posts/{created['id']}", user)
     await api.get(f"/api/posts/{created['id']}", user, expect=404)
     assert (await api.get(listing, user))["metadata"]["total"] == 0
+
+
+async def test_listen_url_is_used_and_a_dead_feed_means_no_caching(make_api, settings):
+    """DATABASE_LISTEN_URL (set when DATABASE_URL goes through PgBouncer) is where the
+    feed listens; if it cannot listen, the API still answers, but never from the cache."""
+    api = await make_api(settings.replace(database_listen_url="postgresql://postgres@127.0.0.1:9/nowhere"))
+    user = await api.user()
+    for _ in range(2):
+        resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+        assert 'cache;desc="bypass"' in timing(resp)
+    admin = await api.user(admin=True)
+    report = await api.get("/api/health/cache", admin)
+    assert report["coherent"] is False and report["invalidation_feed"]["connected"] is False
+
+
+async def test_service_works_without_prepared_statement_cache(make_api, settings):
+    """DB_STATEMENT_CACHE_SIZE=0, as behind PgBouncer in transaction mode."""
+    api = await make_api(settings.replace(db_statement_cache_size=0, cache_enabled=False))
+    user = await api.user()
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 3)
+    assert (await api.get("/api/posts", user))["metadata"]["total"] == 3
