@@ -60,9 +60,6 @@ class PageRequest:
     page_size: int
     order: str | None          # None: not given (a cursor then keeps its own order)
 
-    def normalized(self) -> tuple:
-        return (self.page, self.cursor, self.page_size, self.order or "desc")
-
 
 # Plain ASCII digits only: int() would also take " 7", "1_000" and non-ASCII digits.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 import orjson
@@ -53,15 +53,6 @@ class Session:
             raise translate_db_error(exc) from exc
         self._db.account(f"explain/{query.name}", (time.perf_counter() - start) * 1000.0)
         return orjson.loads(raw)[0]["Plan"]
-
-    async def copy_records(self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]) -> None:
-        """COPY rows in (bulk inserts, seeding). Table and columns come from code, never users."""
-        start = time.perf_counter()
-        try:
-            await self.conn.copy_records_to_table(table, columns=list(columns), records=records)
-        except Exception as exc:  # noqa: BLE001
-            raise translate_db_error(exc) from exc
-        self._db.account(f"copy/{table}", (time.perf_counter() - start) * 1000.0)
 
     async def _run(self, query: Query, method, args: tuple, count_rows: Callable[[Any], int]) -> Any:
         start = time.perf_counter()

