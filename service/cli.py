@@ -118,22 +118,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _pool_capacity_warning(settings: Settings) -> str | None:
-    """Say so when every worker's full pool cannot fit the server's max_connections."""
+    """Say so when every worker's full pool cannot fit the server's max_connections
+    (the same query and rule as /api/health/database)."""
+    from .api.monitoring import SERVER_CAPACITY, capacity_advice
     from .db.pool import connect
+    from .db.registry import load_registry
+    load_registry()
     conn = await connect(settings.database_url, settings)
     try:
-        max_connections = int(await conn.fetchval("SHOW max_connections"))
-        reserved = int(await conn.fetchval("SHOW superuser_reserved_connections"))
+        capacity = dict(await conn.fetchrow(SERVER_CAPACITY.text))
     finally:
         await conn.close()
-    # +1 per worker: the cache invalidation listener's own connection.
-    needed = settings.workers * (settings.pool_max_size + 1)
-    if needed > max_connections - reserved:
-        return (f"{settings.workers} worker(s) x (DB_POOL_SIZE {settings.db_pool_size} + DB_MAX_OVERFLOW "
-                f"{settings.db_max_overflow} + 1 listener) = {needed} connections at peak, but the server allows "
-                f"{max_connections - reserved} (max_connections {max_connections}); lower the pool or raise "
-                "max_connections")
-    return None
+    critical = [a["message"] for a in capacity_advice(settings, capacity) if a["severity"] == "critical"]
+    return critical[0] if critical else None
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

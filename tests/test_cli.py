@@ -250,3 +250,24 @@ def test_serve_on_embedded_postgres_stops_cleanly_and_keeps_its_data(var_dir):
             process.wait(10)
         for pid in _processes_mentioning(str(pgdata)):
             os.kill(pid, signal.SIGKILL)  # only servers this test started (their data is in its tmp_path)
+
+
+def test_start_up_warns_when_the_pools_cannot_fit_max_connections(database_url):
+    """serve prints this before serving; it uses /api/health/database's query and rule."""
+    from service.cli import _pool_capacity_warning
+    from service.settings import Settings
+
+    async def limits() -> tuple[int, int]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return (int(await conn.fetchval("SHOW max_connections")),
+                    int(await conn.fetchval("SHOW superuser_reserved_connections")))
+        finally:
+            await conn.close()
+
+    max_connections, reserved = asyncio.run(limits())
+    too_big = Settings(database_url=database_url, workers=2, db_pool_size=max_connections, db_max_overflow=0)
+    warning = asyncio.run(_pool_capacity_warning(too_big))
+    assert warning is not None and f"max_connections {max_connections}" in warning
+    fits = Settings(database_url=database_url, workers=2, db_pool_size=2, db_max_overflow=2)
+    assert asyncio.run(_pool_capacity_warning(fits)) is None
