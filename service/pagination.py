@@ -17,7 +17,6 @@ probe finds no boundary row. Either way the answer is 200 with no items.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,6 +26,7 @@ from .cursors import Cursor, CursorCodec
 from .db.database import Database, Session
 from .db.registry import Query, query
 from .errors import InvalidCursor, InvalidParameter
+from .validation import parse_whole_number
 from .settings import Settings
 
 PAGE_PARAMETERS = frozenset({"page", "cursor", "page_size", "order"})
@@ -61,8 +61,6 @@ class PageRequest:
     order: str | None          # None: not given (a cursor then keeps its own order)
 
 
-# Plain ASCII digits only: int() would also take " 7", "1_000" and non-ASCII digits.
-_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 # The largest integer every JSON reader keeps exact (metadata echoes the page).
 MAX_PAGE = 2**53 - 1
 # No list holds this many rows: a deeper position is past the end without asking the
@@ -70,20 +68,11 @@ MAX_PAGE = 2**53 - 1
 _BEYOND_ANY_LIST = 2**62
 
 
-def _whole_number(raw: str, name: str) -> int:
-    if not _WHOLE_NUMBER.fullmatch(raw):
-        raise InvalidParameter(f"{name} must be a whole number, got {raw[:40]!r}", field=name)
-    return int(raw)
-
-
 def parse_page_request(params: Mapping[str, str], settings: Settings) -> PageRequest:
-    getall = getattr(params, "getall", None)     # a query string may repeat a name
-    for name in sorted(PAGE_PARAMETERS):
-        if getall is not None and len(getall(name, ())) > 1:
-            raise InvalidParameter(f"{name} is given more than once", field=name)
+    """Paging parameters; unknown and repeated names were refused by parse_query first."""
     page = cursor = order = None
     if "page" in params:
-        page = _whole_number(params["page"], "page")
+        page = parse_whole_number(params["page"], "page")
         if not 1 <= page <= MAX_PAGE:
             raise InvalidParameter(f"page must be between 1 and {MAX_PAGE}", field="page")
     if "cursor" in params:
@@ -94,7 +83,7 @@ def parse_page_request(params: Mapping[str, str], settings: Settings) -> PageReq
             raise InvalidCursor("cursor is empty", field="cursor")
     page_size = settings.default_page_size
     if "page_size" in params:
-        page_size = _whole_number(params["page_size"], "page_size")
+        page_size = parse_whole_number(params["page_size"], "page_size")
         if not 1 <= page_size <= settings.max_page_size:
             raise InvalidParameter(f"page_size must be between 1 and {settings.max_page_size}", field="page_size")
     if "order" in params:

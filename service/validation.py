@@ -160,6 +160,19 @@ def _param_fail(name: str, message: str):
     raise InvalidParameter(f"{name} {message}", field=name)
 
 
+# Plain ASCII digits only: int() and float() would also take " 7", "1_000", "1e3" and
+# non-ASCII digits, none of which a query string should mean.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+_DECIMAL = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
+
+
+def parse_whole_number(raw: str, name: str) -> int:
+    """A whole-number query parameter, strictly; 400 naming it otherwise."""
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        _param_fail(name, f"must be a whole number, got {raw[:40]!r}")
+    return int(raw)
+
+
 def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_allowed: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Typed filter values from the query string; unknown or repeated names are 400."""
     values: dict[str, Any] = {}
@@ -181,12 +194,12 @@ def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_al
                 _param_fail(name, "must be true or false")
             values[name] = lowered in ("true", "1")
         elif field.kind in ("int", "number"):
-            try:
-                number = int(raw) if field.kind == "int" else float(raw)
-            except ValueError:
-                _param_fail(name, "must be a whole number" if field.kind == "int" else "must be a number")
-            if field.kind == "number" and not math.isfinite(number):
-                _param_fail(name, "must be a finite number")
+            if field.kind == "int":
+                number = parse_whole_number(raw, name)
+            elif _DECIMAL.fullmatch(raw):
+                number = float(raw)
+            else:
+                _param_fail(name, f"must be a number, got {raw[:40]!r}")
             if field.minimum is not None and number < field.minimum:
                 _param_fail(name, f"must be at least {field.minimum:g}")
             if field.maximum is not None and number > field.maximum:

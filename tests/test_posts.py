@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import pytest
+
 FIELDS = {"id", "project_id", "run_id", "content", "template_id", "template_name", "variant", "word_count",
           "readability_score", "has_cta", "status", "flags", "target_platform", "created_at"}
 
@@ -309,3 +311,18 @@ async def test_a_post_an_admin_creates_belongs_to_the_projects_owner(api, db_con
     post = await api.post("/api/posts", admin, json={"project_id": project["id"], "content": "from the admin"})
     assert await db_conn.fetchval("SELECT owner_id::text FROM posts WHERE id = $1::uuid", post["id"]) == alice.id
     assert await _ids(api, alice) == {post["id"]}
+
+
+@pytest.mark.parametrize("name,raw", [("min_word_count", "1_0"), ("min_word_count", " 7"),
+                                      ("max_word_count", "٣"), ("min_readability", "1e1"),
+                                      ("max_readability", "inf"), ("min_readability", "nan")])
+async def test_numeric_filters_take_plain_decimal_digits_only(api, name, raw):
+    """int()/float() would accept these; a query string means none of them."""
+    user = await api.user()
+    resp, body = await api.call("GET", "/api/posts", user, params={name: raw}, expect=400)
+    assert body["error"]["field"] == name
+
+
+async def test_numeric_filters_accept_plain_numbers(api):
+    user = await api.user()
+    await api.get("/api/posts?min_word_count=3&max_word_count=-0&min_readability=2.5&max_readability=90", user)

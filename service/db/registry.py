@@ -7,7 +7,6 @@ so a missing file never surfaces as a first-request error.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,11 @@ class RegistryError(RuntimeError):
 class Query:
     """A handle on a named SQL file; its text is bound when the registry loads."""
 
-    __slots__ = ("name", "text", "fingerprint", "header")
+    __slots__ = ("name", "text", "header")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.text: str | None = None
-        self.fingerprint = ""
         self.header = ""
 
     def __repr__(self) -> str:
@@ -52,7 +50,6 @@ def query(name: str) -> Query:
 def _bind(handle: Query, loaded: "LoadedQuery") -> None:
     handle.text = loaded.text
     handle.header = loaded.header
-    handle.fingerprint = hashlib.sha1(loaded.text.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
