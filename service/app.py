@@ -13,6 +13,7 @@ from .cache_feed import InvalidationFeed
 from .cache_invalidation import invalidate_after_write
 from .cursors import CursorCodec
 from .db.database import Database
+from .db.migrations import discover
 from .db.pool import Pool
 from .db.registry import load_registry, query
 from .metrics import Metrics, TierStatsCollector
@@ -78,10 +79,12 @@ def create_app(settings: Settings) -> web.Application:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (run.py resolves the embedded server)")
     load_registry()  # a missing SQL file fails here, not on the first request
+    shipped_migrations = discover()
     app = web.Application(
         middlewares=[request_middleware],
         client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
+    app[keys.MIGRATIONS] = shipped_migrations
     app[keys.CODEC] = CursorCodec(settings.secret_key)
     app[keys.CACHE] = QueryCache(settings)
     app[keys.AFTER_WRITE] = [invalidate_after_write]

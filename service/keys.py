@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .context import RequestContext
     from .cursors import CursorCodec
     from .db.database import Database
+    from .db.migrations import Migration
     from .metrics import Metrics
     from .profiling import Profiler
     from .web import AfterWrite, RequestFinished
@@ -23,6 +24,8 @@ DB: web.AppKey["Database"] = web.AppKey("db")
 CODEC: web.AppKey["CursorCodec"] = web.AppKey("codec")
 PAGINATOR: web.AppKey["Paginator"] = web.AppKey("paginator")
 CACHE: web.AppKey["QueryCache"] = web.AppKey("cache")
+# The migration files this code ships, read once at start-up (readiness compares with them).
+MIGRATIONS: web.AppKey[list["Migration"]] = web.AppKey("migrations")
 CACHE_FEED: web.AppKey["InvalidationFeed"] = web.AppKey("cache_feed")
 PROFILER: web.AppKey["Profiler"] = web.AppKey("profiler")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")

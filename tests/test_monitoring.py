@@ -110,3 +110,29 @@ async def test_bad_filters_are_400(api, path):
     admin = await api.user(admin=True)
     _, body = await api.call("GET", path, admin, expect=400)
     assert body["error"]["code"] == "invalid_parameter" and body["error"]["field"]
+
+
+async def test_ready_is_503_while_a_shipped_migration_is_pending(make_api, settings, pg_server, tmp_path):
+    """Readiness compares the database with the migration files this code ships."""
+    import shutil
+
+    import asyncpg
+
+    from dbutil import scratch_database
+    from service.db.migrations import MIGRATIONS_DIR, apply_migrations
+
+    *earlier, last = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    for path in earlier:
+        shutil.copy(path, tmp_path / path.name)
+    async with scratch_database(pg_server[0], "cj_ready", migrate=False) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await apply_migrations(conn, tmp_path)          # everything but the last file
+            api = await make_api(settings.replace(database_url=url))
+            resp, body = await api.call("GET", "/api/health/ready", expect=503)
+            assert body["error"]["code"] == "not_ready" and last.name in body["error"]["message"]
+            assert "Retry-After" in resp.headers
+            await apply_migrations(conn)
+            await api.call("GET", "/api/health/ready", expect=200)
+        finally:
+            await conn.close()

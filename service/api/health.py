@@ -32,7 +32,7 @@ async def live(request: web.Request) -> web.Response:
 async def _readiness(request: web.Request) -> list:
     async with request.app[keys.DB].session() as session:
         await session.fetchval(PING)
-        return await pending_migrations(session.conn)
+        return await pending_migrations(session.conn, migrations=request.app[keys.MIGRATIONS])
 
 
 async def ready(request: web.Request) -> web.Response:

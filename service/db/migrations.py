@@ -76,9 +76,12 @@ def _check_unchanged(migrations: list[Migration], applied: dict[int, str]) -> No
                 "restore the file and put the change in a new migration")
 
 
-async def pending_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Files not yet applied (raises MigrationError if an applied one changed)."""
-    migrations = discover(directory)
+async def pending_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR, *,
+                             migrations: list[Migration] | None = None) -> list[Migration]:
+    """Files not yet applied (raises MigrationError if an applied one changed).
+    `migrations`: the files as already read (a running app reads them once)."""
+    if migrations is None:
+        migrations = discover(directory)
     applied = await _applied(conn)
     _check_unchanged(migrations, applied)
     return [m for m in migrations if m.version not in applied]
