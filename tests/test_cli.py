@@ -21,6 +21,8 @@ import pytest
 
 from service.cli import build_parser
 
+from dbutil import create_database, drop_database
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
 
@@ -30,17 +32,8 @@ def cli_database(pg_server):
     """A database of its own, so seeded rows never reach the other tests' database."""
     admin_url, _ = pg_server
     name = f"cj_cli_{secrets.token_hex(4)}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield asyncio.run(create_database(admin_url, name, migrate=False))
+    asyncio.run(drop_database(admin_url, name))
 
 
 def _env(var_dir: Path, **extra: str) -> dict[str, str]:

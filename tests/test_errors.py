@@ -246,22 +246,16 @@ async def own_database(pg_server):
 
     import asyncpg
 
-    from service.db.migrations import apply_migrations
+    from dbutil import create_database, drop_database
     admin_url, _ = pg_server
     name = f"cj_refusing_{secrets.token_hex(3)}"
+    url = await create_database(admin_url, name, migrate=True)
     admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-    conn = await asyncpg.connect(url)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
     try:
         yield admin, name, url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+        await drop_database(admin_url, name)
 
 
 async def test_a_database_refusing_connections_is_503_then_recovers(make_api, settings, own_database):
