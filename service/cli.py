@@ -74,7 +74,7 @@ async def _seed_demo_if_empty(settings: Settings) -> None:
                 return
             admin = await conn.fetchrow(query("users/insert").text, DEMO_ADMIN_EMAIL, password_hash,
                                         "Demo Admin", True)
-            await seed(conn, owner_id=admin["id"], **DEMO_SIZE, progress=lambda *a: _Quiet())
+            await seed(conn, owner_id=admin["id"], **DEMO_SIZE, show_progress=False)
         await analyze(conn)
     finally:
         await conn.close()
@@ -82,11 +82,6 @@ async def _seed_demo_if_empty(settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"email": DEMO_ADMIN_EMAIL, "password": password}))
     path.chmod(0o600)
-
-
-class _Quiet:
-    def update(self, done: int) -> None: ...
-    def close(self) -> None: ...
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 import asyncpg
 
@@ -89,7 +88,7 @@ def _texts(rng: random.Random) -> list[tuple[str, int]]:
 
 
 async def seed(conn: asyncpg.Connection, *, owner_id: uuid.UUID, clients: int, projects: int, posts: int,
-               seed_value: int = 42, progress: Callable[[str, int], Progress] = Progress,
+               seed_value: int = 42, show_progress: bool = True,
                now: datetime | None = None) -> SeedReport:
     """Insert synthetic clients, projects (one run each) and posts owned by owner_id."""
     if clients < 1 and (projects or posts):
@@ -134,7 +133,7 @@ async def seed(conn: asyncpg.Connection, *, owner_id: uuid.UUID, clients: int, p
         "created_at", "updated_at"])
     report.projects = report.runs = projects
 
-    bar = progress("posts", posts)
+    bar = Progress("posts", posts if show_progress else 0)
     span = timedelta(days=365)
     start_time = now - span
     step = span / max(posts, 1)
@@ -161,7 +160,7 @@ async def seed(conn: asyncpg.Connection, *, owner_id: uuid.UUID, clients: int, p
 
     # One COPY fed by a generator: PostgreSQL ingests while Python makes the next rows.
     if posts >= BULK_LOAD_THRESHOLD:
-        async with _without_secondary_structures(conn, "posts"):
+        async with _posts_without_secondary_structures(conn):
             await conn.copy_records_to_table("posts", records=rows(), columns=columns)
     elif posts:
         await conn.copy_records_to_table("posts", records=rows(), columns=columns)
@@ -173,18 +172,17 @@ async def seed(conn: asyncpg.Connection, *, owner_id: uuid.UUID, clients: int, p
 
 
 @asynccontextmanager
-async def _without_secondary_structures(conn: asyncpg.Connection, table: str):
-    """Inside one transaction: drop the table's secondary indexes and foreign keys,
+async def _posts_without_secondary_structures(conn: asyncpg.Connection):
+    """Inside one transaction: drop the posts table's secondary indexes and foreign keys,
     let the caller load, then build them again. A failure rolls all of it back; the
     table is locked against other writers meanwhile (a seeding tool's trade-off)."""
-    assert table == "posts"   # the catalog queries below are written for posts
     if POSTS_INDEXES.text is None:
         load_registry()
     async with conn.transaction():
         indexes = await conn.fetch(POSTS_INDEXES.text)
         foreign_keys = await conn.fetch(POSTS_FOREIGN_KEYS.text)
         for fk in foreign_keys:
-            await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{fk["name"]}"')
+            await conn.execute(f'ALTER TABLE posts DROP CONSTRAINT "{fk["name"]}"')
         for index in indexes:
             await conn.execute(f"DROP INDEX {index['name']}")
         yield
@@ -192,7 +190,7 @@ async def _without_secondary_structures(conn: asyncpg.Connection, table: str):
         for index in indexes:
             await conn.execute(index["definition"])
         for fk in foreign_keys:
-            await conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{fk["name"]}" {fk["definition"]}')
+            await conn.execute(f'ALTER TABLE posts ADD CONSTRAINT "{fk["name"]}" {fk["definition"]}')
 
 
 async def analyze(conn: asyncpg.Connection) -> None:
