@@ -22,7 +22,7 @@ from typing import Iterable
 
 from .context import RequestContext, current_request
 from .db.registry import Query
-from .metrics import Timings
+from .stats import Timings
 from .settings import Settings
 
 P95_WINDOW = 256               # recent executions per pattern kept for the p95

@@ -11,7 +11,7 @@ from conftest import Api
 from service import keys
 from service.app import create_app
 from service.db.registry import Query
-from service.metrics import Histogram, Timings
+from service.stats import Histogram, Timings
 from service.web import json_response
 
 SLEEP = Query("tests/sleep")

@@ -26,7 +26,7 @@ import orjson
 
 from ..context import RequestContext, current_request
 from ..errors import ServiceUnavailable
-from ..metrics import WAIT_BUCKETS, Histogram, Timings
+from ..stats import WAIT_BUCKETS, Histogram, Timings
 from ..settings import Settings
 from .errors import translate_db_error
 from .registry import query
