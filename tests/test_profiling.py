@@ -182,3 +182,16 @@ async def test_slow_log_is_a_bounded_ring(build, settings):
     assert len(app[keys.PROFILER].slow_log) == 3
     recent = await api.get("/api/health/profiling/slow-queries?since_minutes=1&limit=2", admin)
     assert len(recent["items"]) == 2
+
+
+async def test_an_estimated_total_profiles_its_explain_as_a_query_of_its_own(make_api, settings):
+    """Past COUNT_EXACT_LIMIT a list asks the planner; that EXPLAIN is database time too."""
+    api = await make_api(settings.replace(count_exact_limit=2, cache_enabled=False))
+    admin, user = await api.user(admin=True), await api.user()
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 5)
+    listing = await api.get(f"/api/posts?project_id={project['id']}", user)
+    assert listing["metadata"]["total_is_estimate"] is True
+    names = {q["name"]: q for q in (await api.get("/api/health/profiling/queries?limit=1000", admin))["items"]}
+    assert names["explain/posts/count"]["execution_count"] >= 1
+    assert names["explain/posts/count"]["query"].startswith("EXPLAIN (FORMAT JSON)")

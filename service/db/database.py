@@ -46,12 +46,7 @@ class Session:
 
     async def explain(self, query: Query, *args: Any) -> dict:
         """The planner's JSON plan for a registered query with these arguments."""
-        start = time.perf_counter()
-        try:
-            raw = await self.conn.fetchval(f"EXPLAIN (FORMAT JSON) {query.text}", *args)
-        except Exception as exc:  # noqa: BLE001
-            raise translate_db_error(exc) from exc
-        self._db.account(f"explain/{query.name}", (time.perf_counter() - start) * 1000.0)
+        raw = await self._run(_explain_of(query), self.conn.fetchval, args, lambda _: 1)
         return orjson.loads(raw)[0]["Plan"]
 
     async def _run(self, query: Query, method, args: tuple, count_rows: Callable[[Any], int]) -> Any:
@@ -63,14 +58,22 @@ class Session:
             # DB_STATEMENT_TIMEOUT_MS is exactly what the slow log must show.
             self._db.record(query, (time.perf_counter() - start) * 1000.0, 0)
             raise translate_db_error(exc) from exc
-        elapsed_ms = (time.perf_counter() - start) * 1000.0
-        observers = self._db.observers
-        self._db.account(query.name, elapsed_ms)
-        if observers:
-            rows = count_rows(result)
-            for observer in observers:
-                observer(query, elapsed_ms, rows)
+        db = self._db
+        db.record(query, (time.perf_counter() - start) * 1000.0, count_rows(result) if db.observers else 0)
         return result
+
+
+_explains: dict[str, Query] = {}
+
+
+def _explain_of(query: Query) -> Query:
+    """EXPLAIN of a registered query, as a query of its own (explain/<name>) so its
+    database time is accounted and profiled like any other execution."""
+    explain = _explains.get(query.name)
+    if explain is None:
+        explain = _explains[query.name] = Query(f"explain/{query.name}")
+        explain.text = f"EXPLAIN (FORMAT JSON) {query.text}"
+    return explain
 
 
 def _affected_rows(status: str) -> int:
