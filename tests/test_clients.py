@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+
+from checks import aware_datetime
 
 FULL = {
     "email": "owner@acme.example",
@@ -16,13 +17,6 @@ FULL = {
     "customer_questions": ["does it fly?"],
 }
 FIELDS = {"id", "name", *FULL, "created_at", "updated_at"}
-
-
-def _timestamp(value: str) -> datetime:
-    """ISO 8601 with an offset, as API.md section 3 promises."""
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() is not None, value
-    return parsed
 
 
 def _tag() -> str:
@@ -41,7 +35,7 @@ async def test_create_returns_every_field(api, db_conn):
     assert client["name"] == "Acme" and {k: client[k] for k in FULL} == FULL
     uuid.UUID(client["id"])
     assert isinstance(client["id"], str)
-    assert _timestamp(client["created_at"]) == _timestamp(client["updated_at"])
+    assert aware_datetime(client["created_at"]) == aware_datetime(client["updated_at"])
     owner = await db_conn.fetchval("SELECT owner_id::text FROM clients WHERE id = $1::uuid", client["id"])
     assert owner == user.id
     assert await api.get(f"/api/clients/{client['id']}", user) == client
@@ -134,7 +128,7 @@ async def test_patch_changes_only_the_given_fields_and_bumps_updated_at(api):
     assert patched["name"] == "Renamed" and patched["email"] is None and patched["platforms"] == []
     unchanged = {k for k in FIELDS if k not in ("name", "email", "platforms", "updated_at")}
     assert {k: patched[k] for k in unchanged} == {k: client[k] for k in unchanged}
-    assert _timestamp(patched["updated_at"]) > _timestamp(client["updated_at"])
+    assert aware_datetime(patched["updated_at"]) > aware_datetime(client["updated_at"])
     assert await api.get(f"/api/clients/{client['id']}", user) == patched
 
 

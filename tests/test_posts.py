@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import pytest
 
+from checks import aware_datetime
+
 FIELDS = {"id", "project_id", "run_id", "content", "template_id", "template_name", "variant", "word_count",
           "readability_score", "has_cta", "status", "flags", "target_platform", "created_at"}
-
-
-def _timestamp(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() is not None, value
-    return parsed
 
 
 async def _listed(api, user, **params) -> list[dict]:
@@ -42,7 +37,7 @@ async def test_create_one_post_with_every_field(api, db_conn):
     assert FIELDS <= set(post)
     assert {k: post[k] for k in body} == body
     uuid.UUID(post["id"])
-    _timestamp(post["created_at"])
+    aware_datetime(post["created_at"])
     assert isinstance(post["variant"], int) and isinstance(post["readability_score"], float)
     row = await db_conn.fetchrow("SELECT owner_id::text, word_count FROM posts WHERE id = $1::uuid", post["id"])
     assert row["owner_id"] == user.id and row["word_count"] == 12
@@ -269,7 +264,7 @@ async def test_patch_changes_given_fields_and_recomputes_word_count(api):
     assert patched["word_count"] == 7 and patched["template_name"] is None
     same = FIELDS - {"content", "word_count", "template_name"}
     assert {k: patched[k] for k in same} == {k: post[k] for k in same}
-    assert _timestamp(patched["updated_at"]) > _timestamp(post["updated_at"])
+    assert aware_datetime(patched["updated_at"]) > aware_datetime(post["updated_at"])
     explicit = await api.patch(path, user, json={"content": "two words", "word_count": 40})
     assert explicit["word_count"] == 40
     untouched = await api.patch(path, user, json={"status": "flagged", "flags": ["repetitive_opening"]})

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
 from decimal import Decimal
+
+from checks import aware_datetime
 
 FULL = {
     "status": "qa_review",
@@ -17,12 +18,6 @@ FULL = {
     "tone": "friendly",
 }
 FIELDS = {"id", "client_id", "name", *FULL, "created_at", "updated_at"}
-
-
-def _timestamp(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() is not None, value
-    return parsed
 
 
 async def _ids(api, user, **params) -> set[str]:
@@ -41,7 +36,7 @@ async def test_create_returns_every_field_with_numeric_prices(api, db_conn):
         assert isinstance(project[price], (int, float)) and not isinstance(project[price], bool)
     assert project["client_id"] == client["id"] and isinstance(project["id"], str)
     uuid.UUID(project["id"])
-    _timestamp(project["created_at"]), _timestamp(project["updated_at"])
+    aware_datetime(project["created_at"]), aware_datetime(project["updated_at"])
     row = await db_conn.fetchrow("SELECT owner_id::text, price_per_post, total_price FROM projects WHERE id = $1::uuid",
                                  project["id"])
     assert row["owner_id"] == user.id
@@ -177,7 +172,7 @@ async def test_patch_changes_only_given_fields(api):
     assert patched["name"] == "Relaunch" and patched["tone"] is None and patched["price_per_post"] == 12.25
     same = FIELDS - {"name", "tone", "price_per_post", "updated_at"}
     assert {k: patched[k] for k in same} == {k: project[k] for k in same}
-    assert _timestamp(patched["updated_at"]) > _timestamp(project["updated_at"])
+    assert aware_datetime(patched["updated_at"]) > aware_datetime(project["updated_at"])
     assert patched["post_counts"] == {"total": 0, "approved": 0, "flagged": 0}
     path = f"/api/projects/{project['id']}"
     assert (await api.patch(path, user, json={}, expect=422))["error"]["code"] == "validation_error"

@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+
+from checks import aware_datetime
 
 FIELDS = {"id", "project_id", "is_batch", "status", "started_at", "completed_at", "logs", "error_message"}
-
-
-def _timestamp(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() is not None, value
-    return parsed
 
 
 async def _ids(api, user, **params) -> set[str]:
@@ -38,7 +33,7 @@ async def test_create_with_fields(api):
     run = await api.post(f"/api/projects/{project['id']}/runs", user,
                          json={"is_batch": True, "status": "running", "logs": logs})
     assert run["is_batch"] is True and run["status"] == "running" and run["logs"] == logs
-    _timestamp(run["started_at"])
+    aware_datetime(run["started_at"])
     assert run["completed_at"] is None
 
 
@@ -66,11 +61,11 @@ async def test_patch_status_sets_started_and_completed(api):
     path = f"/api/runs/{run['id']}"
     running = await api.patch(path, user, json={"status": "running", "logs": ["started"]})
     assert running["status"] == "running" and running["logs"] == ["started"]
-    started = _timestamp(running["started_at"])
+    started = aware_datetime(running["started_at"])
     assert running["completed_at"] is None
     failed = await api.patch(path, user, json={"status": "failed", "error_message": "model timed out"})
     assert failed["status"] == "failed" and failed["error_message"] == "model timed out"
-    assert _timestamp(failed["started_at"]) == started and _timestamp(failed["completed_at"]) >= started
+    assert aware_datetime(failed["started_at"]) == started and aware_datetime(failed["completed_at"]) >= started
     assert failed["logs"] == ["started"]
     cleared = await api.patch(path, user, json={"error_message": None})
     assert cleared["error_message"] is None and cleared["status"] == "failed"
