@@ -57,31 +57,42 @@ def _demo_file(settings: Settings) -> Path:
     return settings.var_dir / "demo_admin.json"
 
 
-async def _seed_demo_if_empty(settings: Settings) -> None:
+async def _seed_demo_if_empty(conn, settings: Settings) -> None:
     """An empty embedded database gets a demo admin and a small data set, all or nothing."""
     from .auth import hash_password_async
-    from .db.pool import connect
-    from .db.registry import load_registry, query
+    from .db.registry import query
     from .seed import analyze, seed
 
-    load_registry()
-    password = secrets.token_urlsafe(12)
-    password_hash = await hash_password_async(password)
-    conn = await connect(settings.database_url, settings)
-    try:
-        async with conn.transaction():
-            if await conn.fetchval(query("users/any_exists").text):
-                return
-            admin = await conn.fetchrow(query("users/insert").text, DEMO_ADMIN_EMAIL, password_hash,
-                                        "Demo Admin", True)
-            await seed(conn, owner_id=admin["id"], **DEMO_SIZE, show_progress=False)
-        await analyze(conn)
-    finally:
-        await conn.close()
+    async with conn.transaction():
+        if await conn.fetchval(query("users/any_exists").text):
+            return
+        password = secrets.token_urlsafe(12)      # hashed only when there is someone to create
+        admin = await conn.fetchrow(query("users/insert").text, DEMO_ADMIN_EMAIL,
+                                    await hash_password_async(password), "Demo Admin", True)
+        await seed(conn, owner_id=admin["id"], **DEMO_SIZE, show_progress=False)
+    await analyze(conn)
     path = _demo_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"email": DEMO_ADMIN_EMAIL, "password": password}))
     path.chmod(0o600)
+
+
+async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], str | None]:
+    """On one connection: apply migrations, seed an empty embedded database, and check
+    that the pools fit the server. Returns (migrations applied, capacity warning)."""
+    from .db.migrations import apply_migrations
+    from .db.pool import connect
+    from .db.registry import load_registry
+
+    load_registry()
+    conn = await connect(settings.database_url, settings)
+    try:
+        applied = [m.path.name for m in await apply_migrations(conn)]
+        if embedded:
+            await _seed_demo_if_empty(conn, settings)
+        return applied, await _pool_capacity_warning(conn, settings)
+    finally:
+        await conn.close()
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -90,9 +101,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                                                       ("workers", args.workers)) if v is not None})
     embedded = not settings.database_url
     with database(settings) as settings:
-        applied = asyncio.run(_migrate(settings))
-        if embedded:
-            asyncio.run(_seed_demo_if_empty(settings))
+        applied, warning = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
         print(f"Content Jumpstart API on http://{settings.host}:{settings.port}", flush=True)
         print(f"  database: {settings.database_url}" + ("  (embedded, data in "
               f"{(settings.var_dir / 'pgdata').resolve()})" if embedded else ""), flush=True)
@@ -103,7 +112,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             creds = json.loads(demo.read_text())
             print(f"  demo admin: {creds['email']} / {creds['password']}", flush=True)
         print("  Ctrl-C stops the service" + (" and the embedded PostgreSQL" if embedded else ""), flush=True)
-        warning = asyncio.run(_pool_capacity_warning(settings))
         if warning:
             print(f"  warning: {warning}", flush=True)
         if settings.workers > 1:
@@ -112,18 +120,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _pool_capacity_warning(settings: Settings) -> str | None:
+async def _pool_capacity_warning(conn, settings: Settings) -> str | None:
     """Say so when every worker's full pool cannot fit the server's max_connections
     (the same query and rule as /api/health/database)."""
     from .api.monitoring import SERVER_CAPACITY, capacity_advice
-    from .db.pool import connect
-    from .db.registry import load_registry
-    load_registry()
-    conn = await connect(settings.database_url, settings)
-    try:
-        capacity = dict(await conn.fetchrow(SERVER_CAPACITY.text))
-    finally:
-        await conn.close()
+    capacity = dict(await conn.fetchrow(SERVER_CAPACITY.text))
     critical = [a["message"] for a in capacity_advice(settings, capacity) if a["severity"] == "critical"]
     return critical[0] if critical else None
 

@@ -248,19 +248,21 @@ def test_serve_on_embedded_postgres_stops_cleanly_and_keeps_its_data(var_dir):
 def test_start_up_warns_when_the_pools_cannot_fit_max_connections(database_url):
     """serve prints this before serving; it uses /api/health/database's query and rule."""
     from service.cli import _pool_capacity_warning
+    from service.db.registry import load_registry
     from service.settings import Settings
 
-    async def limits() -> tuple[int, int]:
+    load_registry()
+
+    async def check():
         conn = await asyncpg.connect(database_url)
         try:
-            return (int(await conn.fetchval("SHOW max_connections")),
-                    int(await conn.fetchval("SHOW superuser_reserved_connections")))
+            max_connections = int(await conn.fetchval("SHOW max_connections"))
+            too_big = Settings(database_url=database_url, workers=2, db_pool_size=max_connections, db_max_overflow=0)
+            small = Settings(database_url=database_url, workers=2, db_pool_size=2, db_max_overflow=2)
+            return max_connections, await _pool_capacity_warning(conn, too_big), await _pool_capacity_warning(conn, small)
         finally:
             await conn.close()
 
-    max_connections, reserved = asyncio.run(limits())
-    too_big = Settings(database_url=database_url, workers=2, db_pool_size=max_connections, db_max_overflow=0)
-    warning = asyncio.run(_pool_capacity_warning(too_big))
+    max_connections, warning, fits = asyncio.run(check())
     assert warning is not None and f"max_connections {max_connections}" in warning
-    fits = Settings(database_url=database_url, workers=2, db_pool_size=2, db_max_overflow=2)
-    assert asyncio.run(_pool_capacity_warning(fits)) is None
+    assert fits is None
