@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 
 
 from service import keys
@@ -65,7 +66,39 @@ async def test_user_b_never_receives_user_a_cached_answers(api):
     await api.get(f"/api/projects/{project['id']}", bob, expect=404)
 
 
-async def _warm(api, user, *paths):
+async def settle_feed(api):
+    """Wait until the feed has handled every NOTIFY sent so far, so that no invalidation
+    from the setup's own writes lands in the middle of a check. A marker with a unique
+    payload goes out last; notifications reach the connection's listeners in order, so
+    when the marker arrives every earlier one has reached the feed. (An unknown payload
+    makes the feed drop everything: harmless before a check that warms what it needs.)"""
+    from service.cache_feed import CHANNEL
+
+    feed = api.client.app[keys.CACHE_FEED]
+    if not feed.connected.is_set():
+        return
+    marker = f"settle-{secrets.token_hex(4)}"
+    heard = asyncio.Event()
+
+    def on_notify(_conn, _pid, _channel, payload):
+        if payload == marker:
+            heard.set()
+
+    conn = feed._conn
+    await conn.add_listener(CHANNEL, on_notify)
+    try:
+        async with api.client.app[keys.DB].pool.acquire() as sender:
+            await sender.execute("SELECT pg_notify($1, $2)", CHANNEL, marker)
+        await asyncio.wait_for(heard.wait(), 5)
+    finally:
+        await conn.remove_listener(CHANNEL, on_notify)
+    for _ in range(3):
+        await asyncio.sleep(0)       # let the invalidation tasks the feed scheduled run
+
+
+async def _warm(api, user, *paths, settle=True):
+    if settle:
+        await settle_feed(api)
     for path in paths:
         await api.call("GET", path, user)
         resp, _ = await api.call("GET", path, user)
@@ -167,26 +200,11 @@ async def test_second_instance_sees_a_write_within_one_second(api, make_api, set
         await asyncio.sleep(0.02)
 
 
-async def settle_feed(api, db_conn):
-    """Wait until the feed has handled every NOTIFY sent so far (they arrive in order),
-    so that no invalidation from the setup lands in the middle of a test."""
-    feed = api.client.app[keys.CACHE_FEED]
-    seen = feed.notifications
-    await db_conn.execute("SELECT pg_notify('cj_cache_invalidation', 'users')")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while feed.notifications == seen:
-        assert loop.time() < deadline, "the feed heard nothing"
-        await asyncio.sleep(0.01)
-    for _ in range(3):
-        await asyncio.sleep(0)       # let the invalidation tasks it scheduled run
-
-
-async def test_concurrent_misses_run_the_query_once(api, db_conn):
+async def test_concurrent_misses_run_the_query_once(api):
     user = await api.user()
     project = await api.project_of(user)
     await api.posts_of(user, project["id"], 5)
-    await settle_feed(api, db_conn)
+    await settle_feed(api)
     await api.get("/api/auth/me", user)                # token cached: only the list is loading
     executions = []
     api.client.app[keys.DB].observers.append(lambda q, ms, rows: executions.append(q.name))
@@ -396,11 +414,11 @@ async def test_local_invalidation_alone_keeps_the_writers_worker_fresh(api):
     user = await api.user()
     project = await api.project_of(user)
     listing = f"/api/posts?project_id={project['id']}"
-    await _warm(api, user, listing, f"/api/projects/{project['id']}")
+    await _warm(api, user, listing, f"/api/projects/{project['id']}", settle=False)   # nothing is heard here
     created = await api.post("/api/posts", user, json={"project_id": project["id"], "content": "fresh"})
     assert (await api.get(listing, user))["metadata"]["total"] == 1
     assert (await api.get(f"/api/projects/{project['id']}", user))["post_counts"]["total"] == 1
-    await _warm(api, user, f"/api/posts/{created['id']}")
+    await _warm(api, user, f"/api/posts/{created['id']}", settle=False)
     await api.delete(f"/api/posts/{created['id']}", user)
     await api.get(f"/api/posts/{created['id']}", user, expect=404)
     assert (await api.get(listing, user))["metadata"]["total"] == 0
