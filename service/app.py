@@ -1,30 +1,26 @@
-"""The application factory: create_app(settings) -> aiohttp Application."""
+"""The application factory: create_app(settings) -> aiohttp Application, as a list of setup steps."""
 from __future__ import annotations
 
-import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import keys
-from .api import auth, cache_health, clients, health, monitoring, posts, projects, runs
-from .cache import QueryCache
-from .cache_feed import InvalidationFeed
-from .cache_invalidation import invalidate_after_write
-from .cursors import CursorCodec
-from .db.database import Database
-from .db.migrations import discover
-from .db.pool import Pool
-from .db.registry import load_registry, query
-from .metrics import Metrics, TierStatsCollector
-from .pagination import Paginator
-from .profiling import Profiler
-from .settings import Settings
-from .web import MAX_BODY_BYTES, request_middleware
-
-log = logging.getLogger(__name__)
-
-DELETE_EXPIRED_TOKENS = query("users/delete_expired_tokens")
+from service import keys
+from service.api.routes import add_routes, write_tables
+from service.cache.feed import InvalidationFeed
+from service.cache.invalidation import WriteInvalidation
+from service.cache.response_cache import ResponseCache
+from service.db.database import Database
+from service.db.migrations import discover
+from service.db.pool import Pool
+from service.http.body import MAX_BODY_BYTES
+from service.http.middleware import request_middleware
+from service.observability.metrics import Metrics, TierStatsCollector
+from service.observability.profiling import Profiler
+from service.pagination.cursors import CursorCodec
+from service.pagination.paginator import Paginator
+from service.settings import Settings
+from service.store import users
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -35,7 +31,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.DB] = db
     _instrument(app, db)
     app[keys.PAGINATOR] = Paginator(db, settings, app[keys.CODEC])
-    await db.execute(DELETE_EXPIRED_TOKENS)
+    await users.delete_expired_tokens(db)
     try:
         yield
     finally:
@@ -43,7 +39,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:
-    """The query cache and its cross-instance invalidation feed (LISTEN)."""
+    """The response cache's cross-instance invalidation feed (LISTEN)."""
     settings = app[keys.SETTINGS]
     feed = InvalidationFeed(settings.database_listen_url or settings.database_url, app[keys.CACHE])
     app[keys.CACHE_FEED] = feed
@@ -78,19 +74,14 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
 def create_app(settings: Settings) -> web.Application:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (run.py resolves the embedded server)")
-    load_registry()  # a missing SQL file fails here, not on the first request
-    shipped_migrations = discover()
-    app = web.Application(
-        middlewares=[request_middleware],
-        client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[request_middleware], client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
-    app[keys.MIGRATIONS] = shipped_migrations
+    app[keys.MIGRATIONS] = discover()      # readiness compares the database with these
     app[keys.CODEC] = CursorCodec(settings.secret_key)
-    app[keys.CACHE] = QueryCache(settings)
-    app[keys.AFTER_WRITE] = [invalidate_after_write]
+    app[keys.CACHE] = ResponseCache(settings)
+    app[keys.AFTER_WRITE] = [WriteInvalidation(write_tables())]
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)
-    for module in (health, auth, clients, projects, runs, posts, cache_health, monitoring):
-        module.add_routes(app)
+    add_routes(app)
     return app

@@ -1,4 +1,4 @@
-"""API errors: raise one of these anywhere; the error middleware renders API.md section 3."""
+"""API errors: raise one of these anywhere; the error middleware renders docs/API.md section 3."""
 from __future__ import annotations
 
 

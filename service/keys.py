@@ -6,34 +6,34 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .auth import User
-    from .cache import QueryCache
-    from .cache_feed import InvalidationFeed
-    from .context import RequestContext
-    from .cursors import CursorCodec
-    from .db.database import Database
-    from .db.migrations import Migration
-    from .metrics import Metrics
-    from .profiling import Profiler
-    from .web import AfterWrite, RequestFinished
-    from .pagination import Paginator
-    from .settings import Settings
+    from service.auth.user import User
+    from service.cache.feed import InvalidationFeed
+    from service.cache.response_cache import ResponseCache
+    from service.context import RequestContext
+    from service.db.database import Database
+    from service.db.migrations import Migration
+    from service.http.middleware import AfterWrite, RequestFinished
+    from service.observability.metrics import Metrics
+    from service.observability.profiling import Profiler
+    from service.pagination.cursors import CursorCodec
+    from service.pagination.paginator import Paginator
+    from service.settings import Settings
 
-SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
-DB: web.AppKey["Database"] = web.AppKey("db")
-CODEC: web.AppKey["CursorCodec"] = web.AppKey("codec")
-PAGINATOR: web.AppKey["Paginator"] = web.AppKey("paginator")
-CACHE: web.AppKey["QueryCache"] = web.AppKey("cache")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB: web.AppKey[Database] = web.AppKey("db")
+CODEC: web.AppKey[CursorCodec] = web.AppKey("codec")
+PAGINATOR: web.AppKey[Paginator] = web.AppKey("paginator")
+CACHE: web.AppKey[ResponseCache] = web.AppKey("cache")
 # The migration files this code ships, read once at start-up (readiness compares with them).
-MIGRATIONS: web.AppKey[list["Migration"]] = web.AppKey("migrations")
-CACHE_FEED: web.AppKey["InvalidationFeed"] = web.AppKey("cache_feed")
-PROFILER: web.AppKey["Profiler"] = web.AppKey("profiler")
-METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+MIGRATIONS: web.AppKey[list[Migration]] = web.AppKey("migrations")
+CACHE_FEED: web.AppKey[InvalidationFeed] = web.AppKey("cache_feed")
+PROFILER: web.AppKey[Profiler] = web.AppKey("profiler")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # Called when each request ends (metrics, N+1 detection); see web.request_middleware.
-REQUEST_FINISHED: web.AppKey[list["RequestFinished"]] = web.AppKey("request_finished")
+REQUEST_FINISHED: web.AppKey[list[RequestFinished]] = web.AppKey("request_finished")
 # Awaited after each successful write, before the response (cache invalidation).
-AFTER_WRITE: web.AppKey[list["AfterWrite"]] = web.AppKey("after_write")
+AFTER_WRITE: web.AppKey[list[AfterWrite]] = web.AppKey("after_write")
 
 # Per-request storage
-REQUEST_CTX: web.RequestKey["RequestContext"] = web.RequestKey("ctx")
-USER: web.RequestKey["User"] = web.RequestKey("user")
+REQUEST_CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")
+USER: web.RequestKey[User] = web.RequestKey("user")

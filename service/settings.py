@@ -1,6 +1,6 @@
 """One frozen settings object, read from the environment and validated once.
 
-Every variable of API.md section 2 lives here. A bad value raises SettingsError
+Every variable of docs/API.md section 2 lives here. A bad value raises SettingsError
 naming the variable; run.py turns that into one line on stderr and exit code 2.
 """
 from __future__ import annotations
@@ -9,9 +9,9 @@ import dataclasses
 import math
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 
 class SettingsError(ValueError):
@@ -66,7 +66,7 @@ class Settings:
     def pool_max_size(self) -> int:
         return self.db_pool_size + self.db_max_overflow
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

@@ -3,73 +3,45 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth import require_user
-from ..db.registry import query
-from ..errors import NotFound
-from ..pagination import list_queries
-from ..validation import Field, like_pattern, parse_id, validate_body
-from ..web import json_response, read_json
-from .common import db_of, delete_response, detail_response, list_response
-
-CLIENTS = list_queries("clients")
-GET = query("clients/get")
-INSERT = query("clients/insert")
-UPDATE = query("clients/update")
-DELETE = query("clients/delete")
-
-_TEXT = Field("text", max_length=10000)
-SCHEMA = {
-    "name": Field("text", required=True, nullable=False, min_length=1, max_length=200),
-    "email": Field("email", max_length=254),
-    "business_description": _TEXT,
-    "ideal_customer": _TEXT,
-    "main_problem_solved": _TEXT,
-    "tone_preference": Field("text", max_length=200),
-    "platforms": Field("text_list", max_length=50, max_items=20),
-    "customer_pain_points": Field("text_list", max_length=1000, max_items=100),
-    "customer_questions": Field("text_list", max_length=1000, max_items=100),
-}
-FIELDS = list(SCHEMA)
-FILTERS = {"search": Field("text", max_length=200)}
+from service.api.common import db_of, delete_response, detail_response, list_response
+from service.auth.guards import require_user
+from service.errors import NotFound
+from service.http.body import read_json
+from service.http.responses import json_response
+from service.schemas import clients as schema
+from service.schemas.fields import parse_id, validate_body
+from service.store import clients
 
 
 async def list_clients(request: web.Request) -> web.Response:
     user = await require_user(request)
 
-    async def build_args(filters):
-        return (user.scope, like_pattern(filters.get("search")))
+    async def build_filters(filters: dict) -> dict:
+        return clients.list_filters(user.scope, **filters)
 
-    return await list_response(request, user, CLIENTS, FILTERS, build_args, tier="medium")
+    return await list_response(request, user, clients.LIST, schema.FILTERS, build_filters, tier="medium")
 
 
 async def create_client(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = validate_body(await read_json(request), SCHEMA)
-    row = await db_of(request).fetchrow(INSERT, user.id, *(body.get(name) for name in FIELDS))
+    body = validate_body(await read_json(request), schema.CLIENT)
+    row = await clients.insert(db_of(request), owner_id=user.id, values=body)
     return json_response(request, dict(row), status=201)
 
 
 async def get_client(request: web.Request) -> web.Response:
-    return await detail_response(request, await require_user(request), GET, "client", "medium")
+    return await detail_response(request, await require_user(request), clients.get, "client", "medium")
 
 
 async def patch_client(request: web.Request) -> web.Response:
     user = await require_user(request)
     client_id = parse_id(request.match_info["id"], "client")
-    body = validate_body(await read_json(request), SCHEMA, partial=True)
-    row = await db_of(request).fetchrow(UPDATE, client_id, user.scope, list(body), *(body.get(n) for n in FIELDS))
+    body = validate_body(await read_json(request), schema.CLIENT, partial=True)
+    row = await clients.update(db_of(request), client_id, user.scope, body)
     if row is None:
         raise NotFound("client not found")
     return json_response(request, dict(row))
 
 
 async def delete_client(request: web.Request) -> web.Response:
-    return await delete_response(request, await require_user(request), DELETE, "client")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/clients", list_clients)
-    app.router.add_post("/api/clients", create_client)
-    app.router.add_get("/api/clients/{id}", get_client)
-    app.router.add_patch("/api/clients/{id}", patch_client)
-    app.router.add_delete("/api/clients/{id}", delete_client)
+    return await delete_response(request, await require_user(request), clients.delete, "client")

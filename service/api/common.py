@@ -1,22 +1,24 @@
 """Helpers shared by the resource handlers."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from aiohttp import web
 
-from .. import keys
-from ..auth import User
-from ..cursors import fingerprint
-from ..db.database import Database
-from ..errors import NotFound
-from ..pagination import PAGE_PARAMETERS, ListQueries, parse_page_request
-from ..db.registry import Query
-from ..validation import Field, parse_id, parse_query
-from ..jsonutil import dumps
-from ..web import etag_for, json_response, no_content
+from service import keys
+from service.auth.user import User
+from service.db.database import Database
+from service.errors import NotFound
+from service.http.responses import etag_for, json_response, no_content
+from service.jsonutil import dumps
+from service.pagination.cursors import fingerprint
+from service.pagination.page_request import PAGE_PARAMETERS, parse_page_request
+from service.pagination.paginator import ListQueries
+from service.schemas.fields import Field, parse_id, parse_query
 
 
 def db_of(request: web.Request) -> Database:
@@ -64,13 +66,19 @@ async def cached_json(request: web.Request, tier: str, namespace: str, key: str,
     return json_response(request, body=cached.body, etag=cached.etag)
 
 
-async def detail_response(request: web.Request, user: User, get: Query, what: str, tier: str,
+# get(db, object_id, owner_id) -> the row, or None when the caller has no such object
+GetOne = Callable[[Database, UUID, "UUID | None"], Awaitable[Any]]
+# delete(db, object_id, owner_id) -> whether it was there to delete
+DeleteOne = Callable[[Database, UUID, "UUID | None"], Awaitable[bool]]
+
+
+async def detail_response(request: web.Request, user: User, get: GetOne, what: str, tier: str,
                           serialize: Callable[[Any], dict] = dict) -> web.Response:
     """GET /api/<resource>/{id}: the caller's object (404 otherwise), through the cache."""
     object_id = parse_id(request.match_info["id"], what)
 
     async def load() -> dict:
-        row = await db_of(request).fetchrow(get, object_id, user.scope)
+        row = await get(db_of(request), object_id, user.scope)
         if row is None:
             raise NotFound(f"{what} not found")
         return serialize(row)
@@ -78,33 +86,37 @@ async def detail_response(request: web.Request, user: User, get: Query, what: st
     return await cached_json(request, tier, f"{what}s", f"get|{object_id}", load)
 
 
-async def delete_response(request: web.Request, user: User, delete: Query, what: str) -> web.Response:
+async def delete_response(request: web.Request, user: User, delete: DeleteOne, what: str) -> web.Response:
     """DELETE /api/<resource>/{id}: 204, or 404 when the caller has no such object."""
-    deleted = await db_of(request).fetchrow(delete, parse_id(request.match_info["id"], what), user.scope)
-    if deleted is None:
+    if not await delete(db_of(request), parse_id(request.match_info["id"], what), user.scope):
         raise NotFound(f"{what} not found")
     return no_content()
 
 
 async def list_response(request: web.Request, user: User, lq: ListQueries, filter_spec: Mapping[str, Field],
-                        build_args, serialize=dict, tier: str = "short") -> web.Response:
+                        build_filters, serialize=dict, tier: str = "short") -> web.Response:
     """Parse filters and paging, check them, run the hybrid paginator, answer JSON (cached).
 
-    `build_args(filters)` is a coroutine: it checks that named parents are visible
-    (404 otherwise) and returns the SQL arguments in the order of the list's filter
-    block, $1 being the caller's scope.
+    `build_filters(filters)` is a coroutine: it checks that named parents are visible
+    (404 otherwise) and returns the store's filter block for the list
+    (`store.<resource>.list_filters`).
     """
     async def load() -> dict:
         filters = parse_query(request.query, filter_spec, also_allowed=PAGE_PARAMETERS)
         page_request = parse_page_request(request.query, request.app[keys.SETTINGS])
-        args: Sequence[Any] = await build_args(filters)
+        sql_filters = await build_filters(filters)
         list_fingerprint = fingerprint(lq.resource, user.scope_name, filters)
-        return await request.app[keys.PAGINATOR].page(lq, args, list_fingerprint, page_request, serialize)
+        return await request.app[keys.PAGINATOR].page(lq, sql_filters, list_fingerprint, page_request, serialize)
 
     return await cached_json(request, tier, lq.resource, "list|" + canonical_query(request), load)
 
 
-async def require_visible(request: web.Request, check, object_id, scope, what: str) -> None:
+# visible(db, object_id, owner_id) -> whether the caller may see it
+Visible = Callable[[Database, UUID, "UUID | None"], Awaitable[bool]]
+
+
+async def require_visible(request: web.Request, visible: Visible, object_id: UUID, owner_id: UUID | None,
+                          what: str) -> None:
     """404 unless the caller may see the object a filter or body names."""
-    if not await db_of(request).fetchval(check, object_id, scope):
+    if not await visible(db_of(request), object_id, owner_id):
         raise NotFound(f"{what} not found")

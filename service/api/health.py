@@ -6,13 +6,12 @@ import os
 
 from aiohttp import web
 
-from .. import SERVICE_NAME, __version__, keys
-from ..db.migrations import MigrationError, pending_migrations
-from ..db.registry import query
-from ..errors import ServiceUnavailable
-from ..web import json_response
+from service import SERVICE_NAME, __version__, keys
+from service.db import server
+from service.db.migrations import MigrationError, pending_migrations
+from service.errors import ServiceUnavailable
+from service.http.responses import json_response
 
-PING = query("health/ping")
 READY_TIMEOUT_S = 1.0
 
 
@@ -31,14 +30,14 @@ async def live(request: web.Request) -> web.Response:
 
 async def _readiness(request: web.Request) -> list:
     async with request.app[keys.DB].session() as session:
-        await session.fetchval(PING)
+        await server.ping(session)
         return await pending_migrations(session.conn, migrations=request.app[keys.MIGRATIONS])
 
 
 async def ready(request: web.Request) -> web.Response:
     try:
         pending = await asyncio.wait_for(_readiness(request), READY_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ServiceUnavailable(f"the database did not answer within {READY_TIMEOUT_S:g} s") from None
     except MigrationError as exc:
         raise ServiceUnavailable(f"schema problem: {exc}", code="not_ready") from None
@@ -47,9 +46,3 @@ async def ready(request: web.Request) -> web.Response:
                                  code="not_ready")
     return json_response(request, {"status": "ready", "database": "ok", "migrations": "applied",
                                    "worker": worker_info()})
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/health", health)
-    app.router.add_get("/api/health/live", live)
-    app.router.add_get("/api/health/ready", ready)

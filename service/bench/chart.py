@@ -1,10 +1,10 @@
 """A hand-made SVG bar chart: p50 latency by page depth (the depth sweep)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
-from .scenarios import SweepPoint
+from service.bench.scenarios import SweepPoint
 
 WIDTH, HEIGHT = 720, 360
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 40, 70

@@ -8,9 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..settings import Settings
-from .config import QUICK, BenchConfig
-from .scenarios import SCENARIOS, say
+from service.bench.config import QUICK, BenchConfig
+from service.bench.scenarios import SCENARIOS, say
+from service.settings import Settings
 
 
 def add_parser(commands) -> None:
@@ -62,14 +62,14 @@ def service_env(database_url: str, work_dir: Path, config: BenchConfig) -> dict[
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
-    from .chart import depth_chart
-    from .database import bench_server, prepare
-    from .load import choose_generator
-    from .machine import machine_info
-    from .processes import Fleet
-    from .ratios import headline
-    from .report import markdown, write_json
-    from .scenarios import Runner
+    from service.bench.chart import depth_chart
+    from service.bench.database import bench_server, prepare
+    from service.bench.load import choose_generator
+    from service.bench.machine import machine_info
+    from service.bench.processes import Fleet
+    from service.bench.ratios import headline
+    from service.bench.report import markdown, write_json
+    from service.bench.scenarios import Runner
 
     try:
         config = config_from(args)

@@ -11,15 +11,14 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import asyncpg
-
-from ..settings import Settings
+from service.db.admin import create_database, drop_database, with_database
+from service.settings import Settings
 
 ADMIN_EMAIL = "bench-admin@example.com"
 CLIENTS, PROJECTS = 10, 50          # run.py seed's defaults
@@ -37,10 +36,6 @@ class SeededDatabase:
     max_connections: int
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 @contextmanager
 def bench_server(settings: Settings, work_dir: Path) -> Iterator[str]:
     """The URL of an empty database that belongs to this benchmark run."""
@@ -49,11 +44,11 @@ def bench_server(settings: Settings, work_dir: Path) -> Iterator[str]:
         admin_url = settings.database_url
         asyncio.run(_recreate(admin_url, name))
         try:
-            yield _with_database(admin_url, name)
+            yield with_database(admin_url, name)
         finally:
-            asyncio.run(_drop(admin_url, name))
+            asyncio.run(drop_database(admin_url, name))
         return
-    from ..db.embedded import EmbeddedPostgres, ensure_database
+    from service.db.embedded import EmbeddedPostgres, ensure_database
     pg_dir = Path(tempfile.mkdtemp(prefix="cj-bench-pg-", dir=work_dir))
     server = EmbeddedPostgres(pg_dir / "pgdata", delete_on_stop=True).start()
     try:
@@ -65,64 +60,50 @@ def bench_server(settings: Settings, work_dir: Path) -> Iterator[str]:
 
 
 async def _recreate(admin_url: str, name: str) -> None:
-    await _drop(admin_url, name)
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')     # our fixed name, quoted as an identifier
-    finally:
-        await conn.close()
-
-
-async def _drop(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(admin_url, name)
+    await create_database(admin_url, name)
 
 
 async def prepare(url: str, settings: Settings, posts: int) -> SeededDatabase:
     """Migrate, create the admin the benchmark logs in as, seed `posts` posts, analyze; timed."""
-    from ..auth import hash_password_async
-    from ..db.migrations import apply_migrations
-    from ..db.pool import connect
-    from ..db.registry import load_registry, query
-    from ..seed import seed, analyze
+    from service.auth.passwords import hash_password_async
+    from service.db import server
+    from service.db.database import Database
+    from service.db.migrations import migrate
+    from service.store import users
+    from service.store.seed import analyze, seed
 
-    insert_user = query("users/insert")
-    load_registry()
     password = secrets.token_urlsafe(12)
-    conn = await connect(url, settings)
-    try:
-        await apply_migrations(conn)
-        admin = await conn.fetchrow(insert_user.text, ADMIN_EMAIL, await hash_password_async(password),
-                                    "Bench Admin", True)
-        report = await seed(conn, owner_id=admin["id"], clients=CLIENTS, projects=PROJECTS, posts=posts)
+    async with Database.connect(url, settings) as db:
+        await migrate(db)
+        admin = await users.insert(db, email=ADMIN_EMAIL, password_hash=await hash_password_async(password),
+                                   full_name="Bench Admin", is_admin=True)
+        report = await seed(db, owner_id=admin["id"], clients=CLIENTS, projects=PROJECTS, posts=posts)
         started = time.perf_counter()
-        await analyze(conn)
+        await analyze(db)
         analyze_seconds = time.perf_counter() - started
-        version = await conn.fetchval("SHOW server_version")
-        max_connections = int(await conn.fetchval("SHOW max_connections"))
-    finally:
-        await conn.close()
+        async with db.session() as session:
+            version = await server.version(session)
+            max_connections = (await server.capacity(session))["max_connections"]
     return SeededDatabase(url, ADMIN_EMAIL, password, posts, report.seconds, analyze_seconds, version,
                           max_connections)
 
 
 async def sample_post_ids(url: str, count: int) -> list[str]:
-    """Some existing post ids (any, not random: ORDER BY random() costs seconds at 1M rows)."""
-    conn = await asyncpg.connect(url)
-    try:
-        return [r["id"] for r in await conn.fetch("SELECT id::text AS id FROM posts LIMIT $1", count)]
-    finally:
-        await conn.close()
+    """Some existing post ids (any, not random)."""
+    from service.store import posts
+    async with _database(url) as db:
+        return await posts.sample_ids(db, count)
 
 
 async def post_contents(url: str, ids: list[str]) -> dict[str, str]:
     """id -> content of the given posts as the database has them now."""
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch("SELECT id::text AS id, content FROM posts WHERE id = ANY($1::uuid[])", ids)
-    finally:
-        await conn.close()
-    return {r["id"]: r["content"] for r in rows}
+    from service.store import posts
+    async with _database(url) as db:
+        return await posts.contents_of(db, ids)
+
+
+def _database(url: str):
+    from service.db.database import Database
+    from service.settings import Settings
+    return Database.connect(url, Settings(database_url=url, secret_key="bench-fixtures"))

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from . import api_client
-from .database import SeededDatabase, sample_post_ids
+from service.bench import api_client
+from service.bench.database import SeededDatabase, sample_post_ids
 
 PAGE1 = "/api/posts"
 FILTERED = "/api/posts?status=approved&platform=linkedin"

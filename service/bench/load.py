@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class LoadGenerator(Protocol):
 
 def choose_generator(wanted: str = "auto") -> LoadGenerator:
     """wrk when installed (or asked for), else the built-in aiohttp generator."""
-    from .load_builtin import BuiltinGenerator
-    from .load_wrk import WrkGenerator
+    from service.bench.load_builtin import BuiltinGenerator
+    from service.bench.load_wrk import WrkGenerator
     if wanted == "builtin":
         return BuiltinGenerator()
     path = shutil.which("wrk")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import aiohttp
 
-from .load import LoadResult, percentile
+from service.bench.load import LoadResult, percentile
 
 MAX_REQUESTS = 5_000_000       # a hard bound on top of the deadline
 REQUEST_TIMEOUT_S = 10.0
@@ -56,7 +57,7 @@ async def drive(base_url: str, next_call: Callable[[], Call], *, connections: in
                     async with session.request(call.method, call.path, json=call.json) as resp:
                         body = await resp.read()
                         status = resp.status
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                except (TimeoutError, aiohttp.ClientError, OSError):
                     errors += 1
                     continue
                 latencies.append(clock() - begin)

@@ -10,10 +10,10 @@ import json
 import math
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from .load import LoadResult
+from service.bench.load import LoadResult
 
 _DONE = r'''
 done = function(summary, latency, requests)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from .database import post_contents
-from .fixtures import FILTERED, PAGE1, PROJECTS, Fixtures
-from .load import LoadResult
-from .load_builtin import Call, drive
+from service.bench.database import post_contents
+from service.bench.fixtures import FILTERED, PAGE1, PROJECTS, Fixtures
+from service.bench.load import LoadResult
+from service.bench.load_builtin import Call, drive
 
 # Out of 100 calls: 80 reads, 20 writes.
 MIX = {"page1": 30, "filtered": 10, "projects": 10, "by_id": 15, "deep_cursor": 10, "deep_page": 5,

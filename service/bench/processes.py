@@ -15,8 +15,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90.0
@@ -48,7 +48,7 @@ class ChildProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ChildProcess":
+    def start(self) -> ChildProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         # Its own process group, so a Ctrl-C at the terminal reaches the bench first
@@ -88,7 +88,7 @@ class ChildProcess:
         try:
             import psutil
             return [self.proc.pid] + [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
-        except Exception:  # noqa: BLE001 - psutil missing or the process just ended
+        except Exception:
             return [self.proc.pid]
 
     def cpu_seconds(self) -> float:

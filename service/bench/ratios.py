@@ -5,10 +5,10 @@ Targets are reported, never asserted: a figure that misses says so in `status`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
-from .scenarios import Row, SweepPoint
+from service.bench.scenarios import Row, SweepPoint
 
 MILLION = 1_000_000
 RSS_LIMIT_MB = 150.0

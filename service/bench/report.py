@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from .machine import one_line
-from .ratios import Ratio
-from .scenarios import Row, SweepPoint
+from service.bench.machine import one_line
+from service.bench.ratios import Ratio
+from service.bench.scenarios import Row, SweepPoint
 
 
 def _figures(row: Row, attribute: str, fmt: str) -> str:

@@ -11,20 +11,20 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import orjson
 
-from . import api_client
-from .config import BenchConfig
-from .database import SeededDatabase
-from .fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SWEEP_PAGES, Fixtures, gather
-from .load import LoadGenerator, LoadResult
-from .load_builtin import BuiltinGenerator
-from .machine import busy_percent, cpu_counters
-from .mixed import MixedCalls, run_mixed
-from .processes import ChildProcess, Fleet, ProcessFailed
+from service.bench import api_client
+from service.bench.config import BenchConfig
+from service.bench.database import SeededDatabase
+from service.bench.fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SWEEP_PAGES, Fixtures, gather
+from service.bench.load import LoadGenerator, LoadResult
+from service.bench.load_builtin import BuiltinGenerator
+from service.bench.machine import busy_percent, cpu_counters
+from service.bench.mixed import MixedCalls, run_mixed
+from service.bench.processes import ChildProcess, Fleet, ProcessFailed
 
 
 def say(message: str) -> None:
@@ -147,7 +147,7 @@ class Runner:
                 row.skipped = f"could not start: {_first_error_line(str(exc))}"
                 children.append(None)
             rows.append(row)
-        live = [(row, child) for row, child in zip(rows, children) if child is not None]
+        live = [(row, child) for row, child in zip(rows, children, strict=True) if child is not None]
         for row, child in live:
             self._warm(child, paths, row.connections)
         for _ in range(self.config.repeats):
@@ -255,7 +255,7 @@ class Runner:
             ("workers 1", lambda: self.fleet.service("cached", **CACHED), describe(CACHED, 1)),
             ("workers 2", lambda: self.fleet.service("cached-2-workers", workers=2, **CACHED), describe(CACHED, 2)),
         ], [PAGE1])
-        for row, label in zip(rows, ("cached", "cached-2-workers")):
+        for row, label in zip(rows, ("cached", "cached-2-workers"), strict=False):
             child = self.fleet.running.get(label)
             if child is not None and not row.skipped:
                 answered = len(api_client.worker_pids(child.base_url))

@@ -1,23 +1,29 @@
-"""The one place that executes SQL.
+"""The one way to run SQL: the service, the CLI, seeding and the benchmark.
 
-Handlers call `db.fetch(QUERY, *args)` or open `db.transaction()` and call the
-same methods on the session it yields. Every execution passes through
+The store calls `db.fetch(QUERY, name=value, ...)` or opens `db.transaction()` and
+calls the same methods on the session it yields; the query lays the keyword
+arguments out as $1, $2, ... (db/registry.py). Every execution passes through
 `Session._run`, which times it and reports it to the request context and to the
-observers (the profiler), so instrumentation lives here once.
+observers (metrics, profiler), so instrumentation lives here once.
+
+A Database runs over a pool (the service) or over one connection (`run.py`
+commands, seeding): `Database.connect(dsn, settings)`.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import orjson
 
-from ..context import current_request
-from .errors import translate_db_error
-from .pool import Pool
-from .registry import Query
+from service.context import current_request
+from service.db.errors import translate_db_error
+from service.db.pool import Pool, connect
+from service.db.registry import Query
+from service.settings import Settings
 
 # observer(query, elapsed_ms, rows) after each execution
 QueryObserver = Callable[[Query, float, int], None]
@@ -28,32 +34,49 @@ class Session:
 
     __slots__ = ("_db", "conn")
 
-    def __init__(self, db: "Database", conn: asyncpg.Connection) -> None:
+    def __init__(self, db: Database, conn: asyncpg.Connection) -> None:
         self._db = db
         self.conn = conn
 
-    async def fetch(self, query: Query, *args: Any) -> list[asyncpg.Record]:
-        return await self._run(query, self.conn.fetch, args, len)
+    async def fetch(self, query: Query, /, **params: Any) -> list[asyncpg.Record]:
+        return await self._run(query, self.conn.fetch, query.bind(params), len)
 
-    async def fetchrow(self, query: Query, *args: Any) -> asyncpg.Record | None:
-        return await self._run(query, self.conn.fetchrow, args, lambda row: 0 if row is None else 1)
+    async def fetchrow(self, query: Query, /, **params: Any) -> asyncpg.Record | None:
+        return await self._run(query, self.conn.fetchrow, query.bind(params), lambda row: 0 if row is None else 1)
 
-    async def fetchval(self, query: Query, *args: Any) -> Any:
-        return await self._run(query, self.conn.fetchval, args, lambda _: 1)
+    async def fetchval(self, query: Query, /, **params: Any) -> Any:
+        return await self._run(query, self.conn.fetchval, query.bind(params), lambda _: 1)
 
-    async def execute(self, query: Query, *args: Any) -> str:
-        return await self._run(query, self.conn.execute, args, _affected_rows)
+    async def execute(self, query: Query, /, **params: Any) -> str:
+        return await self._run(query, self.conn.execute, query.bind(params), _affected_rows)
 
-    async def explain(self, query: Query, *args: Any) -> dict:
+    async def explain(self, query: Query, /, **params: Any) -> dict:
         """The planner's JSON plan for a registered query with these arguments."""
-        raw = await self._run(_explain_of(query), self.conn.fetchval, args, lambda _: 1)
+        raw = await self._run(_explain_of(query), self.conn.fetchval, query.bind(params), lambda _: 1)
         return orjson.loads(raw)[0]["Plan"]
+
+    async def execute_generated(self, name: str, text: str) -> str:
+        """A statement that is no file: DDL rebuilt from the catalog (seeding), accounted as `name`."""
+        return await self._run(Query(name, text), self.conn.execute, (), _affected_rows)
+
+    async def copy_records(self, table: str, records, columns: list[str]) -> str:
+        """COPY rows into a table (bulk loads), accounted as copy/<table>."""
+        return await self._run(
+            Query(f"copy/{table}", f"COPY {table}"),
+            lambda _text: self.conn.copy_records_to_table(table, records=records, columns=columns),
+            (), _affected_rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        """A transaction (or a savepoint inside one) on this session's connection."""
+        async with self.conn.transaction():
+            yield self
 
     async def _run(self, query: Query, method, args: tuple, count_rows: Callable[[Any], int]) -> Any:
         start = time.perf_counter()
         try:
             result = await method(query.text, *args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             # A failed execution still spent database time: a statement cancelled by
             # DB_STATEMENT_TIMEOUT_MS is exactly what the slow log must show.
             self._db.record(query, (time.perf_counter() - start) * 1000.0, 0)
@@ -71,8 +94,8 @@ def _explain_of(query: Query) -> Query:
     database time is accounted and profiled like any other execution."""
     explain = _explains.get(query.name)
     if explain is None:
-        explain = _explains[query.name] = Query(f"explain/{query.name}")
-        explain.text = f"EXPLAIN (FORMAT JSON) {query.text}"
+        explain = _explains[query.name] = Query(f"explain/{query.name}", f"EXPLAIN (FORMAT JSON) {query.text}",
+                                                params=query.params)
     return explain
 
 
@@ -81,10 +104,34 @@ def _affected_rows(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+class OneConnection:
+    """A pool of one: what a command-line run or a bulk load needs, with the pool's interface."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self.conn
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
 class Database:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool | OneConnection) -> None:
         self.pool = pool
         self.observers: list[QueryObserver] = []
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, dsn: str, settings: Settings) -> AsyncIterator[Database]:
+        """A Database over one connection configured like the pool's, closed at the end."""
+        source = OneConnection(await connect(dsn, settings))
+        try:
+            yield cls(source)
+        finally:
+            await source.close()
 
     def record(self, query: Query, elapsed_ms: float, rows: int) -> None:
         """Account one execution to the request and report it to every observer."""
@@ -112,21 +159,21 @@ class Database:
                     yield Session(self, conn)
             except asyncpg.PostgresError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a dropped connection mid-transaction is 503
+            except Exception as exc:
                 raise translate_db_error(exc) from exc
 
-    async def fetch(self, query: Query, *args: Any) -> list[asyncpg.Record]:
+    async def fetch(self, query: Query, /, **params: Any) -> list[asyncpg.Record]:
         async with self.session() as session:
-            return await session.fetch(query, *args)
+            return await session.fetch(query, **params)
 
-    async def fetchrow(self, query: Query, *args: Any) -> asyncpg.Record | None:
+    async def fetchrow(self, query: Query, /, **params: Any) -> asyncpg.Record | None:
         async with self.session() as session:
-            return await session.fetchrow(query, *args)
+            return await session.fetchrow(query, **params)
 
-    async def fetchval(self, query: Query, *args: Any) -> Any:
+    async def fetchval(self, query: Query, /, **params: Any) -> Any:
         async with self.session() as session:
-            return await session.fetchval(query, *args)
+            return await session.fetchval(query, **params)
 
-    async def execute(self, query: Query, *args: Any) -> str:
+    async def execute(self, query: Query, /, **params: Any) -> str:
         async with self.session() as session:
-            return await session.execute(query, *args)
+            return await session.execute(query, **params)

@@ -27,7 +27,7 @@ class EmbeddedPostgres:
         self.detach = detach
         self._server = None
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # The package keeps an inter-process lock under XDG_RUNTIME_DIR; give it
         # one of ours rather than letting it warn and fall back to /tmp.
@@ -94,11 +94,5 @@ def _alive(pid: int) -> bool:
 
 async def ensure_database(admin_uri: str, name: str = DATABASE_NAME) -> None:
     """Create the service's database on a fresh embedded server."""
-    import asyncpg
-    conn = await asyncpg.connect(admin_uri)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            # CREATE DATABASE takes no parameters; the name is ours, quoted as an identifier.
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    from service.db.admin import create_database
+    await create_database(admin_uri, name, if_missing=True)

@@ -5,7 +5,7 @@ import asyncio
 
 import asyncpg
 
-from ..errors import ServiceUnavailable
+from service.errors import ServiceUnavailable
 
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,          # SQLSTATE class 08

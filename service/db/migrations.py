@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .registry import SQL_DIR
+from service.db.registry import SQL_DIR
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 # Any fixed 64-bit number shared by every process of this service.
@@ -111,3 +111,9 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_ID)
+
+
+async def migrate(db) -> list[str]:
+    """Apply pending migrations on one connection of `db` (a Database); the file names applied."""
+    async with db.session() as session:
+        return [m.path.name for m in await apply_migrations(session.conn)]

@@ -17,23 +17,22 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
-from typing import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
 
-from ..context import RequestContext, current_request
-from ..errors import ServiceUnavailable
-from ..stats import WAIT_BUCKETS, Histogram, Timings
-from ..settings import Settings
-from .errors import translate_db_error
-from .registry import query
+from service.context import RequestContext, current_request
+from service.db.errors import translate_db_error
+from service.db.server import PING
+from service.errors import ServiceUnavailable
+from service.observability.stats import WAIT_BUCKETS, Histogram, Timings
+from service.settings import Settings
 
 log = logging.getLogger("service.db.pool")
 
-PING = query("health/ping")
 # A connection used within the last second is known to be alive: pinging it would
 # add a round trip to every busy request for nothing.
 PRE_PING_AFTER_IDLE_S = 1.0
@@ -151,7 +150,7 @@ class PoolEvents:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 class Pool:
@@ -183,7 +182,7 @@ class Pool:
                 reset=keep_session,
                 statement_cache_size=self.settings.db_statement_cache_size,
             )
-        except Exception as exc:  # noqa: BLE001 - translated below
+        except Exception as exc:
             raise translate_db_error(exc) from exc
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_for_leaks())
 
@@ -194,7 +193,7 @@ class Pool:
         if self._pool is not None:
             try:
                 await asyncio.wait_for(self._pool.close(), timeout=10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._pool.terminate()
             self._pool = None
 
@@ -266,9 +265,9 @@ class Pool:
         for _ in range(CHECKOUT_ATTEMPTS):
             try:
                 conn = await pool.acquire(timeout=max(deadline - time.perf_counter(), 0.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise self._timed_out() from None
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.events.acquire_errors += 1
                 raise translate_db_error(exc) from exc
             # No await between the acquire and this line: the connection is open here.
@@ -294,7 +293,7 @@ class Pool:
         try:
             await conn.fetchval(PING.text, timeout=self.pre_ping_timeout_s)
             return True
-        except Exception as exc:  # noqa: BLE001 - any failure means this connection is unusable
+        except Exception as exc:
             self.events.pre_ping_failures += 1
             log.warning("pool: pre-ping failed on backend pid %d (%s); replacing the connection",
                         state.pid, type(exc).__name__)
@@ -322,7 +321,7 @@ class Pool:
                 await asyncio.shield(conn.close(timeout=CLOSE_TIMEOUT_S))
             except asyncpg.InterfaceError:
                 pass               # lost meanwhile: already given back
-            except Exception:  # noqa: BLE001 - a failed goodbye still ends the connection
+            except Exception:
                 conn.terminate()
             return
         if state is not None:
@@ -331,7 +330,7 @@ class Pool:
             log.info("pool: checkin (backend pid %s) after %.2f ms held", state.pid if state else "?", held * 1000.0)
         try:
             await pool.release(conn)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             # The reset on release failed: asyncpg terminated the connection and the
             # caller's work is done, so this is no reason to fail its request.
             log.warning("pool: release failed (%s); the connection was dropped", type(exc).__name__)

@@ -1,91 +1,99 @@
-"""The SQL registry: every query is a file under sql/, loaded by name at start-up.
+"""The SQL registry: every query is a file under sql/, read once when this module loads.
 
-A query's name is its path below sql/ without the suffix (`posts/get`). Code names
-the queries it uses with `query("posts/get")` at import time; `load_registry`
-reads every file once and fails start-up when a named query has no readable file,
-so a missing file never surfaces as a first-request error.
+A query's name is its path below sql/ without the suffix (`posts/get`). Its header
+comment names the positional parameters (`--   $1 owner_id uuid: ...`), and that
+header is the one place their order is kept: callers pass keyword arguments and
+`Query.bind` lays them out as `$1, $2, ...`. The files keep `$n` so each still
+runs in psql with `\\bind ... \\g`.
+
+`query(name)` fails at import time when a file is missing or its header does not
+name every `$n` it uses, so such a mistake stops start-up, never a first request.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
-_declared: dict[str, "Query"] = {}
-_loaded: dict[str, "LoadedQuery"] = {}
+_HEADER = re.compile(r"\A((?:\s*--[^\n]*\n)+)")
+_HEADER_PARAMETER = re.compile(r"\$(\d+)\s+([a-z_][a-z0-9_]*)")
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 class RegistryError(RuntimeError):
-    """A query the code needs is missing or unreadable."""
+    """A query the code needs is missing, unreadable, or its header does not name its parameters."""
 
 
+@dataclass(frozen=True, slots=True)
 class Query:
-    """A handle on a named SQL file; its text is bound when the registry loads."""
+    """One SQL file: its name, text (header included), header and parameter names in $n order."""
 
-    __slots__ = ("name", "text", "header")
+    name: str
+    text: str
+    header: str = ""
+    params: tuple[str, ...] = ()
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.text: str | None = None
-        self.header = ""
+    def bind(self, values: Mapping[str, Any]) -> tuple:
+        """The positional arguments for `values` given by parameter name; every name is required."""
+        if len(values) != len(self.params):
+            self._refuse(values)
+        try:
+            return tuple([values[name] for name in self.params])
+        except KeyError:
+            self._refuse(values)
+            raise
+
+    def _refuse(self, values: Mapping[str, Any]) -> None:
+        missing = [name for name in self.params if name not in values]
+        unknown = [name for name in values if name not in self.params]
+        raise TypeError(f"{self.name}.sql takes {', '.join(self.params) or 'no parameters'}; "
+                        f"missing {missing}, unknown {unknown}")
 
     def __repr__(self) -> str:
         return f"Query({self.name!r})"
 
 
-def query(name: str) -> Query:
-    """Declare that the code needs sql/<name>.sql; one shared handle per name."""
-    handle = _declared.get(name)
-    if handle is None:
-        handle = _declared[name] = Query(name)
-        if _loaded:
-            if name not in _loaded:
-                raise RegistryError(f"SQL file missing under sql/: {name}.sql")
-            _bind(handle, _loaded[name])
-    return handle
-
-
-def _bind(handle: Query, loaded: "LoadedQuery") -> None:
-    handle.text = loaded.text
-    handle.header = loaded.header
-
-
-@dataclass(frozen=True)
-class LoadedQuery:
-    name: str
-    text: str
-    header: str
-
-
-_HEADER = re.compile(r"\A((?:\s*--[^\n]*\n)+)")
-
-
-def _read(path: Path, name: str) -> LoadedQuery:
-    text = path.read_text(encoding="utf-8")
+def parse(name: str, text: str) -> Query:
+    """A Query from a file's text; its header must name $1..$n, each placeholder the body uses."""
     match = _HEADER.match(text)
-    header = "\n".join(line.strip()[2:].strip() for line in match.group(1).splitlines() if line.strip()) if match else ""
-    return LoadedQuery(name=name, text=text.strip().rstrip(";"), header=header)
+    header_lines = match.group(1) if match else ""
+    header = "\n".join(line.strip()[2:].strip() for line in header_lines.splitlines() if line.strip())
+    named = _HEADER_PARAMETER.findall(header_lines)
+    numbers = [int(number) for number, _ in named]
+    used = {int(n) for n in _PLACEHOLDER.findall(text[len(header_lines):])}
+    if numbers != list(range(1, len(numbers) + 1)) or used - set(numbers):
+        raise RegistryError(f"{name}.sql: the header must name $1..$n in order, each as `$n name type` "
+                            f"(named {numbers}, used {sorted(used)})")
+    return Query(name=name, text=text.strip().rstrip(";"), header=header,
+                 params=tuple(param for _, param in named))
 
 
-def load_registry(sql_dir: Path = SQL_DIR) -> dict[str, LoadedQuery]:
-    """Load every query file (migrations excluded) and bind every declared Query."""
-    loaded: dict[str, LoadedQuery] = {}
+def load_registry(sql_dir: Path = SQL_DIR) -> dict[str, Query]:
+    """Every query file below sql_dir (migrations excluded), by name."""
+    loaded: dict[str, Query] = {}
     for path in sorted(sql_dir.rglob("*.sql")):
         relative = path.relative_to(sql_dir)
         if relative.parts[0] == "migrations":
             continue
         name = relative.with_suffix("").as_posix()
         try:
-            loaded[name] = _read(path, name)
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise RegistryError(f"cannot read SQL file {path}: {exc}") from exc
-    missing = sorted(name for name in _declared if name not in loaded)
-    if missing:
-        raise RegistryError("SQL files missing under sql/: " + ", ".join(f"{m}.sql" for m in missing))
-    for name, handle in _declared.items():
-        _bind(handle, loaded[name])
-    _loaded.clear()
-    _loaded.update(loaded)
+        loaded[name] = parse(name, text)
     return loaded
+
+
+_REGISTRY = load_registry()
+
+
+def query(name: str) -> Query:
+    """The query in sql/<name>.sql."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise RegistryError(f"SQL file missing under sql/: {name}.sql") from None

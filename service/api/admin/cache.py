@@ -1,0 +1,46 @@
+"""Admin cache endpoints: GET /api/health/cache, POST /api/health/cache/clear, POST /api/health/cache/reset-stats."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from service import keys
+from service.auth.guards import require_admin
+from service.http.responses import json_response
+from service.schemas import admin as schema
+from service.schemas.fields import parse_query
+
+
+def _report(request: web.Request, tier: str | None = None) -> dict:
+    cache = request.app[keys.CACHE]
+    feed = request.app[keys.CACHE_FEED]
+    report = cache.report(tier)
+    report["invalidation_feed"] = {"connected": feed.connected.is_set(), "reconnects": feed.reconnects,
+                                   "notifications": feed.notifications}
+    return report
+
+
+async def cache_stats(request: web.Request) -> web.Response:
+    await require_admin(request)
+    params = parse_query(request.query, schema.CACHE_TIER)
+    return json_response(request, _report(request, params.get("tier")))
+
+
+async def cache_clear(request: web.Request) -> web.Response:
+    await require_admin(request)
+    params = parse_query(request.query, schema.CACHE_CLEAR)
+    tier, prefix = params.get("tier"), params.get("key_prefix")
+    before = _report(request, tier)["tiers"]
+    await request.app[keys.CACHE].clear(tier, prefix)
+    after = _report(request, tier)["tiers"]
+    return json_response(request, {
+        "cleared": {"tier": tier or "all", "key_prefix": prefix},
+        "before": {name: t["size"] for name, t in before.items()},
+        "after": {name: t["size"] for name, t in after.items()},
+    })
+
+
+async def cache_reset_stats(request: web.Request) -> web.Response:
+    await require_admin(request)
+    parse_query(request.query, schema.NONE)
+    request.app[keys.CACHE].reset_stats()
+    return json_response(request, _report(request))

@@ -1,0 +1,38 @@
+"""GET /api/health/full: every check summarized, with an overall status (503 when unhealthy)."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service import SERVICE_NAME, __version__, keys
+from service.api.admin.database import pool_view
+from service.api.health import worker_info
+from service.auth.guards import require_admin
+from service.http.responses import json_response
+from service.observability.advice import overall_status
+from service.observability.probes import database_problem
+
+
+async def full(request: web.Request) -> web.Response:
+    await require_admin(request)
+    app = request.app
+    db = app[keys.DB]
+    problem = await database_problem(db)
+    pool = pool_view(db)
+    checks = {"database": "down" if problem else "ok", "pool": pool["status"]}
+    body: dict[str, Any] = {
+        "service": SERVICE_NAME, "version": __version__, "worker": worker_info(),
+        "database": {"status": checks["database"], "error": problem},
+        "pool": {**pool, "events": db.pool.events.as_dict()},
+        "profiling": app[keys.PROFILER].summary(),
+    }
+    # The cache section: present when the app has a query cache.
+    cache = app.get(keys.CACHE)
+    if cache is not None:
+        body["cache"] = cache.report()
+        checks["cache"] = "ok" if body["cache"]["coherent"] or not body["cache"]["enabled"] else "incoherent"
+    status = overall_status(checks)
+    body["status"] = status
+    body["checks"] = checks
+    return json_response(request, body, status=503 if status == "unhealthy" else 200)

@@ -1,0 +1,140 @@
+"""The route table: every endpoint once, with what it needs and what it changes.
+
+The router is built from it (`add_routes`), the cache's after-write invalidation
+reads `writes` from it, and the OpenAPI document (issue 11) is to be generated
+from it. `auth` says who may call: public, user (a bearer token), admin, or
+metrics (open unless METRICS_TOKEN is set); handlers enforce it with the guards
+of service/auth/guards.py, and tests/integration/test_routes.py proves that
+every route answers as its row says.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+
+from service.api import auth, clients, health, posts, projects, runs
+from service.api.admin import cache, database, full, metrics, profiling
+from service.schemas import admin as admin_schema
+from service.schemas import clients as client_schema
+from service.schemas import posts as post_schema
+from service.schemas import projects as project_schema
+from service.schemas import runs as run_schema
+from service.schemas import users as user_schema
+from service.schemas.fields import Field
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Auth = Literal["public", "user", "admin", "metrics"]
+Schema = Mapping[str, Field]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    auth: Auth
+    summary: str
+    body: Schema | None = None         # the JSON body it validates (422 on a mismatch)
+    query: Schema | None = None        # its query parameters besides paging (400 on a mismatch)
+    paginated: bool = False            # takes page, cursor, page_size, order; answers items + metadata
+    response: str = "object"           # what a success answers (a resource name, "list of ...", "no content")
+    status: int = 200                  # the success status
+    writes: tuple[str, ...] = ()       # tables whose cached answers a success can change (cache/invalidation.py)
+
+    @property
+    def is_write(self) -> bool:
+        return self.method not in ("GET", "HEAD", "OPTIONS")
+
+
+_ALL = ("clients", "projects", "runs", "posts")
+
+ROUTES: tuple[Route, ...] = (
+    # Public health
+    Route("GET", "/api/health", health.health, "public", "Service name and version"),
+    Route("GET", "/api/health/live", health.live, "public", "200 while the process runs"),
+    Route("GET", "/api/health/ready", health.ready, "public",
+          "200 when the database answers within a second and migrations are applied, else 503"),
+    # Auth
+    # A new user or token changes no cached answer (the NOTIFY triggers ignore INSERTs on these tables too).
+    Route("POST", "/api/auth/register", auth.register, "public", "Create an account", body=user_schema.REGISTER,
+          response="user", status=201),
+    Route("POST", "/api/auth/login", auth.login, "public", "Exchange email and password for a bearer token",
+          body=user_schema.LOGIN, response="token"),
+    Route("POST", "/api/auth/logout", auth.logout, "user", "Revoke the token of this request",
+          response="no content", status=204, writes=("access_tokens",)),
+    Route("GET", "/api/auth/me", auth.me, "user", "The caller", response="user"),
+    # Clients
+    Route("GET", "/api/clients", clients.list_clients, "user", "The caller's clients",
+          query=client_schema.FILTERS, paginated=True, response="list of client"),
+    Route("POST", "/api/clients", clients.create_client, "user", "Create a client", body=client_schema.CLIENT,
+          response="client", status=201, writes=("clients",)),
+    Route("GET", "/api/clients/{id}", clients.get_client, "user", "One client", response="client"),
+    Route("PATCH", "/api/clients/{id}", clients.patch_client, "user", "Change a client's fields",
+          body=client_schema.CLIENT, response="client", writes=("clients",)),
+    Route("DELETE", "/api/clients/{id}", clients.delete_client, "user",
+          "Delete a client with its projects, runs and posts", response="no content", status=204, writes=_ALL),
+    # Projects
+    Route("GET", "/api/projects", projects.list_projects, "user", "The caller's projects",
+          query=project_schema.FILTERS, paginated=True, response="list of project"),
+    Route("POST", "/api/projects", projects.create_project, "user", "Create a project under a client",
+          body=project_schema.PROJECT, response="project", status=201, writes=("projects",)),
+    Route("GET", "/api/projects/{id}", projects.get_project, "user", "One project with its post counts",
+          response="project"),
+    Route("PATCH", "/api/projects/{id}", projects.patch_project, "user", "Change a project's fields",
+          body=project_schema.PROJECT, response="project", writes=("projects",)),
+    Route("DELETE", "/api/projects/{id}", projects.delete_project, "user",
+          "Delete a project with its runs and posts", response="no content", status=204,
+          writes=("projects", "runs", "posts")),
+    # Runs
+    Route("POST", "/api/projects/{id}/runs", runs.create_run, "user", "Start a generation run of a project",
+          body=run_schema.CREATE, response="run", status=201, writes=("runs",)),
+    Route("GET", "/api/runs", runs.list_runs, "user", "The caller's runs", query=run_schema.FILTERS,
+          paginated=True, response="list of run"),
+    Route("GET", "/api/runs/{id}", runs.get_run, "user", "One run", response="run"),
+    Route("PATCH", "/api/runs/{id}", runs.patch_run, "user", "Change a run's status, error or logs",
+          body=run_schema.PATCH, response="run", writes=("runs",)),
+    # Posts
+    Route("GET", "/api/posts", posts.list_posts, "user", "The caller's posts, filtered",
+          query=post_schema.FILTERS, paginated=True, response="list of post"),
+    Route("POST", "/api/posts", posts.create_posts, "user",
+          f"Create one post, or up to {post_schema.MAX_BULK} as {{\"items\": [...]}} in one transaction",
+          body=post_schema.POST, response="post", status=201, writes=("posts",)),
+    Route("GET", "/api/posts/{id}", posts.get_post, "user", "One post", response="post"),
+    Route("PATCH", "/api/posts/{id}", posts.patch_post, "user", "Change a post's fields",
+          body=post_schema.PATCH, response="post", writes=("posts",)),
+    Route("DELETE", "/api/posts/{id}", posts.delete_post, "user", "Delete a post", response="no content",
+          status=204, writes=("posts",)),
+    # Admin: pool, cache, profiling, everything at once
+    Route("GET", "/api/health/database", database.database, "admin", "Pool state, server capacity, advice"),
+    Route("GET", "/api/health/database/events", database.database_events, "admin",
+          "Pool event counters and timings since start"),
+    Route("GET", "/api/health/cache", cache.cache_stats, "admin", "Cache tiers: sizes, hits, misses, advice",
+          query=admin_schema.CACHE_TIER),
+    Route("POST", "/api/health/cache/clear", cache.cache_clear, "admin",
+          "Clear all, one tier, or one resource's namespace", query=admin_schema.CACHE_CLEAR),
+    Route("POST", "/api/health/cache/reset-stats", cache.cache_reset_stats, "admin",
+          "Zero the cache counters, keep the entries", query=admin_schema.NONE),
+    Route("GET", "/api/health/profiling", profiling.profiling_report, "admin",
+          "Query profile: summary, slowest, N+1 findings, advice"),
+    Route("GET", "/api/health/profiling/queries", profiling.profiling_queries, "admin",
+          "Statistics per normalized query", query=admin_schema.PROFILING_QUERIES),
+    Route("GET", "/api/health/profiling/slow-queries", profiling.profiling_slow_queries, "admin",
+          "Recent slow executions", query=admin_schema.SLOW_QUERIES),
+    Route("POST", "/api/health/profiling/reset", profiling.profiling_reset, "admin", "Clear profiling data"),
+    Route("GET", "/api/health/full", full.full, "admin", "Every check summarized; 503 when unhealthy"),
+    # Prometheus
+    Route("GET", "/metrics", metrics.metrics, "metrics", "Prometheus text format", response="metrics"),
+)
+
+
+def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
+
+
+def write_tables(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(method, path) -> tables a successful call can change, for every write route."""
+    return {(route.method, route.path): route.writes for route in routes if route.is_write}

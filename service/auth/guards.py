@@ -1,0 +1,56 @@
+"""Request guards: the current user from the bearer token, and the admin check."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from service import keys
+from service.auth.tokens import bearer_token, token_digest
+from service.auth.user import User
+from service.errors import Forbidden, Unauthorized
+from service.store import users
+
+
+async def require_user(request: web.Request) -> User:
+    """The caller, from the bearer token; looked up once, then cached until the
+    token's expiry (logout invalidates the cache on every worker)."""
+    user = request.get(keys.USER)
+    if user is not None:
+        return user
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("authentication required: send Authorization: Bearer <token>")
+    if len(token) > 512:
+        raise Unauthorized("invalid or expired token")
+    # Keyed by the token itself: only the database must never hold it in clear; a
+    # process already holds it while it answers. Hashing is left to the miss.
+    user = await request.app[keys.CACHE].get_or_load(
+        "long", "users", "token|" + token, lambda: _user_by_token(request, token_digest(token)))
+    if user.expires_at <= time.time():
+        raise Unauthorized("invalid or expired token")
+    request[keys.USER] = user.user
+    return user.user
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    user: User
+    expires_at: float   # epoch seconds
+
+
+async def _user_by_token(request: web.Request, digest: bytes) -> _Session:
+    row = await users.by_token(request.app[keys.DB], digest)
+    if row is None:
+        raise Unauthorized("invalid or expired token")
+    fields = dict(row)
+    expires_at = fields.pop("expires_at").timestamp()
+    return _Session(User(**fields), expires_at)
+
+
+async def require_admin(request: web.Request) -> User:
+    user = await require_user(request)
+    if not user.is_admin:
+        raise Forbidden("administrator rights required")
+    return user

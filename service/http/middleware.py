@@ -1,0 +1,122 @@
+"""The one request middleware: request id and context, errors as JSON, after-write
+hooks, X-Request-ID and Server-Timing, and the request-finished hooks."""
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from service import keys
+from service.context import RequestContext, current_request
+from service.errors import ApiError
+from service.http.body import MAX_BODY_BYTES
+from service.http.responses import error_response
+
+log = logging.getLogger("service.web")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+# Generated ids: a random per-process prefix and a counter. Unique without a
+# urandom call per request (uuid4 was a visible cost on the cached path).
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_id_counter = itertools.count(1)
+
+
+def _request_id(request: web.Request) -> str:
+    incoming = request.headers.get("X-Request-ID")
+    if incoming and _SAFE_REQUEST_ID.match(incoming):
+        return incoming
+    return f"{_ID_PREFIX}-{next(_id_counter):x}"
+
+
+def _route_template(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def server_timing(ctx: RequestContext) -> str:
+    value = f'db;dur={ctx.db_ms:.2f};desc="{ctx.queries} queries"'
+    if ctx.cache is not None:
+        value += f', cache;desc="{ctx.cache}"'
+    return value
+
+
+# finished(ctx, method, status, elapsed seconds), called once per answered request
+RequestFinished = Callable[[RequestContext, str, int, float], None]
+# after_write(request), awaited after a successful write, before the response goes out
+AfterWrite = Callable[[web.Request], Awaitable[None]]
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+_HTTP_CODES = {
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "method not allowed on this route"),
+    413: ("payload_too_large", f"request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB"),
+}
+
+
+def _http_error_response(exc: web.HTTPException, request_id: str) -> web.Response:
+    code, message = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return error_response(exc.status, code, message, request_id, headers=headers)
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler):
+    """The one middleware. Each middleware layer costs a coroutine on every request,
+    so request context, errors and after-write hooks share one:
+
+    - request id (echo a safe incoming X-Request-ID or make one) and the per-request
+      context the database layer reports into;
+    - ApiError and aiohttp's HTTP errors become the JSON error shape of docs/API.md
+      section 3; anything unexpected is logged with the request id and answered 500
+      with no detail;
+    - after a successful write (handlers commit before they return), the AFTER_WRITE
+      hooks run (cache invalidation) before the response is sent;
+    - X-Request-ID and Server-Timing on every response, then the REQUEST_FINISHED
+      hooks (HTTP metrics, N+1 detection).
+    """
+    start = time.perf_counter()
+    ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
+    request[keys.REQUEST_CTX] = ctx
+    token = current_request.set(ctx)
+    app = request.app
+    status = 0    # stays 0 when the client went away (cancelled): nothing to report
+    try:
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
+                                      field=exc.field, headers=exc.headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:      # redirects and the like go out as aiohttp made them
+                status = exc.status
+                raise
+            response = _http_error_response(exc, ctx.request_id)
+        except Exception:
+            log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, ctx.request_id)
+            response = error_response(500, "internal_error", "internal server error", ctx.request_id)
+        else:
+            if request.method not in _READ_METHODS and response.status < 400:
+                for after_write in app.get(keys.AFTER_WRITE, ()):
+                    await after_write(request)
+        status = response.status
+    finally:
+        current_request.reset(token)
+        if status:
+            elapsed = time.perf_counter() - start
+            for finished in app.get(keys.REQUEST_FINISHED, ()):
+                finished(ctx, request.method, status, elapsed)
+    headers = response.headers
+    headers["X-Request-ID"] = ctx.request_id
+    headers["Server-Timing"] = server_timing(ctx)
+    return response
+
+

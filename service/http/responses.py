@@ -1,0 +1,53 @@
+"""JSON responses: bodies, the error envelope (docs/API.md section 3), ETags and 304s."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from service.jsonutil import dumps
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def error_response(status: int, code: str, message: str, request_id: str, *,
+                   field: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    error: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return web.Response(status=status, body=dumps({"error": error, "request_id": request_id}),
+                        content_type=JSON_CONTENT_TYPE, headers=headers)
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in candidates
+
+
+def json_response(request: web.Request, data: Any = None, *, status: int = 200, body: bytes | None = None,
+                  etag: str | None = None) -> web.Response:
+    """A JSON response; GETs carry an ETag and answer 304 to a matching If-None-Match."""
+    if body is None:
+        body = dumps(data)
+    headers = {"Cache-Control": "private, no-cache"}
+    if request.method == "GET" and status == 200:
+        etag = etag or etag_for(body)
+        headers["ETag"] = etag
+        if _etag_matches(request.headers.get("If-None-Match"), etag):
+            return web.Response(status=304, headers=headers)
+    return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+

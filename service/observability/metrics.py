@@ -1,0 +1,206 @@
+"""Measurements and their Prometheus exposition (GET /metrics).
+
+Hot paths record into plain Python objects: one event loop per process means no
+locks are needed, and an observation costs a few attribute updates. A scrape turns
+them into Prometheus families through custom collectors on a CollectorRegistry of
+the app's own (tests build many apps in one process; the global default registry
+would mix them). Every sample carries a `pid` label: with `serve --workers N` each
+scrape reaches one worker, and the label keeps one worker's counters from being
+read as another's (see README "Metrics").
+
+To export another source (the cache tiers), register a collector on
+`Metrics.registry`, e.g. `TierStatsCollector(cache.stats)`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+from service import __version__
+from service.observability.stats import HTTP_BUCKETS, QUERY_BUCKETS, Histogram
+
+if TYPE_CHECKING:
+    from service.context import RequestContext
+    from service.db.pool import Pool
+    from service.db.registry import Query
+    from service.settings import Settings
+
+PREFIX = "cj"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class HttpMetrics:
+    """Requests by route template, method and status; latency by route template and method."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.latency: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, ctx: RequestContext, method: str, status: int, elapsed_s: float) -> None:
+        # ctx.endpoint is the route template ("/api/posts/{id}") or "unmatched": never a raw path.
+        if method not in _METHODS:
+            method = "OTHER"          # a client-chosen verb must not mint new series
+        key = (ctx.endpoint, method, str(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        latency_key = (ctx.endpoint, method)
+        histogram = self.latency.get(latency_key)
+        if histogram is None:
+            histogram = self.latency[latency_key] = Histogram(HTTP_BUCKETS)
+        histogram.observe(elapsed_s)
+
+
+class QueryMetrics:
+    """Executions, duration and slow executions by query name (the SQL file)."""
+
+    def __init__(self, slow_threshold_ms: float) -> None:
+        self.slow_threshold_ms = slow_threshold_ms
+        self.durations: dict[str, Histogram] = {}
+        self.slow: dict[str, int] = {}
+
+    def observe(self, query: Query, elapsed_ms: float, rows: int) -> None:
+        histogram = self.durations.get(query.name)
+        if histogram is None:
+            histogram = self.durations[query.name] = Histogram(QUERY_BUCKETS)
+        histogram.observe(elapsed_ms / 1000.0)
+        if elapsed_ms >= self.slow_threshold_ms:
+            self.slow[query.name] = self.slow.get(query.name, 0) + 1
+
+
+def _pid_label() -> str:
+    return str(os.getpid())
+
+
+class HttpCollector:
+    def __init__(self, http: HttpMetrics) -> None:
+        self.http = http
+
+    def collect(self) -> Iterator:
+        pid = _pid_label()
+        requests = CounterMetricFamily(f"{PREFIX}_http_requests", "HTTP requests answered, by route template "
+                                       "and status", labels=["route", "method", "status", "pid"])
+        for (route, method, status), count in sorted(self.http.requests.items()):
+            requests.add_metric([route, method, status, pid], count)
+        yield requests
+        latency = HistogramMetricFamily(f"{PREFIX}_http_request_duration_seconds", "HTTP request latency",
+                                        labels=["route", "method", "pid"])
+        for (route, method), histogram in sorted(self.http.latency.items()):
+            latency.add_metric([route, method, pid], histogram.buckets(), histogram.sum)
+        yield latency
+
+
+class QueryCollector:
+    def __init__(self, queries: QueryMetrics) -> None:
+        self.queries = queries
+
+    def collect(self) -> Iterator:
+        pid = _pid_label()
+        total = CounterMetricFamily(f"{PREFIX}_db_queries", "SQL executions by query name",
+                                    labels=["query", "pid"])
+        duration = HistogramMetricFamily(f"{PREFIX}_db_query_duration_seconds", "SQL execution time by query name",
+                                         labels=["query", "pid"])
+        slow = CounterMetricFamily(f"{PREFIX}_db_slow_queries", "SQL executions at or above "
+                                   "SLOW_QUERY_THRESHOLD_MS, by query name", labels=["query", "pid"])
+        for name, histogram in sorted(self.queries.durations.items()):
+            total.add_metric([name, pid], histogram.count)
+            duration.add_metric([name, pid], histogram.buckets(), histogram.sum)
+            slow.add_metric([name, pid], self.queries.slow.get(name, 0))
+        yield from (total, duration, slow)
+
+
+# pool counter -> help text; names become cj_db_pool_<name>_total
+_POOL_COUNTERS = {
+    "connects": "connections opened",
+    "disconnects": "connections closed or lost",
+    "acquires": "connections handed out",
+    "releases": "connections given back",
+    "acquire_timeouts": "acquires that gave up after DB_POOL_TIMEOUT (answered 503)",
+    "pre_ping_failures": "idle connections found dead by the pre-ping and replaced",
+    "recycles": "connections closed for being older than DB_POOL_RECYCLE",
+    "leaks_suspected": "connections held longer than DB_LEAK_THRESHOLD_S",
+}
+
+
+class PoolCollector:
+    """Reads the pool when scraped; `pool` is set once the app has opened it."""
+
+    def __init__(self) -> None:
+        self.pool: Pool | None = None
+
+    def collect(self) -> Iterator:
+        pool = self.pool
+        if pool is None or not pool.is_open:
+            return
+        pid = _pid_label()
+        state = pool.state()
+        for name in ("size", "idle", "in_use", "waiting", "max"):
+            gauge = GaugeMetricFamily(f"{PREFIX}_db_pool_{name}", f"database pool: connections {name}",
+                                      labels=["pid"])
+            gauge.add_metric([pid], state[name])
+            yield gauge
+        events = pool.events
+        for name, help_text in _POOL_COUNTERS.items():
+            counter = CounterMetricFamily(f"{PREFIX}_db_pool_{name}", f"database pool: {help_text}", labels=["pid"])
+            counter.add_metric([pid], getattr(events, name))
+            yield counter
+        wait = HistogramMetricFamily(f"{PREFIX}_db_pool_acquire_wait_seconds", "time to get a pool connection",
+                                     labels=["pid"])
+        wait.add_metric([pid], events.wait_histogram.buckets(), events.wait_histogram.sum)
+        yield wait
+
+
+class TierStatsCollector:
+    """Counters and gauges by cache tier from `stats()` -> {tier: {"hits": n, "misses": n, ...}}.
+
+    Counters: hits, misses, sets, evictions, invalidations. Gauges: size, maxsize.
+    Missing keys are skipped, so a stats function may report a subset.
+    """
+
+    COUNTERS = ("hits", "misses", "sets", "evictions", "invalidations")
+    GAUGES = ("size", "maxsize")
+
+    def __init__(self, stats: Callable[[], Mapping[str, Mapping[str, float]]], prefix: str = f"{PREFIX}_cache") -> None:
+        self.stats = stats
+        self.prefix = prefix
+
+    def collect(self) -> Iterator:
+        pid = _pid_label()
+        by_tier = self.stats()
+        for name in self.COUNTERS + self.GAUGES:
+            kind = CounterMetricFamily if name in self.COUNTERS else GaugeMetricFamily
+            family = kind(f"{self.prefix}_{name}", f"cache {name} by tier", labels=["tier", "pid"])
+            for tier, values in sorted(by_tier.items()):
+                if name in values:
+                    family.add_metric([tier, pid], values[name])
+            yield family
+
+
+class WorkerCollector:
+    def collect(self) -> Iterable:
+        info = InfoMetricFamily(f"{PREFIX}_worker", "the process that answered this scrape")
+        info.add_metric([], {"pid": _pid_label(), "version": __version__})
+        yield info
+
+
+class Metrics:
+    """The app's measurements and its own CollectorRegistry."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.http = HttpMetrics()
+        self.queries = QueryMetrics(settings.slow_query_threshold_ms)
+        self.pool = PoolCollector()
+        self.registry = CollectorRegistry(auto_describe=False)
+        for collector in (WorkerCollector(), HttpCollector(self.http), QueryCollector(self.queries), self.pool):
+            self.registry.register(collector)
+
+    def watch_pool(self, pool: Pool) -> None:
+        self.pool.pool = pool
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Hybrid pagination: paging parameters, the paginator (offset and keyset SQL), signed cursors."""

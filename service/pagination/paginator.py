@@ -1,0 +1,179 @@
+"""The hybrid paginator: offset and keyset SQL for every list (docs/API.md section 5).
+
+Each list has seven SQL files under sql/<resource>/ sharing one filter block
+(owner_id and the list's filters, given by the store as a mapping):
+  list_offset_{desc,asc}    filters..., limit, offset
+  list_keyset_{desc,asc}    filters..., key_created_at, key_id, limit  (rows strictly after the key)
+  boundary_{desc,asc}       filters..., position   (index-only probe: the key at a position)
+  count                     filters..., cap        (count of at most `cap` rows)
+
+Pages whose offset is below OFFSET_THRESHOLD read with LIMIT/OFFSET; deeper pages
+probe the key just before the page and read it with keyset SQL; a cursor always
+reads with keyset SQL. Walking backwards is the opposite order's keyset query,
+reversed. Every page asks for one row more than it shows, so has_next (or has_prev
+when walking back) is exact, and the other flag is an exact one-row probe.
+A page number past an exactly counted end reads nothing; past an estimated end the
+probe finds no boundary row. Either way the answer is 200 with no items.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from service.db.database import Database, Session
+from service.db.registry import Query, query
+from service.errors import InvalidCursor
+from service.pagination.cursors import Cursor, CursorCodec
+from service.pagination.page_request import ORDERS, PageRequest
+from service.settings import Settings
+
+OPPOSITE = {"desc": "asc", "asc": "desc"}
+# No list holds this many rows: a deeper position is past the end without asking the
+# database (and would not fit OFFSET's bigint).
+_BEYOND_ANY_LIST = 2**62
+
+
+@dataclass(frozen=True)
+class ListQueries:
+    resource: str
+    offset: Mapping[str, Query]
+    keyset: Mapping[str, Query]
+    boundary: Mapping[str, Query]
+    count: Query
+
+
+def list_queries(resource: str) -> ListQueries:
+    return ListQueries(
+        resource=resource,
+        offset={o: query(f"{resource}/list_offset_{o}") for o in ORDERS},
+        keyset={o: query(f"{resource}/list_keyset_{o}") for o in ORDERS},
+        boundary={o: query(f"{resource}/boundary_{o}") for o in ORDERS},
+        count=query(f"{resource}/count"),
+    )
+
+
+def _key(row: asyncpg.Record) -> tuple:
+    return (row["created_at"], row["id"])
+
+
+def _after(row: asyncpg.Record) -> dict:
+    """The keyset parameters for the rows after (in the query's order) this one."""
+    return {"key_created_at": row["created_at"], "key_id": row["id"]}
+
+
+def _rows_estimate(plan: dict) -> int:
+    """The planner's row estimate for the scan under the count query's LIMIT."""
+    node = plan
+    while node.get("Node Type") != "Limit" and node.get("Plans"):
+        node = node["Plans"][0]
+    inner = node.get("Plans", [node])[0]
+    return int(inner.get("Plan Rows", 0))
+
+
+class Paginator:
+    """Runs one list request against its ListQueries and builds items + metadata."""
+
+    def __init__(self, db: Database, settings: Settings, codec: CursorCodec) -> None:
+        self.db = db
+        self.settings = settings
+        self.codec = codec
+
+    async def count(self, session: Session, lq: ListQueries, filters: Mapping[str, Any]) -> tuple[int, bool]:
+        """(total, is_estimate): exact up to COUNT_EXACT_LIMIT rows, the planner's estimate beyond."""
+        limit = self.settings.count_exact_limit
+        capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
+        if capped <= limit:
+            return capped, False
+        estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
+        return max(estimate, capped), True
+
+    async def page(self, lq: ListQueries, filters: Mapping[str, Any], fingerprint: str, request: PageRequest,
+                   serialize: Callable[[asyncpg.Record], dict] = dict) -> dict:
+        size = request.page_size
+        async with self.db.session() as session:
+            if request.cursor is not None:
+                cursor = self._checked_cursor(lq, fingerprint, request)
+                order = cursor.order
+                rows, has_next, has_prev = await self._cursor_page(session, lq, filters, cursor, size)
+                page = total = total_pages = None
+                estimated = False
+                strategy = "cursor"
+            else:
+                order = request.order or "desc"
+                page = request.page or 1
+                total, estimated = await self.count(session, lq, filters)
+                rows, has_next, has_prev, strategy = await self._numbered_page(
+                    session, lq, filters, order, page, size, total, estimated)
+                total_pages = math.ceil(total / size)
+
+        next_cursor = prev_cursor = None
+        if has_next:
+            next_cursor = self._encode(lq, order, "next", _key(rows[-1]) if rows else None, fingerprint)
+        if has_prev:
+            prev_cursor = self._encode(lq, order, "prev", _key(rows[0]) if rows else None, fingerprint)
+        return {
+            "items": [serialize(row) for row in rows],
+            "metadata": {
+                "total": total, "total_is_estimate": estimated, "page": page, "page_size": size,
+                "total_pages": total_pages, "has_next": has_next, "has_prev": has_prev,
+                "next_cursor": next_cursor, "prev_cursor": prev_cursor, "strategy": strategy, "order": order,
+            },
+        }
+
+    def _checked_cursor(self, lq: ListQueries, fingerprint: str, request: PageRequest) -> Cursor:
+        cursor = self.codec.decode(request.cursor or "")
+        if cursor.resource != lq.resource:
+            raise InvalidCursor(f"cursor was issued for another list, not {lq.resource}", field="cursor")
+        if cursor.fingerprint != fingerprint:
+            raise InvalidCursor("cursor was issued for other filters or another user; start again from page 1",
+                                field="cursor")
+        if request.order is not None and request.order != cursor.order:
+            raise InvalidCursor(f"cursor was issued for order={cursor.order}", field="cursor")
+        return cursor
+
+    def _encode(self, lq: ListQueries, order: str, direction: str, key, fingerprint: str) -> str:
+        return self.codec.encode(Cursor(lq.resource, order, direction, key, fingerprint))
+
+    async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
+                             page: int, size: int, total: int, estimated: bool):
+        offset = (page - 1) * size
+        strategy = "offset" if offset < self.settings.offset_threshold else "cursor"
+        if (not estimated and offset >= total) or offset >= _BEYOND_ANY_LIST:
+            rows = []               # past the end: nothing to read
+        elif strategy == "offset" or offset == 0:
+            rows = await session.fetch(lq.offset[order], **filters, limit=size + 1, offset=offset)
+        else:
+            # The row just before the page, found by an index-only probe; the page
+            # itself is then read with keyset SQL from that key.
+            boundary = await session.fetchrow(lq.boundary[order], **filters, position=offset - 1)
+            rows = [] if boundary is None else await session.fetch(
+                lq.keyset[order], **filters, **_after(boundary), limit=size + 1)
+        has_next = len(rows) > size
+        rows = rows[:size]
+        # Rows exist before this page when it is not the first and the list is not empty.
+        has_prev = offset > 0 and (bool(rows) or total > 0)
+        return rows, has_next, has_prev, strategy
+
+    async def _cursor_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], cursor: Cursor, size: int):
+        forward = cursor.order if cursor.direction == "next" else OPPOSITE[cursor.order]
+        if cursor.key is None:      # from the edge: the first page, or (walking back) the last
+            rows = await session.fetch(lq.offset[forward], **filters, limit=size + 1, offset=0)
+        else:
+            rows = await session.fetch(lq.keyset[forward], **filters, key_created_at=cursor.key[0],
+                                       key_id=cursor.key[1], limit=size + 1)
+        more = len(rows) > size
+        rows = rows[:size]
+        if rows:
+            # Is there anything on the other side of the first row we read?
+            behind = bool(await session.fetch(lq.keyset[OPPOSITE[forward]], **filters, **_after(rows[0]), limit=1))
+        else:
+            behind = cursor.key is not None and bool(
+                await session.fetch(lq.offset[forward], **filters, limit=1, offset=0))
+        if cursor.direction == "next":
+            return rows, more, behind
+        rows.reverse()
+        return rows, behind, more

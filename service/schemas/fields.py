@@ -1,0 +1,229 @@
+"""Validation of JSON bodies (422) and query parameters (400) against small field specs.
+
+A spec is a dict of field name -> Field. Unknown names are rejected, so a typo
+never passes silently. Ids are opaque: a value that is not an id of ours is
+reported as "not found" (404) by the handler, never as a parse error.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from service.errors import InvalidParameter, NotFound, ValidationFailed
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str                      # text | email | int | number | bool | text_list | int_map | json_list | id
+    required: bool = False
+    nullable: bool = True
+    max_length: int = 10000
+    min_length: int = 0
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_items: int = 100
+
+
+def _fail(field: str, message: str):
+    raise ValidationFailed(f"{field}: {message}", field=field)
+
+
+def _check_text(name: str, value: Any, spec: Field) -> str:
+    if not isinstance(value, str):
+        _fail(name, "must be a string")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: reject it here rather than fail in the driver.
+        _fail(name, "must not contain NUL characters")
+    # A blank value is empty; otherwise the length counts every character (a password
+    # with leading spaces is not shorter than it looks).
+    if spec.min_length and not value.strip():
+        _fail(name, "must not be empty")
+    if len(value) < spec.min_length:
+        _fail(name, f"must be at least {spec.min_length} characters")
+    if len(value) > spec.max_length:
+        _fail(name, f"must be at most {spec.max_length} characters")
+    if spec.choices is not None and value not in spec.choices:
+        _fail(name, "must be one of " + ", ".join(spec.choices))
+    return value
+
+
+def _check_number(name: str, value: Any, spec: Field, integer: bool) -> int | float:
+    # bool is an int in Python; JSON true is not a number.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        _fail(name, "must be a whole number" if integer else "must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        _fail(name, "must be a finite number")
+    if spec.minimum is not None and value < spec.minimum:
+        _fail(name, f"must be at least {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        _fail(name, f"must be at most {spec.maximum:g}")
+    return value
+
+
+def _check_value(name: str, value: Any, spec: Field) -> Any:
+    kind = spec.kind
+    if kind in ("text", "id"):
+        return _check_text(name, value, spec)
+    if kind == "email":
+        text = _check_text(name, value, spec).strip()
+        if not _EMAIL.match(text):
+            _fail(name, "must be an email address")
+        return text
+    if kind in ("int", "number"):
+        return _check_number(name, value, spec, integer=kind == "int")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            _fail(name, "must be true or false")
+        return value
+    if kind == "text_list":
+        if not isinstance(value, list):
+            _fail(name, "must be a list of strings")
+        if len(value) > spec.max_items:
+            _fail(name, f"must have at most {spec.max_items} items")
+        item_spec = Field("text", max_length=spec.max_length, choices=spec.choices)
+        return [_check_text(f"{name}[{i}]", item, item_spec) for i, item in enumerate(value)]
+    if kind == "int_map":
+        if not isinstance(value, dict):
+            _fail(name, "must be an object of whole numbers")
+        if len(value) > spec.max_items:
+            _fail(name, f"must have at most {spec.max_items} entries")
+        item_spec = Field("int", minimum=0, maximum=1_000_000)
+        if any("\x00" in k for k in value):
+            _fail(name, "keys must not contain NUL characters")
+        return {str(k)[:200]: _check_number(f"{name}.{k}", v, item_spec, integer=True) for k, v in value.items()}
+    if kind == "json_list":
+        if not isinstance(value, list):
+            _fail(name, "must be a list")
+        if len(value) > spec.max_items:
+            _fail(name, f"must have at most {spec.max_items} items")
+        if _holds_nul(value):
+            # jsonb refuses \u0000 in any string.
+            _fail(name, "must not contain NUL characters")
+        return value
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
+def validate_body(body: Any, schema: Mapping[str, Field], *, partial: bool = False) -> dict[str, Any]:
+    """Clean a JSON object against a schema; partial=True for PATCH (nothing required)."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("request body must be a JSON object")
+    unknown = sorted(set(body) - set(schema))
+    if unknown:
+        raise ValidationFailed(f"unknown field: {unknown[0]}", field=unknown[0])
+    cleaned: dict[str, Any] = {}
+    for name, spec in schema.items():
+        if name not in body:
+            if spec.required and not partial:
+                _fail(name, "is required")
+            continue
+        value = body[name]
+        if value is None:
+            if spec.required or not spec.nullable:
+                _fail(name, "must not be null")
+            cleaned[name] = None
+            continue
+        cleaned[name] = _check_value(name, value, spec)
+    if partial and not cleaned:
+        raise ValidationFailed("the body names no field to change")
+    return cleaned
+
+
+def parse_id(raw: Any, what: str) -> UUID:
+    """An id from a path, filter or body; anything that is not one of ours is 404."""
+    if isinstance(raw, str):
+        try:
+            return UUID(raw)
+        except ValueError:
+            pass
+    raise NotFound(f"{what} not found")
+
+
+# Query parameters ----------------------------------------------------------------
+
+def _param_fail(name: str, message: str):
+    raise InvalidParameter(f"{name} {message}", field=name)
+
+
+# Plain ASCII digits only: int() and float() would also take " 7", "1_000", "1e3" and
+# non-ASCII digits, none of which a query string should mean.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+_DECIMAL = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
+
+
+def parse_whole_number(raw: str, name: str) -> int:
+    """A whole-number query parameter, strictly; 400 naming it otherwise."""
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        _param_fail(name, f"must be a whole number, got {raw[:40]!r}")
+    return int(raw)
+
+
+def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_allowed: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Typed filter values from the query string; unknown or repeated names are 400."""
+    values: dict[str, Any] = {}
+    seen: set[str] = set()
+    # items(), not keys(): a MultiDict's keys() view lists a repeated name once.
+    for name, _ in params.items():
+        if name in seen:
+            _param_fail(name, "is given more than once")
+        seen.add(name)
+        if name not in spec and name not in also_allowed:
+            raise InvalidParameter(f"unknown query parameter: {name}", field=name)
+    for name, field in spec.items():
+        if name not in params:
+            continue
+        raw = params[name]
+        if field.kind == "bool":
+            lowered = raw.lower()
+            if lowered not in ("true", "false", "1", "0"):
+                _param_fail(name, "must be true or false")
+            values[name] = lowered in ("true", "1")
+        elif field.kind in ("int", "number"):
+            if field.kind == "int":
+                number = parse_whole_number(raw, name)
+            elif _DECIMAL.fullmatch(raw):
+                number = float(raw)
+            else:
+                _param_fail(name, f"must be a number, got {raw[:40]!r}")
+            if field.minimum is not None and number < field.minimum:
+                _param_fail(name, f"must be at least {field.minimum:g}")
+            if field.maximum is not None and number > field.maximum:
+                _param_fail(name, f"must be at most {field.maximum:g}")
+            values[name] = number
+        elif field.kind == "id":
+            values[name] = parse_id(raw, name.removesuffix("_id"))
+        else:
+            if "\x00" in raw:
+                _param_fail(name, "must not contain NUL characters")
+            if len(raw) > field.max_length:
+                _param_fail(name, f"must be at most {field.max_length} characters")
+            if field.min_length and not raw.strip():
+                _param_fail(name, "must not be empty")
+            if field.choices is not None and raw not in field.choices:
+                _param_fail(name, "must be one of " + ", ".join(field.choices))
+            values[name] = raw
+    return values
+
+
+def like_pattern(text: str | None) -> str | None:
+    """A case-insensitive 'contains' pattern with LIKE's wildcards escaped."""
+    if text is None:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,62 @@
+"""Users and their access tokens: sql/users/."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from service.db.registry import query
+
+ANY_EXISTS = query("users/any_exists")
+BY_EMAIL = query("users/by_email")
+BY_TOKEN = query("users/by_token")
+DELETE_EXPIRED_TOKENS = query("users/delete_expired_tokens")
+DELETE_TOKEN = query("users/delete_token")
+FIRST_ADMIN = query("users/first_admin")
+FOR_LOGIN = query("users/for_login")
+INSERT = query("users/insert")
+INSERT_TOKEN = query("users/insert_token")
+
+
+async def insert(db, *, email: str, password_hash: str, full_name: str | None,
+                 is_admin: bool) -> asyncpg.Record:
+    """The new user; asyncpg.UniqueViolationError when the email (any case) is taken."""
+    return await db.fetchrow(INSERT, email=email, password_hash=password_hash, full_name=full_name,
+                             is_admin=is_admin)
+
+
+async def any_exists(db) -> bool:
+    return bool(await db.fetchval(ANY_EXISTS))
+
+
+async def id_by_email(db, email: str) -> UUID | None:
+    return await db.fetchval(BY_EMAIL, email=email)
+
+
+async def first_admin_id(db) -> UUID | None:
+    row = await db.fetchrow(FIRST_ADMIN)
+    return None if row is None else row["id"]
+
+
+async def for_login(db, email: str) -> asyncpg.Record | None:
+    """The user with this email (any case) and their password hash."""
+    return await db.fetchrow(FOR_LOGIN, email=email)
+
+
+async def by_token(db, token_hash: bytes) -> asyncpg.Record | None:
+    """The user behind a live token, with the token's expires_at."""
+    return await db.fetchrow(BY_TOKEN, token_hash=token_hash)
+
+
+async def insert_token(db, *, token_hash: bytes, user_id: UUID, ttl_hours: int) -> Any:
+    """Store a token's hash; its expiry time."""
+    return await db.fetchval(INSERT_TOKEN, token_hash=token_hash, user_id=user_id, ttl_hours=ttl_hours)
+
+
+async def delete_token(db, token_hash: bytes) -> None:
+    await db.execute(DELETE_TOKEN, token_hash=token_hash)
+
+
+async def delete_expired_tokens(db) -> None:
+    await db.execute(DELETE_EXPIRED_TOKENS)

@@ -1,0 +1,91 @@
+"""Serving: one process, or N worker processes sharing the port (SO_REUSEPORT).
+
+Each worker is a fresh interpreter (spawn, not fork: no inherited event loop,
+pool or embedded-server handle) with its own pool, cache and invalidation feed;
+caches stay coherent through NOTIFY. The supervisor forwards SIGINT/SIGTERM,
+restarts a worker that dies unexpectedly, and returns when all have stopped.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import time
+
+from aiohttp import web
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 10.0
+
+
+def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
+    from service.app import create_app
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
+                print=None, access_log=None, shutdown_timeout=5)
+
+
+def _worker_main(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+    run_server(settings, reuse_port=True)
+
+
+def serve(settings: Settings) -> None:
+    if settings.workers <= 1:
+        run_server(settings)
+        return
+    Supervisor(settings).run()
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[multiprocessing.Process] = []
+        self.stopping = False
+
+    def _start_worker(self, index: int) -> multiprocessing.Process:
+        process = self.context.Process(target=_worker_main, args=(self.settings,), name=f"worker-{index}")
+        process.start()
+        return process
+
+    def _request_stop(self, signum, _frame) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.workers = [self._start_worker(i) for i in range(self.settings.workers)]
+            log.info("started %d workers: %s", len(self.workers), [w.pid for w in self.workers])
+            restarts: list[float] = []
+            while not self.stopping:
+                time.sleep(0.2)
+                for index, worker in enumerate(self.workers):
+                    if worker.is_alive() or self.stopping:
+                        continue
+                    # Bounded restarts: a worker that cannot start should not spin.
+                    now = time.monotonic()
+                    restarts = [t for t in restarts if now - t < 60] + [now]
+                    if len(restarts) > 5:
+                        log.error("workers keep dying (exit code %s); stopping", worker.exitcode)
+                        self.stopping = True
+                        break
+                    log.warning("worker pid %s exited with %s; starting a new one", worker.pid, worker.exitcode)
+                    self.workers[index] = self._start_worker(index)
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.is_alive():
+                worker.terminate()          # SIGTERM: aiohttp shuts down gracefully
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for worker in self.workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+                worker.join(2)

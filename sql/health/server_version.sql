@@ -1,0 +1,3 @@
+-- The server's version string (the benchmark reports it).
+-- Parameters: none
+SELECT current_setting('server_version');

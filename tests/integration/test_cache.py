@@ -1,0 +1,445 @@
+"""The query cache on a real PostgreSQL: hits, freshness after every write, scope,
+single-flight, bounds, TTL, cross-instance coherence, listener recovery, races."""
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+
+from service import keys
+
+
+def cache_of(api):
+    return api.client.app[keys.CACHE]
+
+
+def timing(resp) -> str:
+    return resp.headers["Server-Timing"]
+
+
+async def tier_stats(api, admin, tier="short") -> dict:
+    return (await api.get(f"/api/health/cache?tier={tier}", admin))["tiers"][tier]
+
+
+async def list_total(api, user, path="/api/posts") -> int:
+    return (await api.get(path, user))["metadata"]["total"]
+
+
+async def test_hits_and_misses_are_counted_and_reported(api):
+    admin = await api.user(admin=True)
+    await api.post("/api/health/cache/reset-stats", admin, expect=200)
+    await api.post("/api/health/cache/clear", admin, expect=200)
+    before = await tier_stats(api, admin)
+
+    first, _ = await api.call("GET", "/api/posts?page_size=5", admin, expect=200)
+    second, _ = await api.call("GET", "/api/posts?page_size=5", admin, expect=200)
+
+    assert 'cache;desc="miss"' in timing(first)
+    assert 'cache;desc="hit"' in timing(second)
+    assert 'db;dur=0.00;desc="0 queries"' in timing(second)      # token and list both from memory
+    after = await tier_stats(api, admin)
+    assert after["misses"] - before["misses"] == 1
+    assert after["hits"] - before["hits"] == 1
+    assert after["sets"] - before["sets"] == 1
+    assert after["size"] >= 1
+
+
+async def test_parameter_order_does_not_matter(api):
+    user = await api.user()
+    await api.get("/api/posts?page_size=5&order=asc", user)
+    resp, _ = await api.call("GET", "/api/posts?order=asc&page_size=5", user, expect=200)
+    assert 'cache;desc="hit"' in timing(resp)
+
+
+async def test_user_b_never_receives_user_a_cached_answers(api):
+    alice, bob = await api.user(), await api.user()
+    project = await api.project_of(alice)
+    posts = await api.posts_of(alice, project["id"], 3)
+    seen_by_alice = await api.get("/api/posts?page_size=10", alice)
+    assert {p["id"] for p in seen_by_alice["items"]} == {p["id"] for p in posts}
+    await api.get(f"/api/posts/{posts[0]['id']}", alice)          # cached detail
+
+    seen_by_bob = await api.get("/api/posts?page_size=10", bob)
+    assert seen_by_bob["items"] == [] and seen_by_bob["metadata"]["total"] == 0
+    await api.get(f"/api/posts/{posts[0]['id']}", bob, expect=404)
+    await api.get(f"/api/projects/{project['id']}", bob, expect=404)
+
+
+async def settle_feed(api):
+    """Wait until the feed has handled every NOTIFY sent so far, so that no invalidation
+    from the setup's own writes lands in the middle of a check. A marker with a unique
+    payload goes out last; notifications reach the connection's listeners in order, so
+    when the marker arrives every earlier one has reached the feed. (An unknown payload
+    makes the feed drop everything: harmless before a check that warms what it needs.)"""
+    from service.cache.feed import CHANNEL
+
+    feed = api.client.app[keys.CACHE_FEED]
+    if not feed.connected.is_set():
+        return
+    marker = f"settle-{secrets.token_hex(4)}"
+    heard = asyncio.Event()
+
+    def on_notify(_conn, _pid, _channel, payload):
+        if payload == marker:
+            heard.set()
+
+    conn = feed._conn
+    await conn.add_listener(CHANNEL, on_notify)
+    try:
+        async with api.client.app[keys.DB].pool.acquire() as sender:
+            await sender.execute("SELECT pg_notify($1, $2)", CHANNEL, marker)
+        await asyncio.wait_for(heard.wait(), 5)
+    finally:
+        await conn.remove_listener(CHANNEL, on_notify)
+    for _ in range(3):
+        await asyncio.sleep(0)       # let the invalidation tasks the feed scheduled run
+
+
+async def _warm(api, user, *paths, settle=True):
+    if settle:
+        await settle_feed(api)
+    for path in paths:
+        await api.call("GET", path, user)
+        resp, _ = await api.call("GET", path, user)
+        assert 'cache;desc="hit"' in timing(resp) or resp.status == 404, path
+
+
+async def test_post_writes_refresh_lists_details_totals_and_post_counts(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    pid = project["id"]
+    detail = f"/api/projects/{pid}"
+    listing = f"/api/posts?project_id={pid}"
+    await _warm(api, user, detail, listing)
+
+    created = await api.post("/api/posts", user, json={"project_id": pid, "content": "one two three"})
+    assert (await api.get(listing, user))["metadata"]["total"] == 1
+    assert (await api.get(detail, user))["post_counts"] == {"total": 1, "approved": 1, "flagged": 0}
+
+    await _warm(api, user, f"/api/posts/{created['id']}", listing, detail)
+    await api.patch(f"/api/posts/{created['id']}", user, json={"content": "changed words here now", "status": "flagged"})
+    assert (await api.get(f"/api/posts/{created['id']}", user))["content"] == "changed words here now"
+    assert (await api.get(listing, user))["items"][0]["word_count"] == 4
+    assert (await api.get(detail, user))["post_counts"] == {"total": 1, "approved": 0, "flagged": 1}
+
+    await _warm(api, user, listing, detail)
+    await api.post("/api/posts", user, json={"items": [{"project_id": pid, "content": f"bulk {i}"} for i in range(4)]})
+    assert (await api.get(listing, user))["metadata"]["total"] == 5
+    assert (await api.get(detail, user))["post_counts"]["total"] == 5
+
+    await _warm(api, user, listing, detail, f"/api/posts/{created['id']}")
+    await api.delete(f"/api/posts/{created['id']}", user)
+    await api.get(f"/api/posts/{created['id']}", user, expect=404)
+    assert (await api.get(listing, user))["metadata"]["total"] == 4
+    assert (await api.get(detail, user))["post_counts"]["total"] == 4
+
+
+async def test_client_project_and_run_writes_refresh_reads(api):
+    user = await api.user()
+    await _warm(api, user, "/api/clients", "/api/projects", "/api/runs")
+    client = await api.client_of(user, name="Before")
+    assert (await list_total(api, user, "/api/clients")) == 1
+
+    await _warm(api, user, "/api/clients", f"/api/clients/{client['id']}")
+    await api.patch(f"/api/clients/{client['id']}", user, json={"name": "After"})
+    assert (await api.get(f"/api/clients/{client['id']}", user))["name"] == "After"
+    assert (await api.get("/api/clients", user))["items"][0]["name"] == "After"
+
+    project = await api.project_of(user, client["id"])
+    assert (await list_total(api, user, "/api/projects")) == 1
+    await _warm(api, user, "/api/projects", f"/api/projects/{project['id']}")
+    await api.patch(f"/api/projects/{project['id']}", user, json={"status": "ready"})
+    assert (await api.get(f"/api/projects/{project['id']}", user))["status"] == "ready"
+    assert (await api.get("/api/projects?status=ready", user))["metadata"]["total"] == 1
+
+    run = await api.post(f"/api/projects/{project['id']}/runs", user, json={})
+    assert (await list_total(api, user, "/api/runs")) == 1
+    await _warm(api, user, f"/api/runs/{run['id']}", "/api/runs")
+    await api.patch(f"/api/runs/{run['id']}", user, json={"status": "succeeded"})
+    assert (await api.get(f"/api/runs/{run['id']}", user))["status"] == "succeeded"
+    assert (await api.get("/api/runs", user))["items"][0]["status"] == "succeeded"
+
+    await api.posts_of(user, project["id"], 2)
+    await _warm(api, user, "/api/posts", "/api/runs", "/api/projects", f"/api/projects/{project['id']}")
+    await api.delete(f"/api/clients/{client['id']}", user)       # cascades
+    assert (await list_total(api, user, "/api/clients")) == 0
+    assert (await list_total(api, user, "/api/projects")) == 0
+    assert (await list_total(api, user, "/api/runs")) == 0
+    assert (await list_total(api, user, "/api/posts")) == 0
+    await api.get(f"/api/projects/{project['id']}", user, expect=404)
+
+
+async def test_logout_stops_a_cached_token_at_once(api):
+    user = await api.user()
+    await _warm(api, user, "/api/auth/me")
+    await api.call("POST", "/api/auth/logout", user, expect=204)
+    await api.get("/api/auth/me", user, expect=401)
+
+
+async def test_second_instance_sees_a_write_within_one_second(api, make_api, settings):
+    other = await make_api(settings)
+    user = await api.user()
+    project = await api.project_of(user)
+    listing = f"/api/posts?project_id={project['id']}"
+    await _warm(other, user, listing, f"/api/projects/{project['id']}")
+
+    await api.post("/api/posts", user, json={"project_id": project["id"], "content": "from instance one"})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.0
+    while (await other.get(listing, user))["metadata"]["total"] != 1:
+        assert loop.time() < deadline, "the second instance still serves the pre-write list after 1 s"
+        await asyncio.sleep(0.02)
+    assert (await other.get(f"/api/projects/{project['id']}", user))["post_counts"]["total"] == 1
+
+    # Logout through one instance ends the token on the other within a second too.
+    await api.call("POST", "/api/auth/logout", user, expect=204)
+    deadline = loop.time() + 1.0
+    while (await other.call("GET", "/api/auth/me", user))[0].status != 401:
+        assert loop.time() < deadline, "token still accepted by the other instance after 1 s"
+        await asyncio.sleep(0.02)
+
+
+async def test_concurrent_misses_run_the_query_once(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 5)
+    await settle_feed(api)
+    await api.get("/api/auth/me", user)                # token cached: only the list is loading
+    executions = []
+    api.client.app[keys.DB].observers.append(lambda q, ms, rows: executions.append(q.name))
+    loads_before = cache_of(api).loads
+
+    responses = await asyncio.gather(*(api.call("GET", "/api/posts?page_size=3", user) for _ in range(25)))
+
+    assert all(resp.status == 200 for resp, _ in responses)
+    assert len({str(body) for _, body in responses}) == 1
+    assert executions.count("posts/list_offset_desc") == 1
+    assert executions.count("posts/count") == 1
+    assert cache_of(api).loads - loads_before == 1
+
+
+async def test_a_failed_load_is_not_cached(api):
+    user = await api.user()
+    for _ in range(2):
+        resp, body = await api.call("GET", "/api/posts?page_size=0", user, expect=400)
+        assert 'cache;desc="miss"' in timing(resp)
+        assert body["error"]["field"] == "page_size"
+
+
+async def test_lru_bound_and_eviction_counts(make_api, settings):
+    api = await make_api(settings.replace(cache_max_size=3))
+    admin = await api.user(admin=True)
+    user = await api.user()
+    before = await tier_stats(api, admin)
+    for size in range(1, 6):
+        await api.get(f"/api/posts?page_size={size}", user)
+    after = await tier_stats(api, admin)
+    assert after["size"] == 3 and after["maxsize"] == 3
+    assert after["evictions"] - before["evictions"] >= 2
+    resp, _ = await api.call("GET", "/api/posts?page_size=1", user, expect=200)     # the oldest: evicted
+    assert 'cache;desc="miss"' in timing(resp)
+    resp, _ = await api.call("GET", "/api/posts?page_size=5", user, expect=200)     # the newest: kept
+    assert 'cache;desc="hit"' in timing(resp)
+
+
+async def test_entries_expire_after_their_ttl(make_api, settings):
+    api = await make_api(settings.replace(cache_short_ttl=1))
+    user = await api.user()
+    await api.get("/api/posts", user)
+    resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+    assert 'cache;desc="hit"' in timing(resp)
+    await asyncio.sleep(1.3)
+    resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+    assert 'cache;desc="miss"' in timing(resp)
+
+
+async def test_disabled_cache_is_bypassed(make_api, settings):
+    api = await make_api(settings.replace(cache_enabled=False))
+    user = await api.user()
+    for _ in range(2):
+        resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+        assert 'cache;desc="bypass"' in timing(resp)
+    stats = cache_of(api).report()["tiers"]
+    assert sum(t["hits"] + t["sets"] for t in stats.values()) == 0
+
+
+async def test_cache_endpoints_need_an_admin_and_validate_input(api):
+    user, admin = await api.user(), await api.user(admin=True)
+    for method, path in (("GET", "/api/health/cache"), ("POST", "/api/health/cache/clear"),
+                         ("POST", "/api/health/cache/reset-stats")):
+        await api.call(method, path, None, expect=401)
+        await api.call(method, path, user, expect=403)
+        await api.call(method, path, admin, expect=200)
+    await api.call("GET", "/api/health/cache?tier=huge", admin, expect=400)
+    await api.call("POST", "/api/health/cache/clear?key_prefix=secrets", admin, expect=400)
+    await api.call("POST", "/api/health/cache/clear?tier=short&bogus=1", admin, expect=400)
+
+    report = await api.get("/api/health/cache", admin)
+    assert set(report["tiers"]) == {"short", "medium", "long"}
+    for tier in report["tiers"].values():
+        assert set(tier) >= {"size", "maxsize", "ttl_seconds", "hits", "misses", "sets", "evictions",
+                             "invalidations", "hit_rate_percent"}
+    assert report["recommendations"]
+
+
+async def test_clear_by_prefix_and_reset_stats(api):
+    admin = await api.user(admin=True)
+    await _warm(api, admin, "/api/posts", "/api/clients")
+    cleared = await api.post("/api/health/cache/clear?key_prefix=posts", admin, expect=200)
+    assert cleared["before"]["short"] >= 1 and cleared["after"]["short"] < cleared["before"]["short"]
+    resp, _ = await api.call("GET", "/api/posts", admin, expect=200)
+    assert 'cache;desc="miss"' in timing(resp)
+    resp, _ = await api.call("GET", "/api/clients", admin, expect=200)           # other prefix kept
+    assert 'cache;desc="hit"' in timing(resp)
+
+    report = await api.post("/api/health/cache/reset-stats", admin, expect=200)
+    assert all(t["hits"] == 0 and t["misses"] == 0 for t in report["tiers"].values())
+    assert report["tiers"]["medium"]["size"] >= 1                                  # entries kept
+
+
+async def test_listener_survives_termination_and_drops_the_cache_meanwhile(api, make_api, settings, db_conn):
+    feed = api.client.app[keys.CACHE_FEED]
+    user = await api.user()
+    await _warm(api, user, "/api/posts")
+    reconnects = feed.reconnects
+    pid = feed.backend_pid
+    assert pid is not None
+
+    assert await db_conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while feed.reconnects == reconnects or not feed.connected.is_set():
+        assert loop.time() < deadline, "the invalidation listener did not reconnect"
+        await asyncio.sleep(0.02)
+    assert feed.backend_pid not in (None, pid)
+
+    # The entry cached before the outage was dropped.
+    resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+    assert 'cache;desc="miss"' in timing(resp)
+
+    # And writes from another instance reach this one again.
+    other = await make_api(settings)
+    project = await other.project_of(user)
+    await other.posts_of(user, project["id"], 1)
+    deadline = loop.time() + 1.0
+    while (await api.get("/api/posts", user))["metadata"]["total"] != 1:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.02)
+
+
+async def test_interleaved_reader_and_writer_never_leave_the_pre_write_answer(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    post = (await api.posts_of(user, project["id"], 1))[0]
+    detail, listing = f"/api/posts/{post['id']}", f"/api/posts?project_id={project['id']}"
+    stop = asyncio.Event()
+
+    async def reader():
+        while not stop.is_set():
+            await api.call("GET", random.choice((detail, listing)), user)
+            await asyncio.sleep(random.random() * 0.002)
+
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    try:
+        for version in range(40):
+            content = f"version {version}"
+            await api.patch(detail, user, json={"content": content})
+            # Right after the write has returned, both answers are the new one.
+            assert (await api.get(detail, user))["content"] == content
+            assert (await api.get(listing, user))["items"][0]["content"] == content
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+
+
+async def _held_load(api, user, post_id):
+    """Start a cached load of a post's detail that reads the row, then waits to be released."""
+    from uuid import UUID
+
+    from service.api.common import CachedBody
+    from service.http.responses import etag_for
+    from service.jsonutil import dumps
+    from service.store import posts
+
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_loader():
+        row = await posts.get(api.client.app[keys.DB], UUID(post_id), UUID(user.id))
+        read.set()
+        await release.wait()
+        body = dumps(dict(row))
+        return CachedBody(body, etag_for(body))
+
+    # The key cached_json uses for GET /api/posts/{id} by this (non-admin) user.
+    task = asyncio.create_task(cache_of(api).get_or_load("short", "posts", f"{user.id}|get|{post_id}", slow_loader))
+    await read.wait()
+    return task, release
+
+
+async def test_a_load_that_straddles_a_write_is_not_stored(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    post = (await api.posts_of(user, project["id"], 1))[0]
+    task, release = await _held_load(api, user, post["id"])     # has read the old row
+
+    await api.patch(f"/api/posts/{post['id']}", user, json={"content": "after the write"})
+    release.set()
+    stale = await task
+    assert b"post number 0" in stale.body                          # it did load the old row...
+    assert (await api.get(f"/api/posts/{post['id']}", user))["content"] == "after the write"   # ...not stored
+
+
+async def test_a_read_after_a_write_does_not_join_a_load_from_before_it(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    post = (await api.posts_of(user, project["id"], 1))[0]
+    task, release = await _held_load(api, user, post["id"])
+    try:
+        await api.patch(f"/api/posts/{post['id']}", user, json={"content": "newer"})
+        # Joining the held load would wait for it (and then answer the old row).
+        fresh = await asyncio.wait_for(api.get(f"/api/posts/{post['id']}", user), 5)
+        assert fresh["content"] == "newer"
+    finally:
+        release.set()
+        await task
+
+
+async def test_local_invalidation_alone_keeps_the_writers_worker_fresh(api):
+    """With the NOTIFY callback detached, this worker's own writes still refresh its reads."""
+    from service.cache.feed import CHANNEL
+
+    feed = api.client.app[keys.CACHE_FEED]
+    await feed._conn.remove_listener(CHANNEL, feed._on_notify)
+    user = await api.user()
+    project = await api.project_of(user)
+    listing = f"/api/posts?project_id={project['id']}"
+    await _warm(api, user, listing, f"/api/projects/{project['id']}", settle=False)   # nothing is heard here
+    created = await api.post("/api/posts", user, json={"project_id": project["id"], "content": "fresh"})
+    assert (await api.get(listing, user))["metadata"]["total"] == 1
+    assert (await api.get(f"/api/projects/{project['id']}", user))["post_counts"]["total"] == 1
+    await _warm(api, user, f"/api/posts/{created['id']}", settle=False)
+    await api.delete(f"/api/posts/{created['id']}", user)
+    await api.get(f"/api/posts/{created['id']}", user, expect=404)
+    assert (await api.get(listing, user))["metadata"]["total"] == 0
+
+
+async def test_listen_url_is_used_and_a_dead_feed_means_no_caching(make_api, settings):
+    """DATABASE_LISTEN_URL (set when DATABASE_URL goes through PgBouncer) is where the
+    feed listens; if it cannot listen, the API still answers, but never from the cache."""
+    api = await make_api(settings.replace(database_listen_url="postgresql://postgres@127.0.0.1:9/nowhere"))
+    user = await api.user()
+    for _ in range(2):
+        resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+        assert 'cache;desc="bypass"' in timing(resp)
+    admin = await api.user(admin=True)
+    report = await api.get("/api/health/cache", admin)
+    assert report["coherent"] is False and report["invalidation_feed"]["connected"] is False
+
+
+async def test_service_works_without_prepared_statement_cache(make_api, settings):
+    """DB_STATEMENT_CACHE_SIZE=0, as behind PgBouncer in transaction mode."""
+    api = await make_api(settings.replace(db_statement_cache_size=0, cache_enabled=False))
+    user = await api.user()
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 3)
+    assert (await api.get("/api/posts", user))["metadata"]["total"] == 3

@@ -1,0 +1,122 @@
+"""Settings (docs/API.md section 2): documented defaults, parsing, one clear error naming the variable."""
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError, load_settings
+
+# docs/API.md section 2, variable -> documented default.
+DOCUMENTED_DEFAULTS = {
+    "database_url": None, "host": "127.0.0.1", "port": 8080, "workers": 1,
+    "db_pool_size": 20, "db_max_overflow": 40, "db_pool_recycle": 3600, "db_pool_pre_ping": True,
+    "db_pool_timeout": 30, "db_echo_pool": False, "db_statement_timeout_ms": 30000,
+    "cache_enabled": True, "cache_short_ttl": 300, "cache_medium_ttl": 600, "cache_long_ttl": 3600,
+    "cache_max_size": 100, "offset_threshold": 100, "default_page_size": 20, "max_page_size": 100,
+    "profiling_enabled": True, "slow_query_threshold_ms": 100, "very_slow_query_threshold_ms": 500,
+    "max_slow_queries": 100, "n_plus_one_threshold": 5, "metrics_token": None, "token_ttl_hours": 168,
+}
+
+
+def _load(tmp_path: Path, **env: str) -> Settings:
+    return load_settings({"VAR_DIR": str(tmp_path), **env})
+
+
+def _error(tmp_path: Path, **env: str) -> str:
+    with pytest.raises(SettingsError) as caught:
+        _load(tmp_path, **env)
+    return str(caught.value)
+
+
+def test_defaults_match_the_documentation(tmp_path):
+    settings = _load(tmp_path)
+    assert {k: getattr(settings, k) for k in DOCUMENTED_DEFAULTS} == DOCUMENTED_DEFAULTS
+    assert settings.pool_max_size == 20 + 40
+    assert Settings().port == 8080 and Settings().db_pool_size == 20
+
+
+def test_every_documented_variable_is_read(tmp_path):
+    env = {
+        "DATABASE_URL": "postgresql://u:p@db.example:5433/app", "HOST": "0.0.0.0", "PORT": "9000", "WORKERS": "3",
+        "SECRET_KEY": "s3cret", "DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0", "DB_POOL_RECYCLE": "60",
+        "DB_POOL_PRE_PING": "false", "DB_POOL_TIMEOUT": "2.5", "DB_ECHO_POOL": "true",
+        "DB_STATEMENT_TIMEOUT_MS": "1000", "CACHE_ENABLED": "off", "CACHE_SHORT_TTL": "1",
+        "CACHE_MEDIUM_TTL": "2", "CACHE_LONG_TTL": "3", "CACHE_MAX_SIZE": "7", "OFFSET_THRESHOLD": "0",
+        "DEFAULT_PAGE_SIZE": "10", "MAX_PAGE_SIZE": "50", "PROFILING_ENABLED": "0",
+        "SLOW_QUERY_THRESHOLD_MS": "0", "VERY_SLOW_QUERY_THRESHOLD_MS": "0.5", "MAX_SLOW_QUERIES": "9",
+        "N_PLUS_ONE_THRESHOLD": "3", "METRICS_TOKEN": "scrape-me", "TOKEN_TTL_HOURS": "1",
+    }
+    s = _load(tmp_path, **env)
+    assert (s.database_url, s.host, s.port, s.workers, s.secret_key) == (env["DATABASE_URL"], "0.0.0.0", 9000, 3, "s3cret")
+    assert (s.db_pool_size, s.db_max_overflow, s.db_pool_recycle, s.db_pool_pre_ping) == (5, 0, 60, False)
+    assert (s.db_pool_timeout, s.db_echo_pool, s.db_statement_timeout_ms) == (2.5, True, 1000)
+    assert (s.cache_enabled, s.cache_short_ttl, s.cache_medium_ttl, s.cache_long_ttl, s.cache_max_size) == \
+        (False, 1, 2, 3, 7)
+    assert (s.offset_threshold, s.default_page_size, s.max_page_size) == (0, 10, 50)
+    assert (s.profiling_enabled, s.slow_query_threshold_ms, s.very_slow_query_threshold_ms) == (False, 0.0, 0.5)
+    assert (s.max_slow_queries, s.n_plus_one_threshold, s.metrics_token, s.token_ttl_hours) == (9, 3, "scrape-me", 1)
+    assert s.var_dir == tmp_path
+
+
+@pytest.mark.parametrize("raw, expected", [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
+                                           ("false", False), ("False", False), ("0", False), ("no", False),
+                                           ("off", False), (" true ", True)])
+def test_boolean_spellings(tmp_path, raw, expected):
+    assert _load(tmp_path, CACHE_ENABLED=raw).cache_enabled is expected
+
+
+def test_numbers_allow_surrounding_spaces_and_empty_means_default(tmp_path):
+    assert _load(tmp_path, DB_POOL_SIZE=" 25 ").db_pool_size == 25
+    assert _load(tmp_path, DB_POOL_SIZE="").db_pool_size == 20
+
+
+@pytest.mark.parametrize("variable, raw", [
+    ("DB_POOL_SIZE", "abc"), ("DB_POOL_SIZE", "1.5"), ("DB_POOL_SIZE", "0"), ("DB_POOL_SIZE", "-3"),
+    ("DB_MAX_OVERFLOW", "-1"), ("PORT", "70000"), ("PORT", "eighty"), ("WORKERS", "0"),
+    ("CACHE_SHORT_TTL", "-5"), ("CACHE_MEDIUM_TTL", "0"), ("CACHE_LONG_TTL", "1h"), ("CACHE_MAX_SIZE", "0"),
+    ("DB_POOL_RECYCLE", "-1"), ("DB_STATEMENT_TIMEOUT_MS", "-1"), ("TOKEN_TTL_HOURS", "0"),
+    ("MAX_PAGE_SIZE", "0"), ("DEFAULT_PAGE_SIZE", "0"), ("OFFSET_THRESHOLD", "-1"),
+    ("N_PLUS_ONE_THRESHOLD", "1"), ("MAX_SLOW_QUERIES", "0"),
+    ("DB_POOL_TIMEOUT", "soon"), ("DB_POOL_TIMEOUT", "0"), ("DB_POOL_TIMEOUT", "nan"), ("DB_POOL_TIMEOUT", "inf"), ("DB_POOL_TIMEOUT", "-2"),
+    ("SLOW_QUERY_THRESHOLD_MS", "-1"), ("VERY_SLOW_QUERY_THRESHOLD_MS", "fast"),
+    ("DB_POOL_PRE_PING", "maybe"), ("CACHE_ENABLED", "2"), ("PROFILING_ENABLED", "enabled"), ("DB_ECHO_POOL", "y"),
+    ("DATABASE_URL", "mysql://localhost/db"), ("DATABASE_URL", "localhost:5432"),
+    ("HOST", "   "), ("SECRET_KEY", "   "), ("METRICS_TOKEN", "  "),
+])
+def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, variable, raw):
+    message = _error(tmp_path, **{variable: raw})
+    assert message.startswith(variable + ":") and "\n" not in message
+
+
+def test_inconsistent_values_are_refused(tmp_path):
+    assert _error(tmp_path, SLOW_QUERY_THRESHOLD_MS="200", VERY_SLOW_QUERY_THRESHOLD_MS="100") \
+        .startswith("VERY_SLOW_QUERY_THRESHOLD_MS")
+    assert _error(tmp_path, DEFAULT_PAGE_SIZE="50", MAX_PAGE_SIZE="20").startswith("DEFAULT_PAGE_SIZE")
+
+
+def test_secret_key_is_generated_once_into_var_dir(tmp_path):
+    first = _load(tmp_path)
+    path = tmp_path / "secret_key"
+    assert first.secret_key and path.read_text().strip() == first.secret_key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert _load(tmp_path).secret_key == first.secret_key
+    assert _load(tmp_path, SECRET_KEY="given").secret_key == "given"
+    other = tmp_path / "other"
+    assert load_settings({"VAR_DIR": str(other)}).secret_key != first.secret_key
+
+
+def test_create_secret_false_writes_nothing(tmp_path):
+    assert _load(tmp_path).secret_key  # the file now exists under tmp_path
+    fresh = tmp_path / "fresh"
+    settings = load_settings({"VAR_DIR": str(fresh)}, create_secret=False)
+    assert settings.secret_key == "" and not fresh.exists()
+
+
+def test_settings_are_frozen_and_replace_returns_a_copy(tmp_path):
+    settings = _load(tmp_path)
+    with pytest.raises(Exception):
+        settings.port = 1  # type: ignore[misc]
+    changed = settings.replace(port=1)
+    assert changed.port == 1 and settings.port == 8080
