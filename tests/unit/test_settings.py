@@ -1,6 +1,7 @@
 """Settings (docs/API.md section 2): documented defaults, parsing, one clear error naming the variable."""
 from __future__ import annotations
 
+import dataclasses
 import stat
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def test_numbers_allow_surrounding_spaces_and_empty_means_default(tmp_path):
     ("DB_POOL_RECYCLE", "-1"), ("DB_STATEMENT_TIMEOUT_MS", "-1"), ("TOKEN_TTL_HOURS", "0"),
     ("MAX_PAGE_SIZE", "0"), ("DEFAULT_PAGE_SIZE", "0"), ("OFFSET_THRESHOLD", "-1"),
     ("N_PLUS_ONE_THRESHOLD", "1"), ("MAX_SLOW_QUERIES", "0"),
-    ("DB_POOL_TIMEOUT", "soon"), ("DB_POOL_TIMEOUT", "0"), ("DB_POOL_TIMEOUT", "nan"), ("DB_POOL_TIMEOUT", "inf"), ("DB_POOL_TIMEOUT", "-2"),
+    ("DB_POOL_TIMEOUT", "soon"), ("DB_POOL_TIMEOUT", "0"), ("DB_POOL_TIMEOUT", "nan"), ("DB_POOL_TIMEOUT", "inf"),
+    ("DB_POOL_TIMEOUT", "-2"),
     ("SLOW_QUERY_THRESHOLD_MS", "-1"), ("VERY_SLOW_QUERY_THRESHOLD_MS", "fast"),
     ("DB_POOL_PRE_PING", "maybe"), ("CACHE_ENABLED", "2"), ("PROFILING_ENABLED", "enabled"), ("DB_ECHO_POOL", "y"),
     ("DATABASE_URL", "mysql://localhost/db"), ("DATABASE_URL", "localhost:5432"),
@@ -116,7 +118,7 @@ def test_create_secret_false_writes_nothing(tmp_path):
 
 def test_settings_are_frozen_and_replace_returns_a_copy(tmp_path):
     settings = _load(tmp_path)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 1  # type: ignore[misc]
     changed = settings.replace(port=1)
     assert changed.port == 1 and settings.port == 8080
