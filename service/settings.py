@@ -21,7 +21,10 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
-    # A direct (session) connection for LISTEN when DATABASE_URL goes through PgBouncer.
+    # A direct (session) connection for what PgBouncer's transaction mode cannot carry:
+    # migrations, advisory locks, LISTEN and job wake-ups. Unset: DATABASE_URL.
+    database_direct_url: str | None = None
+    # Older name for the LISTEN connection alone; DATABASE_DIRECT_URL covers it.
     database_listen_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -65,6 +68,16 @@ class Settings:
     @property
     def pool_max_size(self) -> int:
         return self.db_pool_size + self.db_max_overflow
+
+    @property
+    def direct_url(self) -> str | None:
+        """A session connection (never through PgBouncer in transaction mode)."""
+        return self.database_direct_url or self.database_url
+
+    @property
+    def listen_url(self) -> str | None:
+        """Where the cache's LISTEN connects: DATABASE_LISTEN_URL, else the direct URL."""
+        return self.database_listen_url or self.direct_url
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -128,6 +141,7 @@ def _log_level(raw: str) -> str:
 # variable -> (field, parser). The table is the documentation's order.
 _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DATABASE_URL": ("database_url", _database_url),
+    "DATABASE_DIRECT_URL": ("database_direct_url", _database_url),
     "DATABASE_LISTEN_URL": ("database_listen_url", _database_url),
     "HOST": ("host", _text),
     "PORT": ("port", _int(0, 65535)),

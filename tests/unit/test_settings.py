@@ -50,6 +50,11 @@ def test_every_documented_variable_is_read(tmp_path):
         "N_PLUS_ONE_THRESHOLD": "3", "METRICS_TOKEN": "scrape-me", "TOKEN_TTL_HOURS": "1",
     }
     s = _load(tmp_path, **env)
+    assert (s.direct_url, s.listen_url) == (env["DATABASE_URL"], env["DATABASE_URL"])
+    direct = _load(tmp_path, **env, DATABASE_DIRECT_URL="postgresql://u@db.example:5432/app")
+    assert (direct.direct_url, direct.listen_url) == ("postgresql://u@db.example:5432/app",) * 2
+    listen = _load(tmp_path, **env, DATABASE_LISTEN_URL="postgresql://u@listen.example/app")
+    assert (listen.direct_url, listen.listen_url) == (env["DATABASE_URL"], "postgresql://u@listen.example/app")
     assert (s.database_url, s.host, s.port, s.workers, s.secret_key) == (env["DATABASE_URL"], "0.0.0.0", 9000, 3, "s3cret")
     assert (s.db_pool_size, s.db_max_overflow, s.db_pool_recycle, s.db_pool_pre_ping) == (5, 0, 60, False)
     assert (s.db_pool_timeout, s.db_echo_pool, s.db_statement_timeout_ms) == (2.5, True, 1000)
