@@ -122,6 +122,10 @@ class CacheTier:
         }
 
 
+class _LoadAbandoned(Exception):
+    """The request leading a shared load was cancelled before it finished."""
+
+
 class ResponseCache:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.cache_enabled
@@ -161,12 +165,20 @@ class ResponseCache:
         flight_key = (full_key, generation)
         pending = self._inflight.get(flight_key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except _LoadAbandoned:       # the leader's request went away: load for ourselves
+                return await self.get_or_load(tier, namespace, key, loader, ttl)
         future = asyncio.get_running_loop().create_future()
         self._inflight[flight_key] = future
         try:
             self.loads += 1
             value = await loader()
+        except asyncio.CancelledError:
+            # Our request was cancelled; the joiners were not and must not be.
+            future.set_exception(_LoadAbandoned())
+            future.exception()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()   # retrieved: waiters re-raise it, nobody logs it as lost

@@ -25,10 +25,10 @@ from typing import Any
 import asyncpg
 
 from service.db.database import Database, Session
-from service.db.registry import Query, query
+from service.db.registry import Query
 from service.errors import InvalidCursor
 from service.pagination.cursors import Cursor, CursorCodec
-from service.pagination.page_request import ORDERS, PageRequest
+from service.pagination.page_request import PageRequest
 from service.settings import Settings
 
 OPPOSITE = {"desc": "asc", "asc": "desc"}
@@ -44,16 +44,6 @@ class ListQueries:
     keyset: Mapping[str, Query]
     boundary: Mapping[str, Query]
     count: Query
-
-
-def list_queries(resource: str) -> ListQueries:
-    return ListQueries(
-        resource=resource,
-        offset={o: query(f"{resource}/list_offset_{o}") for o in ORDERS},
-        keyset={o: query(f"{resource}/list_keyset_{o}") for o in ORDERS},
-        boundary={o: query(f"{resource}/boundary_{o}") for o in ORDERS},
-        count=query(f"{resource}/count"),
-    )
 
 
 def _key(row: asyncpg.Record) -> tuple:

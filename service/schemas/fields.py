@@ -219,11 +219,3 @@ def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_al
                 _param_fail(name, "must be one of " + ", ".join(field.choices))
             values[name] = raw
     return values
-
-
-def like_pattern(text: str | None) -> str | None:
-    """A case-insensitive 'contains' pattern with LIKE's wildcards escaped."""
-    if text is None:
-        return None
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"

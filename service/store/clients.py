@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from service.db.registry import query
-from service.pagination.paginator import list_queries
+from service.store.lists import list_queries
 from service.store.patterns import contains
 
 LIST = list_queries("clients")

@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 
 from service.db.registry import query
-from service.pagination.paginator import list_queries
+from service.store.lists import list_queries
 from service.store.patterns import contains
 
 LIST = list_queries("posts")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from service import keys
-from service.observability.advice import overall_status, pool_status
 
 ADMIN_GETS = ("/api/health/database", "/api/health/database/events", "/api/health/profiling",
               "/api/health/profiling/queries", "/api/health/profiling/slow-queries", "/api/health/full")
@@ -46,23 +45,6 @@ async def test_pool_that_cannot_fit_max_connections_is_reported(make_api, settin
     body = await api.get("/api/health/database", admin)
     critical = [r["message"] for r in body["recommendations"] if r["severity"] == "critical"]
     assert any("max_connections" in m and "64 worker" in m for m in critical), body["recommendations"]
-
-
-def test_pool_status_follows_utilization_and_waiters():
-    state = {"in_use": 0, "max": 10, "waiting": 0}
-    assert pool_status(state) == ("healthy", 0.0)
-    assert pool_status({**state, "in_use": 5}) == ("moderate", 50.0)
-    assert pool_status({**state, "in_use": 8}) == ("high", 80.0)
-    assert pool_status({**state, "in_use": 9}) == ("critical", 90.0)
-    assert pool_status({**state, "in_use": 2, "waiting": 1})[0] == "moderate"
-    assert pool_status({**state, "in_use": 10, "waiting": 3}) == ("critical", 100.0)
-
-
-def test_overall_status():
-    assert overall_status({"database": "ok", "pool": "moderate", "cache": "ok"}) == "healthy"
-    assert overall_status({"database": "ok", "pool": "high"}) == "degraded"
-    assert overall_status({"database": "ok", "pool": "healthy", "cache": "incoherent"}) == "degraded"
-    assert overall_status({"database": "down", "pool": "healthy"}) == "unhealthy"
 
 
 async def test_events_report_counters_and_timings(api):

@@ -1,0 +1,381 @@
+"""ResponseCache without a database: single-flight, failures, the generation guard, the LRU
+bound, the distrusted (feed down) mode and key separation. Sequenced with asyncio.Event only."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.cache.response_cache import NAMESPACES, TIERS, ResponseCache
+from service.context import RequestContext, current_request
+from service.settings import Settings
+
+
+def _cache(**changes) -> ResponseCache:
+    return ResponseCache(Settings(database_url="postgresql://x/y", **changes))
+
+
+class Loader:
+    """A loader that counts its calls, can be held until released, and returns value#call."""
+
+    def __init__(self, value: str = "value", *, held: bool = False, error: BaseException | None = None) -> None:
+        self.value = value
+        self.calls = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        if not held:
+            self.release.set()
+        self.error = error
+        self.log: list[str] | None = None
+
+    async def __call__(self):
+        self.calls += 1
+        call = self.calls
+        self.started.set()
+        await self.release.wait()
+        if self.log is not None:
+            self.log.append(f"{self.value} finished")
+        if self.error is not None:
+            raise self.error
+        return f"{self.value}#{call}"
+
+
+async def _get(cache: ResponseCache, loader, key: str = "k", namespace: str = "posts", tier: str = "short"):
+    return await cache.get_or_load(tier, namespace, key, loader)
+
+
+def _stats(cache: ResponseCache, tier: str = "short"):
+    return cache.tiers[tier].stats
+
+
+async def _concurrently(cache: ResponseCache, loader: Loader, n: int, key: str = "k") -> list[asyncio.Task]:
+    """n requests for one key, started together; returns once the first has begun loading. The
+    others were scheduled before that and have run to the point where they join (or load)."""
+    tasks = [asyncio.create_task(_get(cache, loader, key)) for _ in range(n)]
+    await loader.started.wait()
+    return tasks
+
+
+# Basics -----------------------------------------------------------------------------
+
+async def test_a_miss_loads_and_stores_then_a_hit_does_not_load():
+    cache, loader = _cache(), Loader()
+    assert await _get(cache, loader) == "value#1"
+    assert await _get(cache, loader) == "value#1"
+    assert loader.calls == 1 and cache.loads == 1
+    stats = _stats(cache)
+    assert (stats.hits, stats.misses, stats.sets) == (1, 1, 1)
+
+
+async def test_the_request_context_is_marked_miss_then_hit():
+    cache, loader = _cache(), Loader()
+    ctx = RequestContext("r1")
+    token = current_request.set(ctx)
+    try:
+        await _get(cache, loader)
+        assert ctx.cache == "miss"
+        await _get(cache, loader)
+        assert ctx.cache == "hit"
+    finally:
+        current_request.reset(token)
+
+
+async def test_none_is_never_stored():
+    cache = _cache()
+    calls = 0
+
+    async def nothing():
+        nonlocal calls
+        calls += 1
+        return None
+
+    assert await _get(cache, nothing) is None and await _get(cache, nothing) is None
+    assert calls == 2 and _stats(cache).sets == 0
+
+
+async def test_a_disabled_cache_always_loads_and_stores_nothing():
+    cache, loader = _cache(cache_enabled=False), Loader()
+    ctx = RequestContext("r1")
+    token = current_request.set(ctx)
+    try:
+        assert [await _get(cache, loader) for _ in range(3)] == ["value#1", "value#2", "value#3"]
+    finally:
+        current_request.reset(token)
+    assert ctx.cache == "bypass" and sum(_stats(cache, t).sets for t in TIERS) == 0
+
+
+# Single flight ----------------------------------------------------------------------
+
+async def test_concurrent_misses_of_one_key_load_once():
+    cache, loader = _cache(), Loader(held=True)
+    tasks = await _concurrently(cache, loader, 20)
+    loader.release.set()
+    assert await asyncio.gather(*tasks) == ["value#1"] * 20
+    assert loader.calls == 1 and cache.loads == 1
+    assert _stats(cache).hits == 0, "every caller was answered by the one load, none by a later hit"
+    assert cache._inflight == {}
+
+
+async def test_concurrent_misses_of_different_keys_load_each():
+    cache, loader = _cache(), Loader(held=True)
+    tasks = [asyncio.create_task(_get(cache, loader, key)) for key in ("a", "b", "c")]
+    await loader.started.wait()
+    loader.release.set()
+    assert sorted(await asyncio.gather(*tasks)) == ["value#1", "value#2", "value#3"]
+
+
+async def test_a_failed_load_is_not_cached_and_every_waiter_gets_the_same_error():
+    cache = _cache()
+    error = RuntimeError("database went away")
+    loader = Loader(held=True, error=error)
+    tasks = await _concurrently(cache, loader, 5)
+    loader.release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(result is error for result in results), results
+    assert loader.calls == 1 and _stats(cache).sets == 0 and cache._inflight == {}
+    # The next request loads again, and this time succeeds and is stored.
+    loader.error = None
+    assert await _get(cache, loader) == "value#2"
+    assert await _get(cache, loader) == "value#2"
+
+
+async def test_waiters_of_a_cancelled_load_are_not_cancelled():
+    cache, loader = _cache(), Loader(held=True)
+    first = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()
+    joiner = asyncio.create_task(_get(cache, loader))
+    first.cancel()
+    loader.release.set()
+    results = await asyncio.gather(first, joiner, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    # Whether the joiner loads again or the load is finished for it, it gets an answer.
+    assert not joiner.cancelled() and results[1] in ("value#1", "value#2")
+
+
+async def test_a_cancelled_load_leaves_nothing_in_flight_and_nothing_stored():
+    cache, loader = _cache(), Loader(held=True)
+    first = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert cache._inflight == {} and _stats(cache).sets == 0
+    loader.release.set()
+    assert await _get(cache, loader) == "value#2"
+
+
+# The generation guard ---------------------------------------------------------------
+
+async def test_a_load_that_straddles_an_invalidation_of_its_namespace_is_not_stored():
+    cache, loader = _cache(), Loader(held=True)
+    task = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()                   # it has read the pre-write rows
+    await cache.invalidate(["posts"])             # the write commits
+    loader.release.set()
+    assert await task == "value#1"                # its own caller still gets what it read...
+    assert _stats(cache).sets == 0                # ...but nobody else will
+    assert await _get(cache, loader) == "value#2"
+    assert await _get(cache, loader) == "value#2"  # a fresh load is stored
+
+
+async def test_invalidating_another_namespace_does_not_stop_the_store():
+    cache, loader = _cache(), Loader(held=True)
+    task = asyncio.create_task(_get(cache, loader, namespace="posts"))
+    await loader.started.wait()
+    await cache.invalidate(["clients", "runs"])
+    loader.release.set()
+    await task
+    assert await _get(cache, loader) == "value#1" and loader.calls == 1
+
+
+async def test_a_request_after_the_invalidation_does_not_join_the_earlier_load():
+    cache = _cache()
+    log: list[str] = []
+    old, new = Loader("old", held=True), Loader("new")
+    old.log = new.log = log
+    before = asyncio.create_task(_get(cache, old))
+    await old.started.wait()
+    await cache.invalidate(["posts"])
+    after = asyncio.create_task(_get(cache, new))   # runs before `before` resumes
+    old.release.set()
+    assert await after == "new#1"
+    assert await before == "old#1"
+    assert log == ["new finished", "old finished"], "the later request waited for the earlier load"
+    assert await _get(cache, Loader("unused")) == "new#1"   # the fresh answer is the one stored
+
+
+async def test_a_request_before_the_invalidation_does_join():
+    cache, loader = _cache(), Loader(held=True)
+    first = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()
+    second = asyncio.create_task(_get(cache, loader))
+    await cache.invalidate(["clients"])          # another namespace: still the same generation
+    loader.release.set()
+    assert await asyncio.gather(first, second) == ["value#1", "value#1"] and loader.calls == 1
+
+
+async def test_invalidate_drops_the_namespace_in_every_tier_and_nothing_else():
+    cache = _cache()
+    for tier in TIERS:
+        for namespace in ("posts", "projects"):
+            await _get(cache, Loader(f"{tier}-{namespace}"), namespace=namespace, tier=tier)
+    await cache.invalidate(["posts"])
+    for tier in TIERS:
+        assert await _get(cache, Loader("reloaded"), namespace="posts", tier=tier) == "reloaded#1"
+        assert await _get(cache, Loader("unused"), namespace="projects", tier=tier) == f"{tier}-projects#1"
+        assert _stats(cache, tier).invalidations == 1
+
+
+async def test_clear_also_stops_loads_in_flight_from_storing():
+    cache, loader = _cache(), Loader(held=True)
+    task = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()
+    await cache.clear()
+    loader.release.set()
+    await task
+    assert _stats(cache).sets == 0
+
+
+# The LRU bound ----------------------------------------------------------------------
+
+async def test_the_oldest_entry_beyond_cache_max_size_is_evicted():
+    cache = _cache(cache_max_size=2)
+    for key in ("a", "b", "c"):
+        await _get(cache, Loader(key), key)
+    tier = cache.tiers["short"]
+    assert tier.size() == 2 and tier.stats.evictions == 1
+    assert await _get(cache, Loader("unused"), "b") == "b#1"
+    assert await _get(cache, Loader("unused"), "c") == "c#1"
+    assert await _get(cache, Loader("a again"), "a") == "a again#1"        # evicted: loaded again
+
+
+async def test_a_read_makes_an_entry_recent():
+    cache = _cache(cache_max_size=2)
+    await _get(cache, Loader("a"), "a")
+    await _get(cache, Loader("b"), "b")
+    await _get(cache, Loader("unused"), "a")           # a is now the most recent
+    await _get(cache, Loader("c"), "c")                # evicts b, the least recently used
+    assert await _get(cache, Loader("unused"), "a") == "a#1"
+    assert await _get(cache, Loader("b again"), "b") == "b again#1"
+
+
+async def test_each_tier_has_its_own_bound():
+    cache = _cache(cache_max_size=1)
+    for tier in TIERS:
+        await _get(cache, Loader(tier), tier=tier)
+    for tier in TIERS:
+        assert await _get(cache, Loader("unused"), tier=tier) == f"{tier}#1"
+        assert cache.tiers[tier].size() == 1
+
+
+async def test_an_evicted_entry_is_not_dropped_again_by_its_namespace():
+    cache = _cache(cache_max_size=1)
+    await _get(cache, Loader("a"), "a", namespace="posts")
+    await _get(cache, Loader("b"), "b", namespace="runs")     # evicts posts|a
+    await cache.invalidate(["posts"])
+    assert await _get(cache, Loader("unused"), "b", namespace="runs") == "b#1"
+    assert cache.tiers["short"].size() == 1
+
+
+# Distrust: the invalidation feed is down ----------------------------------------------
+
+async def test_a_distrusted_cache_empties_and_never_stores():
+    cache = _cache()
+    await _get(cache, Loader("before"))
+    await cache.distrust()
+    loader = Loader()
+    assert [await _get(cache, loader) for _ in range(3)] == ["value#1", "value#2", "value#3"]
+    assert sum(_stats(cache, t).sets for t in TIERS) == 1          # only the one from before
+    assert all(cache.tiers[t].size() == 0 for t in TIERS)
+    assert cache.active is False and cache.report()["coherent"] is False
+
+
+async def test_a_load_in_flight_when_the_feed_drops_is_not_stored():
+    cache, loader = _cache(), Loader(held=True)
+    task = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()
+    await cache.distrust()
+    loader.release.set()
+    await task
+    assert _stats(cache).sets == 0
+
+
+async def test_a_load_in_flight_across_a_drop_and_a_reconnect_is_not_stored():
+    cache, loader = _cache(), Loader(held=True)
+    task = asyncio.create_task(_get(cache, loader))
+    await loader.started.wait()
+    await cache.distrust()
+    await cache.trust()                 # back, but what changed meanwhile is unknown
+    loader.release.set()
+    await task
+    assert _stats(cache).sets == 0
+
+
+async def test_trust_starts_empty_and_caches_again():
+    cache = _cache()
+    await _get(cache, Loader("before"))
+    await cache.distrust()
+    await cache.trust()
+    loader = Loader("after")
+    assert await _get(cache, loader) == "after#1" and await _get(cache, loader) == "after#1"
+    assert cache.active and cache.report()["coherent"] is True
+
+
+# Keys -------------------------------------------------------------------------------
+
+async def test_keys_of_different_scopes_and_namespaces_never_collide():
+    cache = _cache()
+    user_a, user_b = "9f1c0e4e-0000-4000-8000-00000000000a", "9f1c0e4e-0000-4000-8000-00000000000b"
+    entries = [("posts", f"{user_a}|get|1"), ("posts", f"{user_b}|get|1"), ("posts", "admin|get|1"),
+               ("projects", f"{user_a}|get|1"), ("users", "token|get|1")]
+    for namespace, key in entries:
+        assert await _get(cache, Loader(f"{namespace}:{key}"), key, namespace) == f"{namespace}:{key}#1"
+    for namespace, key in entries:
+        assert await _get(cache, Loader("unused"), key, namespace) == f"{namespace}:{key}#1"
+    assert _stats(cache).sets == len(entries)
+
+
+async def test_one_namespaces_key_never_answers_another_namespace():
+    cache = _cache()
+    await _get(cache, Loader("posts"), "x|y", "posts")
+    assert await _get(cache, Loader("clients"), "x|y", "clients") == "clients#1"
+
+
+async def test_the_same_key_in_two_tiers_is_two_entries():
+    cache = _cache()
+    await _get(cache, Loader("short"), tier="short")
+    assert await _get(cache, Loader("long"), tier="long") == "long#1"
+
+
+# Report -----------------------------------------------------------------------------
+
+async def test_report_counts_what_happened():
+    cache = _cache(cache_max_size=1)
+    await _get(cache, Loader("a"), "a")
+    await _get(cache, Loader("a"), "a")
+    await _get(cache, Loader("b"), "b")
+    report = cache.report("short")
+    assert list(report["tiers"]) == ["short"]
+    short = report["tiers"]["short"]
+    assert (short["size"], short["maxsize"], short["hits"], short["misses"], short["sets"], short["evictions"]) == \
+        (1, 1, 1, 2, 2, 1)
+    assert short["hit_rate_percent"] == 33.33
+    assert report["enabled"] is True and report["coherent"] is True
+    cache.reset_stats()
+    assert cache.report()["tiers"]["short"]["hits"] == 0 and cache.report()["tiers"]["short"]["size"] == 1
+
+
+async def test_report_advises_on_a_disconnected_feed_and_on_evictions():
+    cache = _cache(cache_max_size=1)
+    assert cache.report()["recommendations"] == [{"severity": "info", "message": "Cache is healthy."}]
+    for n in range(12):
+        await _get(cache, Loader(str(n)), str(n))
+    found = cache.report()["recommendations"]
+    assert [(a["severity"], a.get("tier")) for a in found] == [("warning", "short")]
+    assert "CACHE_MAX_SIZE" in found[0]["message"]
+    await cache.distrust()
+    assert cache.report()["recommendations"][0]["severity"] == "critical"
+
+
+def test_every_namespace_starts_at_generation_zero():
+    assert _cache()._generation == {namespace: 0 for namespace in NAMESPACES}
