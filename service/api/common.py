@@ -62,7 +62,7 @@ async def cached_json(request: web.Request, tier: str, namespace: str, key: str,
         return CachedBody(body, etag_for(body))
 
     user = request[keys.USER]
-    cached = await request.app[keys.CACHE].get_or_load(tier, namespace, f"{user.scope_name}|{key}", load_body)
+    cached = await request.app[keys.CACHE].get_or_load(tier, namespace, key, load_body, scope=user.scope_name)
     return json_response(request, body=cached.body, etag=cached.etag)
 
 

@@ -1,7 +1,8 @@
 """Cache invalidation across workers and instances, through PostgreSQL LISTEN/NOTIFY.
 
-Triggers (migration 0010) NOTIFY cj_cache_invalidation with a table name when a
-statement changing it commits. Each process keeps one dedicated connection that
+Triggers (migrations 0010 and 0013) NOTIFY cj_cache_invalidation with a table name,
+and the owner of the changed rows (`posts:<owner id>`), when a statement changing
+it commits. Each process keeps one dedicated connection that
 LISTENs (a pooled connection would carry the LISTEN to whichever request takes it
 next, and PgBouncer's transaction mode cannot keep one at all) and drops the
 namespaces that table feeds (cache/invalidation.py). When that connection is
@@ -19,7 +20,7 @@ import logging
 
 import asyncpg
 
-from service.cache.invalidation import namespaces_fed_by
+from service.cache.invalidation import parse_notification
 from service.cache.response_cache import ResponseCache
 from service.db.server import PING
 
@@ -63,8 +64,8 @@ class InvalidationFeed:
     def _on_notify(self, conn, pid: int, channel: str, payload: str) -> None:
         self.notifications += 1
         # An unknown table drops everything rather than guess.
-        namespaces = namespaces_fed_by((payload,))
-        asyncio.get_running_loop().create_task(self.cache.invalidate(namespaces))
+        namespaces, owner = parse_notification(payload)
+        asyncio.get_running_loop().create_task(self.cache.invalidate(namespaces, owner))
 
     async def _run(self) -> None:
         backoff = 0.1

@@ -4,8 +4,13 @@ Two roads use this one map:
 - locally, after every successful write and before the response, the namespaces
   fed by the tables the route writes (its `writes` in api/routes.py) are dropped,
   so the writer's next read is fresh without waiting for its own notification;
-- across workers and instances, the NOTIFY that the triggers of migration 0010
-  send with a table's name when a change commits (cache/feed.py).
+- across workers and instances, the NOTIFY that the triggers send with a table's
+  name and the owner of the changed rows when a change commits (cache/feed.py).
+
+Both are scoped to the owner whose rows changed: that owner's entries and the
+admin's are dropped, other users' stay. A user can change only their own rows, so
+a user's write is scoped to the user; an admin's write (any owner) drops the whole
+namespace locally, and the notifications scope it for the other processes.
 
 Handlers commit before they return, so the local hook, which the request
 middleware runs once the handler has returned, acts after the commit: a reader
@@ -55,4 +60,12 @@ class WriteInvalidation:
         # must cost hit rate, never correctness.
         namespaces = self.namespaces.get((request.method, template), NAMESPACES)
         if namespaces:
-            await request.app[keys.CACHE].invalidate(namespaces)
+            user = request.get(keys.USER)
+            owner = None if user is None or user.is_admin else str(user.id)
+            await request.app[keys.CACHE].invalidate(namespaces, owner)
+
+
+def parse_notification(payload: str) -> tuple[tuple[str, ...], str | None]:
+    """(namespaces, owner) of a NOTIFY payload `table` or `table:owner_id`."""
+    table, _, owner = payload.partition(":")
+    return namespaces_fed_by((table,)), owner or None

@@ -1,13 +1,20 @@
 """The response cache: three aiocache memory tiers, bounded, single-flight, invalidated by namespace.
 
 What is cached is finished responses (body bytes + ETag) and token lookups, under
-keys that carry the resource namespace, the caller's visibility scope and every
-request parameter, so one user's rows can never answer another user's request.
+keys that carry the resource namespace, the caller's visibility scope (a user id, or
+"admin") and every request parameter, so one user's rows can never answer another
+user's request.
+
+Entries are grouped in partitions (namespace, scope). A write by one owner drops that
+owner's partitions and the admin's (who sees every owner's rows) in the namespaces it
+feeds, and leaves other users' entries alone; a write whose owner is unknown drops
+the whole namespace.
 
 Correctness rules, in order of importance:
-- Invalidation drops a namespace's entries and bumps its generation. A load that
-  began before the bump is not stored (it may hold pre-write rows), and a request
-  arriving after the bump never joins a load that began before it.
+- Invalidation drops entries and stamps the partition (or the namespace) with the
+  invalidation clock. A load that began before a stamp covering it is not stored (it
+  may hold pre-write rows), and a request arriving after the stamp never joins a
+  load that began before it.
 - A failed load is not cached; its waiters get the same error.
 - While the cross-instance invalidation feed (LISTEN) is down, the cache is
   emptied and bypassed: it cannot know what other instances changed.
@@ -29,6 +36,15 @@ from service.settings import Settings
 
 TIERS = ("short", "medium", "long")
 NAMESPACES = ("clients", "projects", "runs", "posts", "users")
+# Namespaces whose entries carry an owner scope; an owner-scoped invalidation of any
+# other namespace (users: keyed by token) drops all of it.
+SCOPED_NAMESPACES = frozenset({"clients", "projects", "runs", "posts"})
+ADMIN_SCOPE = "admin"
+# Partition stamps remembered; beyond this the oldest are forgotten and a load that
+# began before a forgotten stamp is not stored (safe, costs a miss).
+MAX_REMEMBERED_STAMPS = 10_000
+
+Partition = tuple[str, str]        # (namespace, scope)
 
 
 @dataclass
@@ -52,9 +68,10 @@ class CacheTier:
         self.maxsize = maxsize
         # timeout=None: aiocache would otherwise wrap every call in asyncio.wait_for.
         self.backend = SimpleMemoryCache(timeout=None)
-        # key -> (namespace, expiry on the monotonic clock), in recency order.
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._by_namespace: dict[str, set[str]] = {}
+        # key -> (partition, expiry on the monotonic clock), in recency order.
+        self._entries: OrderedDict[str, tuple[Partition, float]] = OrderedDict()
+        self._by_partition: dict[Partition, set[str]] = {}
+        self._scopes: dict[str, set[str]] = {}      # namespace -> scopes holding entries
         self.stats = TierStats()
 
     async def get(self, key: str) -> Any:
@@ -71,38 +88,55 @@ class CacheTier:
         self._entries.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: Any, namespace: str, ttl: float | None = None) -> None:
+    async def set(self, key: str, value: Any, partition: Partition, ttl: float | None = None) -> None:
         ttl = self.ttl if ttl is None else min(ttl, self.ttl)
         if ttl <= 0:
             return
         await self.backend.set(key, value, ttl=ttl)
         self.stats.sets += 1
         self._forget(key)
-        self._entries[key] = (namespace, time.monotonic() + ttl)
-        self._by_namespace.setdefault(namespace, set()).add(key)
+        self._entries[key] = (partition, time.monotonic() + ttl)
+        self._by_partition.setdefault(partition, set()).add(key)
+        self._scopes.setdefault(partition[0], set()).add(partition[1])
         while len(self._entries) > self.maxsize:
-            oldest, (oldest_namespace, _) = self._entries.popitem(last=False)
-            self._by_namespace.get(oldest_namespace, set()).discard(oldest)
+            oldest, (oldest_partition, _) = self._entries.popitem(last=False)
+            self._unlink(oldest, oldest_partition)
             await self.backend.delete(oldest)
             self.stats.evictions += 1
+
+    def _unlink(self, key: str, partition: Partition) -> None:
+        keys = self._by_partition.get(partition)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_partition[partition]
+                self._scopes.get(partition[0], set()).discard(partition[1])
 
     def _forget(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._by_namespace.get(entry[0], set()).discard(key)
+            self._unlink(key, entry[0])
 
-    async def drop_namespace(self, namespace: str) -> int:
-        keys = self._by_namespace.pop(namespace, set())
+    async def drop_partition(self, partition: Partition) -> int:
+        keys = self._by_partition.pop(partition, set())
+        self._scopes.get(partition[0], set()).discard(partition[1])
         for key in keys:
             self._entries.pop(key, None)
             await self.backend.delete(key)
         return len(keys)
 
+    async def drop_namespace(self, namespace: str) -> int:
+        dropped = 0
+        for scope in list(self._scopes.pop(namespace, set())):
+            dropped += await self.drop_partition((namespace, scope))
+        return dropped
+
     async def clear(self) -> int:
         count = len(self._entries)
         await self.backend.clear()
         self._entries.clear()
-        self._by_namespace.clear()
+        self._by_partition.clear()
+        self._scopes.clear()
         return count
 
     def size(self) -> int:
@@ -134,8 +168,15 @@ class ResponseCache:
             "medium": CacheTier("medium", settings.cache_medium_ttl, settings.cache_max_size),
             "long": CacheTier("long", settings.cache_long_ttl, settings.cache_max_size),
         }
-        self._generation: dict[str, int] = {ns: 0 for ns in NAMESPACES}
-        self._inflight: dict[tuple[str, int], asyncio.Future] = {}
+        # The invalidation clock: +1 per invalidation. Stamps say when a namespace, or one
+        # partition of it, was last invalidated; a load remembers the clock it began at.
+        self._clock = 0
+        self._namespace_stamps: dict[str, int] = {}
+        self._partition_stamps: OrderedDict[Partition, int] = OrderedDict()
+        self._forgotten_up_to = 0    # the newest stamp dropped from _partition_stamps
+        self._cleared_at = 0         # the last clear() of every namespace
+        # full key -> (future of the load in flight, the clock it began at)
+        self._inflight: dict[str, tuple[asyncio.Future, int]] = {}
         # False while the invalidation feed is down: then nothing is read or stored.
         self.trusted = True
         self.loads = 0          # loader executions (single-flight evidence)
@@ -144,16 +185,29 @@ class ResponseCache:
     def active(self) -> bool:
         return self.enabled and self.trusted
 
+    def _changed_since(self, partition: Partition, began: int) -> bool:
+        """Was the partition (or its namespace) invalidated after a load that began at `began`?"""
+        if self._cleared_at > began or self._namespace_stamps.get(partition[0], 0) > began:
+            return True
+        stamp = self._partition_stamps.get(partition)
+        if stamp is None:
+            stamp = self._forgotten_up_to      # unknown: assume the newest forgotten stamp
+        return stamp > began
+
     async def get_or_load(self, tier: str, namespace: str, key: str,
-                          loader: Callable[[], Awaitable[Any]], ttl: float | None = None) -> Any:
-        """The cached value for key, or loader()'s result (stored unless a write intervened)."""
+                          loader: Callable[[], Awaitable[Any]], ttl: float | None = None,
+                          scope: str = "") -> Any:
+        """The cached value for key, or loader()'s result (stored unless a write intervened).
+
+        `scope` is the caller's visibility (a user id, or "admin"): part of the key, and
+        what an owner-scoped invalidation drops."""
         ctx = current_request.get()
         if not self.active:
             if ctx is not None:
                 ctx.cache = "bypass"
             return await loader()
         store = self.tiers[tier]
-        full_key = f"{namespace}|{key}"
+        full_key = f"{namespace}|{scope}|{key}"
         value = await store.get(full_key)
         if value is not None:
             if ctx is not None:
@@ -161,16 +215,16 @@ class ResponseCache:
             return value
         if ctx is not None:
             ctx.cache = "miss"
-        generation = self._generation[namespace]
-        flight_key = (full_key, generation)
-        pending = self._inflight.get(flight_key)
-        if pending is not None:
+        partition = (namespace, scope)
+        pending = self._inflight.get(full_key)
+        if pending is not None and not self._changed_since(partition, pending[1]):
             try:
-                return await asyncio.shield(pending)
+                return await asyncio.shield(pending[0])
             except _LoadAbandoned:       # the leader's request went away: load for ourselves
-                return await self.get_or_load(tier, namespace, key, loader, ttl)
+                return await self.get_or_load(tier, namespace, key, loader, ttl, scope)
+        began = self._clock
         future = asyncio.get_running_loop().create_future()
-        self._inflight[flight_key] = future
+        self._inflight[full_key] = (future, began)
         try:
             self.loads += 1
             value = await loader()
@@ -186,29 +240,47 @@ class ResponseCache:
         else:
             future.set_result(value)
         finally:
-            self._inflight.pop(flight_key, None)
-        # Stored only if no write to this namespace happened while loading.
-        if value is not None and self.active and self._generation[namespace] == generation:
-            await store.set(full_key, value, namespace, ttl)
+            if self._inflight.get(full_key, (None,))[0] is future:
+                del self._inflight[full_key]
+        # Stored only if no write that can change it happened while loading.
+        if value is not None and self.active and not self._changed_since(partition, began):
+            await store.set(full_key, value, partition, ttl)
         return value
 
-    async def invalidate(self, namespaces: Iterable[str]) -> None:
-        """Drop every entry of these namespaces in every tier; loads in flight will not be stored."""
+    async def invalidate(self, namespaces: Iterable[str], owner: str | None = None) -> None:
+        """Drop what a write can have changed in these namespaces: with an owner, that
+        owner's entries and the admin's; without one (or in an unscoped namespace), all."""
         for namespace in set(namespaces):
-            self._generation[namespace] = self._generation.get(namespace, 0) + 1
+            self._clock += 1
+            if owner is None or namespace not in SCOPED_NAMESPACES:
+                self._namespace_stamps[namespace] = self._clock
+                for store in self.tiers.values():
+                    await store.drop_namespace(namespace)
+                    store.stats.invalidations += 1
+                continue
+            for scope in (owner, ADMIN_SCOPE):
+                self._stamp((namespace, scope))
+                for store in self.tiers.values():
+                    await store.drop_partition((namespace, scope))
             for store in self.tiers.values():
-                await store.drop_namespace(namespace)
                 store.stats.invalidations += 1
+
+    def _stamp(self, partition: Partition) -> None:
+        self._partition_stamps[partition] = self._clock
+        self._partition_stamps.move_to_end(partition)
+        while len(self._partition_stamps) > MAX_REMEMBERED_STAMPS:
+            _, stamp = self._partition_stamps.popitem(last=False)
+            self._forgotten_up_to = max(self._forgotten_up_to, stamp)
 
     async def clear(self, tier: str | None = None, namespace: str | None = None) -> None:
         tiers = [self.tiers[tier]] if tier else list(self.tiers.values())
+        self._clock += 1
         if namespace is not None:
-            self._generation[namespace] = self._generation.get(namespace, 0) + 1
+            self._namespace_stamps[namespace] = self._clock
             for store in tiers:
                 await store.drop_namespace(namespace)
         else:
-            for ns in self._generation:
-                self._generation[ns] += 1
+            self._cleared_at = self._clock
             for store in tiers:
                 await store.clear()
 

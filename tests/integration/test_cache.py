@@ -199,6 +199,38 @@ async def test_second_instance_sees_a_write_within_one_second(api, make_api, set
         await asyncio.sleep(0.02)
 
 
+async def test_one_tenants_write_keeps_another_tenants_cache_on_every_instance(api, make_api, settings):
+    """Invalidation is scoped to the owner whose rows changed: B's cached answers survive A's
+    write on the writer's instance and on another one (NOTIFY payload `posts:<owner>`),
+    while A's own list and the admin's are refreshed."""
+    other = await make_api(settings)
+    alice, bob, admin = await api.user(), await api.user(), await api.user(admin=True)
+    alice_project, bob_project = await api.project_of(alice), await api.project_of(bob)
+    await api.posts_of(bob, bob_project["id"], 2)
+    alice_list, bob_list = f"/api/posts?project_id={alice_project['id']}", "/api/posts"
+    await settle_feed(api)           # its marker reaches both instances' feeds: settle once, then warm
+    await settle_feed(other)
+    for instance in (api, other):
+        await _warm(instance, alice, alice_list, settle=False)
+        await _warm(instance, bob, bob_list, f"/api/projects/{bob_project['id']}", settle=False)
+        await _warm(instance, admin, "/api/posts?page_size=5", settle=False)
+
+    await api.post("/api/posts", alice, json={"project_id": alice_project["id"], "content": "alice writes"})
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while (await other.get(alice_list, alice))["metadata"]["total"] != 1:     # A's notification arrived
+        assert loop.time() < deadline, "the other instance still serves alice's pre-write list"
+        await asyncio.sleep(0.02)
+    for instance in (api, other):
+        assert (await instance.get(alice_list, alice))["metadata"]["total"] == 1
+        for path in (bob_list, f"/api/projects/{bob_project['id']}"):
+            resp, _ = await instance.call("GET", path, bob, expect=200)
+            assert 'cache;desc="hit"' in timing(resp), f"bob's {path} was dropped by alice's write"
+        resp, body = await instance.call("GET", "/api/posts?page_size=5", admin, expect=200)
+        assert "alice writes" in [p["content"] for p in body["items"]]         # the admin sees every owner
+
+
 async def test_concurrent_misses_run_the_query_once(api):
     user = await api.user()
     project = await api.project_of(user)
@@ -371,7 +403,8 @@ async def _held_load(api, user, post_id):
         return CachedBody(body, etag_for(body))
 
     # The key cached_json uses for GET /api/posts/{id} by this (non-admin) user.
-    task = asyncio.create_task(cache_of(api).get_or_load("short", "posts", f"{user.id}|get|{post_id}", slow_loader))
+    task = asyncio.create_task(
+        cache_of(api).get_or_load("short", "posts", f"get|{post_id}", slow_loader, scope=user.id))
     await read.wait()
     return task, release
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.cache.response_cache import NAMESPACES, TIERS, ResponseCache
+from service.cache.response_cache import TIERS, ResponseCache
 from service.context import RequestContext, current_request
 from service.settings import Settings
 
@@ -377,5 +377,57 @@ async def test_report_advises_on_a_disconnected_feed_and_on_evictions():
     assert cache.report()["recommendations"][0]["severity"] == "critical"
 
 
-def test_every_namespace_starts_at_generation_zero():
-    assert _cache()._generation == {namespace: 0 for namespace in NAMESPACES}
+# Owner-scoped invalidation ---------------------------------------------------------
+
+async def _scoped(cache: ResponseCache, scope: str, namespace: str = "posts", value: str = "v") -> str:
+    return await cache.get_or_load("short", namespace, "list", Loader(f"{value}-{scope}"), scope=scope)
+
+
+async def test_an_owners_write_drops_that_owner_and_the_admin_and_keeps_the_others():
+    cache = _cache()
+    for scope in ("alice", "bob", "admin"):
+        await _scoped(cache, scope)
+    await cache.invalidate(["posts"], owner="alice")
+    loads = cache.loads
+    assert await _scoped(cache, "bob", value="new") == "v-bob#1"          # still cached
+    assert await _scoped(cache, "alice", value="new") == "new-alice#1"    # reloaded
+    assert await _scoped(cache, "admin", value="new") == "new-admin#1"    # reloaded: sees every owner
+    assert cache.loads == loads + 2
+
+
+async def test_without_an_owner_or_in_an_unscoped_namespace_everything_goes():
+    cache = _cache()
+    for scope in ("alice", "bob"):
+        await _scoped(cache, scope)
+        await _scoped(cache, scope, namespace="users")
+    await cache.invalidate(["users"], owner="alice")                    # users entries are keyed by token
+    assert await _scoped(cache, "bob", namespace="users", value="new") == "new-bob#1"
+    await cache.invalidate(["posts"])
+    assert await _scoped(cache, "bob", value="new") == "new-bob#1"
+
+
+@pytest.mark.parametrize(("loading_scope", "stored"), [("bob", True), ("alice", False), ("admin", False)])
+async def test_a_load_straddling_an_owners_write_is_stored_only_when_the_write_cannot_touch_it(loading_scope, stored):
+    cache = _cache()
+    loader = Loader(held=True)
+    task = asyncio.create_task(cache.get_or_load("short", "posts", "list", loader, scope=loading_scope))
+    await loader.started.wait()
+    await cache.invalidate(["posts"], owner="alice")
+    loader.release.set()
+    await task
+    assert (_stats(cache).sets == 1) is stored
+
+
+async def test_a_load_from_before_a_forgotten_stamp_is_not_stored(monkeypatch):
+    from service.cache import response_cache
+    monkeypatch.setattr(response_cache, "MAX_REMEMBERED_STAMPS", 2)
+    cache = _cache()
+    loader = Loader(held=True)
+    task = asyncio.create_task(cache.get_or_load("short", "posts", "list", loader, scope="zed"))
+    await loader.started.wait()
+    await cache.invalidate(["posts"], owner="zed")          # zed's stamp ...
+    for owner in ("a", "b", "c"):                             # ... pushed out of the bounded memory
+        await cache.invalidate(["posts"], owner=owner)
+    loader.release.set()
+    await task
+    assert _stats(cache).sets == 0
