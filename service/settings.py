@@ -195,20 +195,26 @@ def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bo
         raise SettingsError("VERY_SLOW_QUERY_THRESHOLD_MS: must not be below SLOW_QUERY_THRESHOLD_MS")
     if settings.default_page_size > settings.max_page_size:
         raise SettingsError("DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE")
-    if not settings.secret_key and create_secret:
+    stored = not settings.secret_key and create_secret
+    if stored:
         settings = settings.replace(secret_key=_stored_secret(settings.var_dir))
+    if (stored or settings.secret_key) and len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        source = "SECRET_KEY" if env.get("SECRET_KEY") else str(settings.var_dir / "secret_key")
+        raise SettingsError(f"{source}: the key that signs cursors must be at least {MIN_SECRET_BYTES} bytes "
+                            "(python -c 'import secrets; print(secrets.token_urlsafe(48))' makes one)")
     return settings
+
+
+MIN_SECRET_BYTES = 32
 
 
 def _stored_secret(var_dir: Path) -> str:
     """The generated SECRET_KEY kept in VAR_DIR/secret_key, so cursors survive restarts."""
     path = var_dir / "secret_key"
     try:
-        existing = path.read_text().strip()
+        return path.read_text().strip()      # an empty or short file is refused by the caller
     except FileNotFoundError:
-        existing = ""
-    if existing:
-        return existing
+        pass
     var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     # O_EXCL: two workers starting together must agree on one key.

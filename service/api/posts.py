@@ -104,6 +104,8 @@ async def patch_post(request: web.Request) -> web.Response:
         current = await posts.get(tx, post_id, user.scope)
         if current is None:
             raise NotFound("post not found")
+        if "word_count" in body and body["word_count"] is None:     # null: count the words again
+            body["word_count"] = word_count(body.get("content") or current["content"])
         if body.get("run_id") is not None:
             run_projects = await runs.projects_of(tx, [body["run_id"]])
             if run_projects.get(body["run_id"]) != current["project_id"]:

@@ -1,11 +1,14 @@
-"""Translate driver failures into API errors: the database being unavailable is 503."""
+"""Translate driver failures into API errors: the database being unavailable is 503, and a
+value the database refuses (a constraint, a range, a malformed value) is 422 or 409 —
+never a 500 for what a request contained. Validation at the edge should refuse such
+values first; this is the net under it."""
 from __future__ import annotations
 
 import asyncio
 
 import asyncpg
 
-from service.errors import ServiceUnavailable
+from service.errors import Conflict, ServiceUnavailable, ValidationFailed
 
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,          # SQLSTATE class 08
@@ -33,4 +36,12 @@ def translate_db_error(exc: BaseException) -> BaseException:
         return ServiceUnavailable("the database did not answer in time; try again later")
     if isinstance(exc, _CONNECTION_ERRORS):
         return ServiceUnavailable("the database is unavailable; try again later")
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return Conflict("an object this request refers to no longer exists")
+    if isinstance(exc, (asyncpg.NotNullViolationError, asyncpg.CheckViolationError, asyncpg.DataError)):
+        # Named by column when PostgreSQL says which; the statement and values are not echoed.
+        column = getattr(exc, "column_name", None)
+        where = f"{column}: " if column else ""
+        return ValidationFailed(f"{where}the value is not allowed here (null, out of range or malformed)",
+                                field=column, code="invalid_value")
     return exc

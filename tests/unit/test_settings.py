@@ -41,7 +41,7 @@ def test_defaults_match_the_documentation(tmp_path):
 def test_every_documented_variable_is_read(tmp_path):
     env = {
         "DATABASE_URL": "postgresql://u:p@db.example:5433/app", "HOST": "0.0.0.0", "PORT": "9000", "WORKERS": "3",
-        "SECRET_KEY": "s3cret", "DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0", "DB_POOL_RECYCLE": "60",
+        "SECRET_KEY": "s3cret-" + "x" * 32, "DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0", "DB_POOL_RECYCLE": "60",
         "DB_POOL_PRE_PING": "false", "DB_POOL_TIMEOUT": "2.5", "DB_ECHO_POOL": "true",
         "DB_STATEMENT_TIMEOUT_MS": "1000", "CACHE_ENABLED": "off", "CACHE_SHORT_TTL": "1",
         "CACHE_MEDIUM_TTL": "2", "CACHE_LONG_TTL": "3", "CACHE_MAX_SIZE": "7", "OFFSET_THRESHOLD": "0",
@@ -55,7 +55,7 @@ def test_every_documented_variable_is_read(tmp_path):
     assert (direct.direct_url, direct.listen_url) == ("postgresql://u@db.example:5432/app",) * 2
     listen = _load(tmp_path, **env, DATABASE_LISTEN_URL="postgresql://u@listen.example/app")
     assert (listen.direct_url, listen.listen_url) == (env["DATABASE_URL"], "postgresql://u@listen.example/app")
-    assert (s.database_url, s.host, s.port, s.workers, s.secret_key) == (env["DATABASE_URL"], "0.0.0.0", 9000, 3, "s3cret")
+    assert (s.database_url, s.host, s.port, s.workers, s.secret_key) == (env["DATABASE_URL"], "0.0.0.0", 9000, 3, env["SECRET_KEY"])
     assert (s.db_pool_size, s.db_max_overflow, s.db_pool_recycle, s.db_pool_pre_ping) == (5, 0, 60, False)
     assert (s.db_pool_timeout, s.db_echo_pool, s.db_statement_timeout_ms) == (2.5, True, 1000)
     assert (s.cache_enabled, s.cache_short_ttl, s.cache_medium_ttl, s.cache_long_ttl, s.cache_max_size) == \
@@ -109,7 +109,7 @@ def test_secret_key_is_generated_once_into_var_dir(tmp_path):
     assert first.secret_key and path.read_text().strip() == first.secret_key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert _load(tmp_path).secret_key == first.secret_key
-    assert _load(tmp_path, SECRET_KEY="given").secret_key == "given"
+    assert _load(tmp_path, SECRET_KEY="given-" + "k" * 32).secret_key == "given-" + "k" * 32
     other = tmp_path / "other"
     assert load_settings({"VAR_DIR": str(other)}).secret_key != first.secret_key
 
@@ -127,3 +127,27 @@ def test_settings_are_frozen_and_replace_returns_a_copy(tmp_path):
         settings.port = 1  # type: ignore[misc]
     changed = settings.replace(port=1)
     assert changed.port == 1 and settings.port == 8080
+
+
+@pytest.mark.parametrize("given", ["x", "k" * 31, "é" * 15])
+def test_a_short_secret_key_is_refused_naming_the_variable(tmp_path, given):
+    message = _error(tmp_path, SECRET_KEY=given)
+    assert message.startswith("SECRET_KEY:") and "32 bytes" in message
+
+
+@pytest.mark.parametrize("stored", ["", "\n", "short-key\n"])
+def test_an_empty_or_short_stored_secret_is_refused_naming_the_file(tmp_path, stored):
+    (tmp_path / "secret_key").write_text(stored)
+    message = _error(tmp_path)
+    assert message.startswith(str(tmp_path / "secret_key")) and "32 bytes" in message
+
+
+def test_a_generated_secret_file_is_never_readable_by_others(tmp_path):
+    """Created 0600 in one os.open: there is no moment where it exists with wider rights."""
+    import os
+    old = os.umask(0)                  # even with a permissive umask
+    try:
+        _load(tmp_path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
