@@ -49,6 +49,8 @@ class Settings:
     cache_medium_ttl: int = 600
     cache_long_ttl: int = 3600
     cache_max_size: int = 100
+    # Bytes all tiers of one process's cache may hold together (bodies, keys, bookkeeping).
+    cache_max_bytes: int = 64 * 1024 * 1024
 
     offset_threshold: int = 100
     default_page_size: int = 20
@@ -163,6 +165,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CACHE_MEDIUM_TTL": ("cache_medium_ttl", _int(1)),
     "CACHE_LONG_TTL": ("cache_long_ttl", _int(1)),
     "CACHE_MAX_SIZE": ("cache_max_size", _int(1)),
+    "CACHE_MAX_BYTES": ("cache_max_bytes", _int(65536)),
     "OFFSET_THRESHOLD": ("offset_threshold", _int(0)),
     "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
     "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),

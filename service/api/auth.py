@@ -11,10 +11,10 @@ from service.auth.passwords import hash_password_async, verify_password_async
 from service.auth.tokens import bearer_token, new_token, token_digest
 from service.auth.user import User
 from service.errors import Conflict, Unauthorized
-from service.http.body import read_json
+from service.http.body import PUBLIC_BODY_BYTES, read_json
 from service.http.responses import json_response, no_content
 from service.schemas import users as schema
-from service.schemas.fields import validate_body
+from service.schemas.fields import normalize_email, validate_body
 from service.store import users
 
 
@@ -30,15 +30,15 @@ async def create_user(db, email: str, password: str, full_name: str | None, is_a
 
 
 async def register(request: web.Request) -> web.Response:
-    body = validate_body(await read_json(request), schema.REGISTER)
+    body = validate_body(await read_json(request, PUBLIC_BODY_BYTES), schema.REGISTER)
     user = await create_user(db_of(request), body["email"], body["password"], body.get("full_name"), False)
     return json_response(request, user.public(), status=201)
 
 
 async def login(request: web.Request) -> web.Response:
-    body = validate_body(await read_json(request), schema.LOGIN)
+    body = validate_body(await read_json(request, PUBLIC_BODY_BYTES), schema.LOGIN)
     db = db_of(request)
-    row = await users.for_login(db, body["email"].strip())
+    row = await users.for_login(db, normalize_email(body["email"]))
     # One answer for a wrong password and an unknown email, after the same work.
     if not await verify_password_async(body["password"], row["password_hash"] if row else None):
         raise Unauthorized("email or password is wrong")

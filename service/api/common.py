@@ -31,6 +31,10 @@ class CachedBody:
     body: bytes
     etag: str
 
+    @property
+    def nbytes(self) -> int:
+        return len(self.body) + len(self.etag) + 64
+
 
 _canonical: dict[str, str] = {}
 _CANONICAL_MAX = 4096

@@ -6,6 +6,7 @@ dies at its expiry or on logout (its row is deleted).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from aiohttp import web
@@ -21,9 +22,16 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+# What a token can look like: printable ASCII, bounded. Anything else (a non-UTF-8 byte
+# arrives as a lone surrogate, which cannot even be hashed) is no token of ours.
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
+
+
 def bearer_token(request: web.Request) -> str | None:
+    """The bearer token of the Authorization header, or None when there is none of a valid shape."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _TOKEN_SHAPE.fullmatch(token):
         return None
-    return token.strip()
+    return token

@@ -45,6 +45,27 @@ ADMIN_SCOPE = "admin"
 MAX_REMEMBERED_STAMPS = 10_000
 
 Partition = tuple[str, str]        # (namespace, scope)
+# What one entry costs beyond its value: the key, our bookkeeping, aiocache's.
+ENTRY_OVERHEAD_BYTES = 300
+# A value over this share of the budget is answered but not stored: it would flush the rest.
+LARGEST_SHARE = 4
+
+
+def entry_bytes(key: str, value: Any) -> int:
+    """What an entry holds in memory, near enough: values say (`nbytes`), others count as small."""
+    return ENTRY_OVERHEAD_BYTES + len(key) + getattr(value, "nbytes", 256)
+
+
+class ByteBudget:
+    """The bytes every tier of one cache may hold together (CACHE_MAX_BYTES)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @property
+    def over(self) -> bool:
+        return self.used > self.limit
 
 
 @dataclass
@@ -62,10 +83,13 @@ class TierStats:
 class CacheTier:
     """One aiocache memory backend with our LRU bound (aiocache has none) and statistics."""
 
-    def __init__(self, name: str, ttl: int, maxsize: int) -> None:
+    def __init__(self, name: str, ttl: int, maxsize: int, budget: ByteBudget | None = None) -> None:
         self.name = name
         self.ttl = ttl
         self.maxsize = maxsize
+        self.budget = budget or ByteBudget(1 << 62)
+        self.bytes = 0
+        self._sizes: dict[str, int] = {}
         # timeout=None: aiocache would otherwise wrap every call in asyncio.wait_for.
         self.backend = SimpleMemoryCache(timeout=None)
         # key -> (partition, expiry on the monotonic clock), in recency order.
@@ -88,23 +112,38 @@ class CacheTier:
         self._entries.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: Any, partition: Partition, ttl: float | None = None) -> None:
+    async def set(self, key: str, value: Any, partition: Partition, ttl: float | None = None) -> bool:
+        """Store an entry (False when it is too large to keep); then evict while over the bounds."""
         ttl = self.ttl if ttl is None else min(ttl, self.ttl)
-        if ttl <= 0:
-            return
+        size = entry_bytes(key, value)
+        if ttl <= 0 or size > self.budget.limit // LARGEST_SHARE:
+            return False
         await self.backend.set(key, value, ttl=ttl)
         self.stats.sets += 1
         self._forget(key)
         self._entries[key] = (partition, time.monotonic() + ttl)
         self._by_partition.setdefault(partition, set()).add(key)
         self._scopes.setdefault(partition[0], set()).add(partition[1])
-        while len(self._entries) > self.maxsize:
-            oldest, (oldest_partition, _) = self._entries.popitem(last=False)
-            self._unlink(oldest, oldest_partition)
-            await self.backend.delete(oldest)
-            self.stats.evictions += 1
+        self._sizes[key] = size
+        self.bytes += size
+        self.budget.used += size
+        while len(self._entries) > self.maxsize or (self.budget.over and len(self._entries) > 1):
+            await self.evict_oldest()
+        return True
+
+    async def evict_oldest(self) -> bool:
+        if not self._entries:
+            return False
+        oldest, (oldest_partition, _) = self._entries.popitem(last=False)
+        self._unlink(oldest, oldest_partition)
+        await self.backend.delete(oldest)
+        self.stats.evictions += 1
+        return True
 
     def _unlink(self, key: str, partition: Partition) -> None:
+        size = self._sizes.pop(key, 0)
+        self.bytes -= size
+        self.budget.used -= size
         keys = self._by_partition.get(partition)
         if keys is not None:
             keys.discard(key)
@@ -122,6 +161,9 @@ class CacheTier:
         self._scopes.get(partition[0], set()).discard(partition[1])
         for key in keys:
             self._entries.pop(key, None)
+            size = self._sizes.pop(key, 0)
+            self.bytes -= size
+            self.budget.used -= size
             await self.backend.delete(key)
         return len(keys)
 
@@ -137,6 +179,9 @@ class CacheTier:
         self._entries.clear()
         self._by_partition.clear()
         self._scopes.clear()
+        self._sizes.clear()
+        self.budget.used -= self.bytes
+        self.bytes = 0
         return count
 
     def size(self) -> int:
@@ -149,7 +194,7 @@ class CacheTier:
     def report(self) -> dict:
         lookups = self.stats.hits + self.stats.misses
         return {
-            "size": self.size(), "maxsize": self.maxsize, "ttl_seconds": self.ttl,
+            "size": self.size(), "maxsize": self.maxsize, "bytes": self.bytes, "ttl_seconds": self.ttl,
             "hits": self.stats.hits, "misses": self.stats.misses, "sets": self.stats.sets,
             "evictions": self.stats.evictions, "invalidations": self.stats.invalidations,
             "hit_rate_percent": round(100.0 * self.stats.hits / lookups, 2) if lookups else 0.0,
@@ -163,10 +208,11 @@ class _LoadAbandoned(Exception):
 class ResponseCache:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.cache_enabled
+        self.budget = ByteBudget(settings.cache_max_bytes)
         self.tiers = {
-            "short": CacheTier("short", settings.cache_short_ttl, settings.cache_max_size),
-            "medium": CacheTier("medium", settings.cache_medium_ttl, settings.cache_max_size),
-            "long": CacheTier("long", settings.cache_long_ttl, settings.cache_max_size),
+            "short": CacheTier("short", settings.cache_short_ttl, settings.cache_max_size, self.budget),
+            "medium": CacheTier("medium", settings.cache_medium_ttl, settings.cache_max_size, self.budget),
+            "long": CacheTier("long", settings.cache_long_ttl, settings.cache_max_size, self.budget),
         }
         # The invalidation clock: +1 per invalidation. Stamps say when a namespace, or one
         # partition of it, was last invalidated; a load remembers the clock it began at.
@@ -245,7 +291,16 @@ class ResponseCache:
         # Stored only if no write that can change it happened while loading.
         if value is not None and self.active and not self._changed_since(partition, began):
             await store.set(full_key, value, partition, ttl)
+            await self._within_budget()
         return value
+
+    async def _within_budget(self) -> None:
+        """Over CACHE_MAX_BYTES after a store (the tier could not free enough by itself):
+        evict the oldest entries of the tier holding the most bytes."""
+        while self.budget.over:
+            fullest = max(self.tiers.values(), key=lambda tier: tier.bytes)
+            if not await fullest.evict_oldest():
+                break
 
     async def invalidate(self, namespaces: Iterable[str], owner: str | None = None) -> None:
         """Drop what a write can have changed in these namespaces: with an owner, that
@@ -302,6 +357,7 @@ class ResponseCache:
         names = [tier] if tier else list(TIERS)
         tiers = {name: self.tiers[name].report() for name in names}
         return {"enabled": self.enabled, "coherent": self.trusted, "tiers": tiers,
+                "bytes": self.budget.used, "max_bytes": self.budget.limit,
                 "recommendations": recommendations(tiers, self.enabled, self.trusted)}
 
 

@@ -10,18 +10,37 @@ from service.http.responses import JSON_CONTENT_TYPE
 from service.jsonutil import loads
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# Endpoints anyone may call without a token (register, login) take small bodies only:
+# nobody should make the service parse megabytes before knowing who they are.
+PUBLIC_BODY_BYTES = 16 * 1024
+_CHUNK = 64 * 1024
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON: 415 for another content type, 413 over 8 MiB, 400 if not JSON."""
+def _too_large(limit: int) -> PayloadTooLarge:
+    size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+    return PayloadTooLarge(f"request body is over {size}")
+
+
+async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The request body as JSON: 415 for another content type, 413 over max_bytes, 400 if not JSON.
+
+    Read in chunks and refused as soon as it passes the limit, so a chunked body with no
+    Content-Length is bounded too."""
     if request.content_type != JSON_CONTENT_TYPE:
         raise UnsupportedMediaType("request body must be JSON (Content-Type: application/json)")
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    parts: list[bytes] = []
+    size = 0
     try:
-        raw = await request.read()
+        while chunk := await request.content.read(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(max_bytes)
+            parts.append(chunk)
     except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB") from None
+        raise _too_large(max_bytes) from None
+    raw = b"".join(parts)
     if not raw:
         raise InvalidJson("request body is empty; a JSON object was expected")
     try:

@@ -158,12 +158,12 @@ class PoolCollector:
 class TierStatsCollector:
     """Counters and gauges by cache tier from `stats()` -> {tier: {"hits": n, "misses": n, ...}}.
 
-    Counters: hits, misses, sets, evictions, invalidations. Gauges: size, maxsize.
+    Counters: hits, misses, sets, evictions, invalidations. Gauges: size, maxsize, bytes.
     Missing keys are skipped, so a stats function may report a subset.
     """
 
     COUNTERS = ("hits", "misses", "sets", "evictions", "invalidations")
-    GAUGES = ("size", "maxsize")
+    GAUGES = ("size", "maxsize", "bytes")
 
     def __init__(self, stats: Callable[[], Mapping[str, Mapping[str, float]]], prefix: str = f"{PREFIX}_cache") -> None:
         self.stats = stats
@@ -178,6 +178,23 @@ class TierStatsCollector:
             for tier, values in sorted(by_tier.items()):
                 if name in values:
                     family.add_metric([tier, pid], values[name])
+            yield family
+
+
+class CacheBudgetCollector:
+    """The cache's byte budget: bytes held by every tier together, and CACHE_MAX_BYTES."""
+
+    def __init__(self, budget: Callable[[], tuple[int, int]], prefix: str = f"{PREFIX}_cache") -> None:
+        self.budget = budget
+        self.prefix = prefix
+
+    def collect(self) -> Iterator:
+        used, limit = self.budget()
+        pid = _pid_label()
+        for name, value, text in (("used_bytes", used, "bytes held by all tiers"),
+                                  ("max_bytes", limit, "CACHE_MAX_BYTES")):
+            family = GaugeMetricFamily(f"{self.prefix}_{name}", f"cache {text}", labels=["pid"])
+            family.add_metric([pid], value)
             yield family
 
 

@@ -8,7 +8,8 @@
 --   $4  key_id         uuid:        id of the last row seen (breaks created_at ties)
 --   $5  limit          integer:     rows to return
 -- The filters live in visible_runs() (migration 0011), shared by every query of this list.
-SELECT id, project_id, is_batch, status, started_at, completed_at, logs, error_message,
+SELECT id, project_id, is_batch, status, started_at, completed_at,
+       jsonb_array_length(logs) AS log_count, error_message,
        created_at, updated_at
 FROM visible_runs($1, $2) AS runs
 WHERE (runs.created_at, runs.id) < ($3::timestamptz, $4::uuid)

@@ -6,7 +6,8 @@
 --   $3  limit  integer: rows to return (page_size + 1, to know has_next)
 --   $4  offset integer
 -- The filters live in visible_runs() (migration 0011), shared by every query of this list.
-SELECT id, project_id, is_batch, status, started_at, completed_at, logs, error_message,
+SELECT id, project_id, is_batch, status, started_at, completed_at,
+       jsonb_array_length(logs) AS log_count, error_message,
        created_at, updated_at
 FROM visible_runs($1, $2) AS runs
 ORDER BY runs.created_at DESC, runs.id DESC

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from service.auth.passwords import verify_password
@@ -165,3 +166,21 @@ async def test_tokens_are_stored_only_as_hashes(api, db_conn):
         "SELECT count(*) FROM access_tokens WHERE position($1::bytea IN token_hash) > 0"
         " OR encode(token_hash, 'escape') LIKE '%' || $2 || '%'", user.token.encode(), user.token)
     assert found == 0
+
+
+async def test_look_alike_emails_cannot_register_a_second_account(api):
+    """NFKC first (a full-width letter is its plain letter), then invisible characters and
+    mixed alphabets are refused: none of these becomes a second account of the same address."""
+    email = f"lookalike-{uuid.uuid4().hex[:8]}@example.com"
+    await api.post("/api/auth/register", json={"email": email, "password": "password-123"})
+    full_width = "ｌ" + email[1:]                                    # NFKC: the same address
+    resp, body = await api.call("POST", "/api/auth/register", json={"email": full_width, "password": "password-123"})
+    assert resp.status == 409, body
+    for variant, words in ((email.replace("@", "\u200b@"), "invisible"), ("l\u0430" + email[2:], "alphabets"),
+                           (email.replace("example", "ex\u00adample"), "invisible")):
+        error = (await api.post("/api/auth/register", json={"email": variant, "password": "password-123"},
+                                expect=422))["error"]
+        assert error["field"] == "email" and words in error["message"], (variant, error)
+    # The normalised form logs in to the one account.
+    assert (await api.post("/api/auth/login", json={"email": full_width, "password": "password-123"},
+                           expect=200))["user"]["email"] == email

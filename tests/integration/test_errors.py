@@ -271,3 +271,40 @@ async def test_a_database_refusing_connections_is_503_then_recovers(make_api, se
         assert "Retry-After" in resp.headers
     await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     await api.call("GET", "/api/clients", user, expect=200)
+
+
+async def _raw(api, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (the test client would refuse to) and read the whole answer."""
+    reader, writer = await asyncio.open_connection(api.client.host, api.client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("path", ["/api/auth/me", "/api/posts", "/metrics"])
+@pytest.mark.parametrize("value", [b"Bearer \xff\xfe", b"Bearer t\xc3\x28k", b"Bearer \xe2\x80\x8b", b"\xff"])
+async def test_a_malformed_authorization_header_is_401_never_500(make_api, settings, path, value):
+    api = await make_api(settings.replace(metrics_token="scrape-" + "m" * 32))
+    status, body = await _raw(api, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + value
+                              + b"\r\nConnection: close\r\n\r\n")
+    assert status == 401, body
+    assert b'"code":"unauthorized"' in body
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/auth/register"])
+async def test_public_endpoints_refuse_bodies_over_16_kib_before_parsing(api, path):
+    huge = b'{"email": "a@b.co", "password": "' + b"p" * (16 * 1024) + b'"}'
+    resp, body = await api.call("POST", path, data=huge, headers={"Content-Type": "application/json"})
+    assert assert_error(resp, body, 413)["message"] == "request body is over 16 KiB"
+
+    async def chunked():                       # no Content-Length: bounded while reading
+        for _ in range(40):
+            yield b" " * 1024
+        yield b"{}"
+    resp, body = await api.call("POST", path, data=chunked(), headers={"Content-Type": "application/json"})
+    assert assert_error(resp, body, 413)["code"] == "payload_too_large"

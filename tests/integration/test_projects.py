@@ -230,3 +230,16 @@ async def test_a_project_or_run_an_admin_creates_belongs_to_the_clients_owner(ap
     assert dict(owners) == {"project": alice.id, "run": alice.id}
     assert await _ids(api, alice) == {project["id"]}
     assert (await api.get(f"/api/runs/{run['id']}", alice))["project_id"] == project["id"]
+
+
+async def test_template_keys_longer_than_200_characters_are_refused_not_cut(api):
+    user = await api.user()
+    client = await api.client_of(user)
+    long_a, long_b = "T" * 200 + "a", "T" * 200 + "b"           # cut to 200 they would merge
+    error = (await api.post("/api/projects", user, json={"client_id": client["id"], "name": "P",
+                                                         "template_quantities": {long_a: 1, long_b: 2}},
+                            expect=422))["error"]
+    assert error["field"] == "template_quantities" and "200 characters" in error["message"]
+    kept = await api.post("/api/projects", user, json={"client_id": client["id"], "name": "P",
+                                                       "template_quantities": {"T" * 200: 3}})
+    assert kept["template_quantities"] == {"T" * 200: 3}

@@ -108,3 +108,30 @@ async def test_malformed_run_ids_are_404(api):
     for raw in ("run-1", "0", str(uuid.uuid4())):
         await api.get(f"/api/runs/{raw}", user, expect=404)
         await api.patch(f"/api/runs/{raw}", user, json={"status": "running"}, expect=404)
+
+
+async def test_lists_carry_a_log_count_and_the_detail_the_logs(api):
+    """Logs can be large: a list answer carries only their count, the detail the logs."""
+    user = await api.user()
+    project = await api.project_of(user)
+    logs = ["queued", {"step": "generate", "ok": True}, "done"]
+    run = await api.post(f"/api/projects/{project['id']}/runs", user, json={"logs": logs})
+    [listed] = (await api.get("/api/runs", user, params={"project_id": project["id"]}))["items"]
+    assert listed["log_count"] == 3 and "logs" not in listed
+    assert (await api.get(f"/api/runs/{run['id']}", user))["logs"] == logs
+
+
+async def test_logs_are_bounded_in_items_depth_and_bytes(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    path = f"/api/projects/{project['id']}/runs"
+    deep: list = ["leaf"]
+    for _ in range(300):                                  # deeper than any JSON encoder can take back
+        deep = [deep]
+    for logs, words in ((["x"] * 1001, "at most 1000 items"), ([deep], "deeper than 8"),
+                        (["y" * 300_000], "at most 262144 bytes")):
+        error = (await api.post(path, user, json={"logs": logs}, expect=422))["error"]
+        assert error["field"] == "logs" and words in error["message"], error
+    nested = [[[[[[["seven levels"]]]]]]]
+    assert (await api.post(path, user, json={"logs": nested}))["logs"] == nested
+    await api.get("/api/runs", user)                      # the list still answers

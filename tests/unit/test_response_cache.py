@@ -431,3 +431,54 @@ async def test_a_load_from_before_a_forgotten_stamp_is_not_stored(monkeypatch):
     loader.release.set()
     await task
     assert _stats(cache).sets == 0
+
+
+# Byte budget ------------------------------------------------------------------------
+
+class Body:
+    """A cached value that says its size, as CachedBody does."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+
+
+async def _put(cache: ResponseCache, key: str, nbytes: int, tier: str = "short", namespace: str = "posts"):
+    async def load():
+        return Body(nbytes)
+    return await cache.get_or_load(tier, namespace, key, load, scope="u")
+
+
+async def test_no_sequence_of_stores_holds_more_than_the_byte_budget():
+    cache = _cache(cache_max_bytes=100_000, cache_max_size=10_000)
+    for n in range(200):
+        await _put(cache, f"k{n}", 5_000 + n * 37, tier=TIERS[n % 3])
+        assert cache.budget.used <= cache.budget.limit
+    report = cache.report()
+    assert report["bytes"] == sum(t["bytes"] for t in report["tiers"].values()) <= report["max_bytes"] == 100_000
+    assert sum(t["evictions"] for t in report["tiers"].values()) > 0
+
+
+async def test_the_oldest_entries_go_first_when_the_budget_is_full():
+    cache = _cache(cache_max_bytes=100_000, cache_max_size=10_000)
+    for n in range(10):
+        await _put(cache, f"k{n}", 9_000)
+    await _put(cache, "k0", 1)                         # a hit: k0 becomes the most recent
+    await _put(cache, "new", 9_000)                     # pushes out the least recent: k1
+    assert isinstance(await cache.tiers["short"].get("posts|u|k0"), Body)
+    assert await cache.tiers["short"].get("posts|u|k1") is None
+
+
+async def test_a_value_too_large_for_a_quarter_of_the_budget_is_answered_not_stored():
+    cache = _cache(cache_max_bytes=100_000)
+    assert (await _put(cache, "huge", 30_000)).nbytes == 30_000
+    assert _stats(cache).sets == 0 and cache.budget.used == 0
+
+
+async def test_drops_and_clears_give_their_bytes_back():
+    cache = _cache(cache_max_bytes=1_000_000)
+    await _put(cache, "a", 10_000)
+    await _put(cache, "b", 10_000, namespace="clients")
+    await cache.invalidate(["posts"], owner="u")
+    assert cache.budget.used == cache.tiers["short"].bytes > 10_000
+    await cache.clear()
+    assert cache.budget.used == 0 and all(t.bytes == 0 for t in cache.tiers.values())
