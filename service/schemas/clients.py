@@ -1,7 +1,7 @@
 """Client bodies and list filters."""
 from __future__ import annotations
 
-from service.schemas.fields import Field
+from service.schemas.fields import SEARCH, Field
 
 _TEXT = Field("text", max_length=10000)
 CLIENT = {
@@ -15,4 +15,4 @@ CLIENT = {
     "customer_pain_points": Field("text_list", max_length=1000, max_items=100),
     "customer_questions": Field("text_list", max_length=1000, max_items=100),
 }
-FILTERS = {"search": Field("text", max_length=200)}
+FILTERS = {"search": SEARCH}

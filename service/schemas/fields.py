@@ -18,6 +18,8 @@ from service.errors import InvalidParameter, NotFound, ValidationFailed
 from service.jsonutil import dumps
 
 MAX_KEY_LENGTH = 200
+# A 'part of the text' search is served by a trigram index, and a trigram needs three
+# characters: anything shorter would scan every row the caller may see.
 # Unicode categories nobody can see: format (zero-width space, joiners, BOM), control,
 # unassigned and private use.
 _INVISIBLE = frozenset({"Cf", "Cc", "Cn", "Co", "Cs"})
@@ -48,6 +50,10 @@ class Field:
     max_items: int = 100
     max_depth: int = 8           # json_list: nesting of arrays and objects, the list itself included
     max_bytes: int = 65536       # json_list: its size as compact JSON
+
+
+SEARCH = Field("text", min_length=3, max_length=200)
+"""A case-insensitive 'contains' search: 3 to 200 characters (docs/API.md section 4)."""
 
 
 def _fail(field: str, message: str):
@@ -256,6 +262,8 @@ def parse_query(params: Mapping[str, str], spec: Mapping[str, Field], *, also_al
                 _param_fail(name, f"must be at most {field.max_length} characters")
             if field.min_length and not raw.strip():
                 _param_fail(name, "must not be empty")
+            if len(raw.strip()) < field.min_length:
+                _param_fail(name, f"must be at least {field.min_length} characters")
             if field.choices is not None and raw not in field.choices:
                 _param_fail(name, "must be one of " + ", ".join(field.choices))
             values[name] = raw

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from service.schemas.enums import PLATFORMS, POST_STATUSES
-from service.schemas.fields import Field
+from service.schemas.fields import SEARCH, Field
 
 MAX_BULK = 1000
 POST = {
@@ -27,9 +27,9 @@ FILTERS = {
     "status": Field("text", choices=POST_STATUSES),
     "platform": Field("text", choices=PLATFORMS),
     "has_cta": Field("bool"),
-    "template_name": Field("text", max_length=200),
+    "template_name": SEARCH,
     "needs_review": Field("bool"),
-    "search": Field("text", max_length=200),
+    "search": SEARCH,
     # word_count is a PostgreSQL integer: a larger bound would fail in the driver, not here.
     "min_word_count": Field("int", minimum=0, maximum=2**31 - 1),
     "max_word_count": Field("int", minimum=0, maximum=2**31 - 1),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from service.schemas.enums import PROJECT_STATUSES
-from service.schemas.fields import Field
+from service.schemas.fields import SEARCH, Field
 
 PRICE = Field("number", minimum=0, maximum=9_999_999_999.99)     # numeric(12,2)
 PROJECT = {
@@ -20,5 +20,5 @@ PROJECT = {
 FILTERS = {
     "status": Field("text", choices=PROJECT_STATUSES),
     "client_id": Field("id"),
-    "search": Field("text", max_length=200),
+    "search": SEARCH,
 }

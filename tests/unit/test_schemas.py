@@ -248,10 +248,10 @@ def test_parse_whole_number_refuses_anything_else_naming_the_parameter(raw):
 def test_query_parameters_are_typed():
     project, run = uuid4(), uuid4()
     params = {"project_id": str(project), "run_id": str(run), "status": "flagged", "has_cta": "TRUE",
-              "needs_review": "0", "min_word_count": "10", "max_readability": "55.5", "search": "x"}
+              "needs_review": "0", "min_word_count": "10", "max_readability": "55.5", "search": "xyz"}
     assert parse_query(params, posts.FILTERS) == {
         "project_id": project, "run_id": run, "status": "flagged", "has_cta": True, "needs_review": False,
-        "min_word_count": 10, "max_readability": 55.5, "search": "x"}
+        "min_word_count": 10, "max_readability": 55.5, "search": "xyz"}
 
 
 def test_an_unknown_query_parameter_is_refused_by_name():
@@ -268,7 +268,7 @@ def test_paging_names_are_allowed_only_when_the_caller_says_so():
 @pytest.mark.parametrize("name, first, second", [("status", "flagged", "approved"), ("page", "1", "2"),
                                                  ("status", "flagged", "flagged")])
 def test_a_repeated_query_parameter_is_refused(name, first, second):
-    params = MultiDict([(name, first), ("search", "x"), (name, second)])
+    params = MultiDict([(name, first), ("search", "xyz"), (name, second)])
     error = _bad_parameter(params, posts.FILTERS, also_allowed=frozenset({"page"}))
     assert error.field == name and "more than once" in error.message
 
