@@ -11,6 +11,7 @@ from service.cache.feed import InvalidationFeed
 from service.cache.invalidation import WriteInvalidation
 from service.cache.response_cache import ResponseCache
 from service.db.database import Database
+from service.db.fairness import UserLimiter
 from service.db.migrations import discover
 from service.db.pool import Pool
 from service.http.body import MAX_BODY_BYTES
@@ -27,7 +28,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = Pool(settings.database_url, settings)
     await pool.open()
-    db = Database(pool)
+    db = Database(pool, UserLimiter(settings.db_user_concurrency, settings.db_pool_timeout))
     app[keys.DB] = db
     _instrument(app, db)
     app[keys.PAGINATOR] = Paginator(db, settings, app[keys.CODEC])

@@ -9,6 +9,7 @@ from aiohttp import web
 from service import keys
 from service.auth.tokens import bearer_token, token_digest
 from service.auth.user import User
+from service.context import current_request
 from service.errors import Forbidden, Unauthorized
 from service.store import users
 
@@ -31,6 +32,9 @@ async def require_user(request: web.Request) -> User:
     if user.expires_at <= time.time():
         raise Unauthorized("invalid or expired token")
     request[keys.USER] = user.user
+    ctx = current_request.get()
+    if ctx is not None:
+        ctx.user_id = str(user.user.id)
     return user.user
 
 

@@ -21,6 +21,7 @@ import orjson
 
 from service.context import current_request
 from service.db.errors import translate_db_error
+from service.db.fairness import UserLimiter
 from service.db.pool import Pool, connect
 from service.db.registry import Query
 from service.settings import Settings
@@ -119,9 +120,11 @@ class OneConnection:
 
 
 class Database:
-    def __init__(self, pool: Pool | OneConnection) -> None:
+    def __init__(self, pool: Pool | OneConnection, limiter: UserLimiter | None = None) -> None:
         self.pool = pool
         self.observers: list[QueryObserver] = []
+        # Per-user fair share of the pool (service/db/fairness.py); None: unlimited.
+        self.limiter = limiter
 
     @classmethod
     @asynccontextmanager
@@ -147,13 +150,22 @@ class Database:
             ctx.query_counts[name] = ctx.query_counts.get(name, 0) + 1
 
     @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.limiter is None:
+            async with self.pool.acquire() as conn:
+                yield conn
+            return
+        async with self.limiter.slot(), self.pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             yield Session(self, conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             try:
                 async with conn.transaction():
                     yield Session(self, conn)
