@@ -51,6 +51,11 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class RequestTimeout(ApiError):
+    """The body did not arrive within REQUEST_BODY_TIMEOUT_S; the connection is closed."""
+    status, code = 408, "request_timeout"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 

@@ -39,6 +39,9 @@ class Settings:
     db_pool_timeout: float = 30.0
     db_echo_pool: bool = False
     db_statement_timeout_ms: int = 30000
+    # A request's headers, and its body, must arrive within these (408 and a closed connection).
+    request_header_timeout_s: float = 10.0
+    request_body_timeout_s: float = 30.0
     # Database sessions one user's requests may hold at once (a fair share of the pool).
     db_user_concurrency: int = 8
     # asyncpg's prepared-statement cache per connection; 0 behind PgBouncer (transaction mode).
@@ -159,6 +162,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DB_POOL_TIMEOUT": ("db_pool_timeout", _float(0.001)),
     "DB_ECHO_POOL": ("db_echo_pool", _bool),
     "DB_USER_CONCURRENCY": ("db_user_concurrency", _int(1)),
+    "REQUEST_HEADER_TIMEOUT_S": ("request_header_timeout_s", _float(0.001)),
+    "REQUEST_BODY_TIMEOUT_S": ("request_body_timeout_s", _float(0.001)),
     "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0)),
     "DB_STATEMENT_CACHE_SIZE": ("db_statement_cache_size", _int(0, 100000)),
     "DB_LEAK_THRESHOLD_S": ("db_leak_threshold_s", _float(0.001)),

@@ -12,8 +12,6 @@ import multiprocessing
 import signal
 import time
 
-from aiohttp import web
-
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,8 +21,8 @@ SHUTDOWN_GRACE_S = 10.0
 
 def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
     from service.app import create_app
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
-                print=None, access_log=None, shutdown_timeout=5)
+    from service.http import serving
+    serving.run(create_app(settings), settings, reuse_port=reuse_port)
 
 
 def _worker_main(settings: Settings) -> None:

@@ -1,11 +1,13 @@
 """Request bodies: JSON only, bounded in size."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
-from service.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType
+from service import keys
+from service.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from service.http.responses import JSON_CONTENT_TYPE
 from service.jsonutil import loads
 
@@ -25,21 +27,26 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> An
     """The request body as JSON: 415 for another content type, 413 over max_bytes, 400 if not JSON.
 
     Read in chunks and refused as soon as it passes the limit, so a chunked body with no
-    Content-Length is bounded too."""
+    Content-Length is bounded too; 408 when it does not arrive within REQUEST_BODY_TIMEOUT_S."""
     if request.content_type != JSON_CONTENT_TYPE:
         raise UnsupportedMediaType("request body must be JSON (Content-Type: application/json)")
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     parts: list[bytes] = []
     size = 0
+    timeout_s = request.app[keys.SETTINGS].request_body_timeout_s
     try:
-        while chunk := await request.content.read(_CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(max_bytes)
-            parts.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(max_bytes)
+                parts.append(chunk)
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
+    except TimeoutError:
+        # Bodies are read before any database work: a slow client holds no pool connection.
+        raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
     raw = b"".join(parts)
     if not raw:
         raise InvalidJson("request body is empty; a JSON object was expected")

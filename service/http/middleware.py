@@ -95,6 +95,8 @@ async def request_middleware(request: web.Request, handler):
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
                                       field=exc.field, headers=exc.headers)
+            if exc.status == 408:
+                response.force_close()      # the rest of a slow body is not waited for
         except web.HTTPException as exc:
             if exc.status < 400:      # redirects and the like go out as aiohttp made them
                 status = exc.status

@@ -1,0 +1,48 @@
+"""Serving an app on a port with the guarded connection handler (http/protocol.py):
+what `web.run_app` does, with our runner. Tests start the service the same way."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from service.http.protocol import GuardedAppRunner
+from service.settings import Settings
+
+KEEPALIVE_TIMEOUT_S = 75.0       # as web.run_app sets it
+SHUTDOWN_TIMEOUT_S = 5.0
+# After an early answer (413, 408) aiohttp reads and drops the rest of the body for this
+# long before it closes (10 s by default): a slow client is not worth waiting for.
+LINGERING_TIME_S = 2.0
+
+
+async def start(app: web.Application, settings: Settings, *, host: str, port: int,
+                reuse_port: bool = False, handle_signals: bool = False) -> GuardedAppRunner:
+    """Set the app up and listen; the caller cleans the returned runner up."""
+    runner = GuardedAppRunner(app, header_timeout_s=settings.request_header_timeout_s, access_log=None,
+                              keepalive_timeout=KEEPALIVE_TIMEOUT_S, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                              lingering_time=LINGERING_TIME_S,
+                              handle_signals=handle_signals)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+async def _serve_forever(app: web.Application, settings: Settings, reuse_port: bool) -> None:
+    runner = await start(app, settings, host=settings.host, port=settings.port, reuse_port=reuse_port,
+                         handle_signals=True)
+    try:
+        await asyncio.Event().wait()          # until SIGINT/SIGTERM raise GracefulExit
+    finally:
+        await runner.cleanup()
+
+
+def run(app: web.Application, settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
+        asyncio.run(_serve_forever(app, settings, reuse_port))
