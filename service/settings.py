@@ -76,6 +76,7 @@ class Settings:
     jobs_poll_interval_s: float = 5.0
     jobs_backoff_base_s: float = 2.0
     jobs_backoff_max_s: float = 600.0
+    jobs_export_batch_rows: int = 1000
     smtp_url: str | None = None
     smtp_from: str = "Content Jumpstart <noreply@localhost>"
 
@@ -157,7 +158,7 @@ def _smtp_url(raw: str) -> str:
     value = raw.strip()
     parts = urlsplit(value)
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise ValueError(f"bad port in {raw!r}") from None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -211,6 +212,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "JOBS_POLL_INTERVAL_S": ("jobs_poll_interval_s", _float(0.1)),
     "JOBS_BACKOFF_BASE_S": ("jobs_backoff_base_s", _float(0.01)),
     "JOBS_BACKOFF_MAX_S": ("jobs_backoff_max_s", _float(0.01)),
+    "JOBS_EXPORT_BATCH_ROWS": ("jobs_export_batch_rows", _int(1, 100000)),
     "SMTP_URL": ("smtp_url", _smtp_url),
     "SMTP_FROM": ("smtp_from", _text),
 }
