@@ -17,6 +17,7 @@ from aiohttp import web
 
 from service.api import auth, clients, health, jobs, posts, projects, runs
 from service.api.admin import cache, database, full, metrics, profiling
+from service.api.admin import jobs as admin_jobs
 from service.schemas import admin as admin_schema
 from service.schemas import clients as client_schema
 from service.schemas import jobs as job_schema
@@ -141,6 +142,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health/profiling/slow-queries", profiling.profiling_slow_queries, "admin",
           "Recent slow executions", query=admin_schema.SLOW_QUERIES),
     Route("POST", "/api/health/profiling/reset", profiling.profiling_reset, "admin", "Clear profiling data"),
+    Route("GET", "/api/health/jobs", admin_jobs.health_jobs, "admin",
+          "Job queue: depth by kind and status, oldest queued age, running jobs, workers, recent failures"),
     Route("GET", "/api/health/full", full.full, "admin", "Every check summarized; 503 when unhealthy"),
     # Prometheus
     Route("GET", "/metrics", metrics.metrics, "metrics", "Prometheus text format", response="metrics"),

@@ -78,11 +78,15 @@ class Job:
             raise JobCancelled(f"job {self.id} cancelled")
 
     async def succeed(self, tx) -> None:
-        """Mark the job succeeded inside the transaction that wrote its result; JobLost
-        (and so a rollback of that result) when this attempt no longer holds it."""
-        if not await jobs.succeed(tx, job_id=self.id, worker_id=self.worker_id, attempt=self.attempt,
-                                  done=self.done, total=self.total):
+        """Mark the job succeeded inside the transaction that wrote its result. Raises
+        (and so rolls that result back) JobLost when this attempt no longer holds the
+        job, JobCancelled when its cancellation was asked for meanwhile."""
+        outcome = await jobs.succeed(tx, job_id=self.id, worker_id=self.worker_id, attempt=self.attempt,
+                                     done=self.done, total=self.total)
+        if outcome == "lost":
             raise JobLost(f"job {self.id} was taken from this worker before it finished")
+        if outcome == "cancelled":
+            raise JobCancelled(f"job {self.id} cancelled before it finished")
 
 
 Task = Callable[[Job], Awaitable[None]]

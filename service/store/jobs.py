@@ -116,9 +116,13 @@ async def heartbeat(db, *, job_id: UUID, worker_id: str, attempt: int, done: int
                              progress_total=total)
 
 
-async def succeed(db, *, job_id: UUID, worker_id: str, attempt: int, done: int, total: int | None) -> bool:
-    return await db.fetchval(SUCCEED, id=job_id, worker_id=worker_id, attempt=attempt, progress_done=done,
-                             progress_total=total) is not None
+async def succeed(db, *, job_id: UUID, worker_id: str, attempt: int, done: int, total: int | None) -> str:
+    """"succeeded", "cancelled" (asked for meanwhile: nothing changed) or "lost" (not held any more)."""
+    row = await db.fetchrow(SUCCEED, id=job_id, worker_id=worker_id, attempt=attempt, progress_done=done,
+                            progress_total=total)
+    if row["cancel_requested"] is None:
+        return "lost"
+    return "succeeded" if row["id"] is not None else "cancelled"
 
 
 async def fail(db, *, job_id: UUID, worker_id: str, attempt: int, error: str, retry_in_s: float) -> str | None:
