@@ -16,6 +16,7 @@ from service.db.migrations import discover
 from service.db.pool import Pool
 from service.http.body import MAX_BODY_BYTES
 from service.http.middleware import request_middleware
+from service.jobs.metrics import JobCollector, JobMetrics
 from service.observability.metrics import CacheBudgetCollector, Metrics, TierStatsCollector
 from service.observability.profiling import Profiler
 from service.pagination.cursors import CursorCodec
@@ -52,6 +53,22 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
         await feed.stop()
 
 
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    """The job worker of this process (JOBS_WORKER, default on; issue 10)."""
+    from service.jobs.worker import Worker
+    settings = app[keys.SETTINGS]
+    worker = None
+    if settings.jobs_worker:
+        worker = Worker(app[keys.DB], settings, metrics=app[keys.JOB_METRICS])
+        await worker.start()
+    app[keys.JOB_WORKER] = worker
+    try:
+        yield
+    finally:
+        if worker is not None:
+            await worker.stop()
+
+
 def _instrument(app: web.Application, db: Database) -> None:
     """Every query feeds the metrics, and the profiler unless PROFILING_ENABLED=false."""
     db.observers.append(app[keys.METRICS].queries.observe)
@@ -67,6 +84,8 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
     cache = app[keys.CACHE]
     metrics.registry.register(TierStatsCollector(lambda: cache.report()["tiers"]))
     metrics.registry.register(CacheBudgetCollector(lambda: (cache.budget.used, cache.budget.limit)))
+    app[keys.JOB_METRICS] = JobMetrics()
+    metrics.registry.register(JobCollector(app[keys.JOB_METRICS]))
     finished = [metrics.http.observe]
     if profiler.enabled:
         finished.append(profiler.finish_request)
@@ -85,5 +104,6 @@ def create_app(settings: Settings) -> web.Application:
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)
+    app.cleanup_ctx.append(_jobs)
     add_routes(app)
     return app

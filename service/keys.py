@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from service.db.database import Database
     from service.db.migrations import Migration
     from service.http.middleware import AfterWrite, RequestFinished
+    from service.jobs.metrics import JobMetrics
+    from service.jobs.worker import Worker
     from service.observability.metrics import Metrics
     from service.observability.profiling import Profiler
     from service.pagination.cursors import CursorCodec
@@ -33,6 +35,10 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 REQUEST_FINISHED: web.AppKey[list[RequestFinished]] = web.AppKey("request_finished")
 # Awaited after each successful write, before the response (cache invalidation).
 AFTER_WRITE: web.AppKey[list[AfterWrite]] = web.AppKey("after_write")
+
+# Background jobs (issue 10): this process's worker (None with JOBS_WORKER=false) and its metrics.
+JOB_WORKER: web.AppKey[Worker | None] = web.AppKey("job_worker")
+JOB_METRICS: web.AppKey[JobMetrics] = web.AppKey("job_metrics")
 
 # Per-request storage
 REQUEST_CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

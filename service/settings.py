@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,20 @@ class Settings:
     metrics_token: str | None = None
     token_ttl_hours: int = 168
     log_level: str = "INFO"
+
+    # Background jobs (issue 10, docs/API.md section 8)
+    jobs_worker: bool = True
+    jobs_concurrency: int = 2
+    jobs_max_attempts: int = 5
+    jobs_rescue_after_s: float = 30.0
+    jobs_retention_hours: int = 168
+    jobs_maintenance_interval_s: float = 3600.0
+    jobs_poll_interval_s: float = 5.0
+    jobs_backoff_base_s: float = 2.0
+    jobs_backoff_max_s: float = 600.0
+    jobs_export_batch_rows: int = 1000
+    smtp_url: str | None = None
+    smtp_from: str = "Content Jumpstart <noreply@localhost>"
 
     @property
     def pool_max_size(self) -> int:
@@ -145,6 +160,19 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _smtp_url(raw: str) -> str:
+    """smtp://[user:password@]host[:port] (port 25 by default), or smtps:// (TLS, port 465)."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in {raw!r}") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(f"must be smtp://host:port or smtps://host:port, got {raw!r}")
+    return value
+
+
 # variable -> (field, parser). The table is the documentation's order.
 _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DATABASE_URL": ("database_url", _database_url),
@@ -186,6 +214,18 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "METRICS_TOKEN": ("metrics_token", _text),
     "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
     "LOG_LEVEL": ("log_level", _log_level),
+    "JOBS_WORKER": ("jobs_worker", _bool),
+    "JOBS_CONCURRENCY": ("jobs_concurrency", _int(1, 64)),
+    "JOBS_MAX_ATTEMPTS": ("jobs_max_attempts", _int(1, 100)),
+    "JOBS_RESCUE_AFTER_S": ("jobs_rescue_after_s", _float(1.0)),
+    "JOBS_RETENTION_HOURS": ("jobs_retention_hours", _int(1)),
+    "JOBS_MAINTENANCE_INTERVAL_S": ("jobs_maintenance_interval_s", _float(1.0)),
+    "JOBS_POLL_INTERVAL_S": ("jobs_poll_interval_s", _float(0.1)),
+    "JOBS_BACKOFF_BASE_S": ("jobs_backoff_base_s", _float(0.01)),
+    "JOBS_BACKOFF_MAX_S": ("jobs_backoff_max_s", _float(0.01)),
+    "JOBS_EXPORT_BATCH_ROWS": ("jobs_export_batch_rows", _int(1, 100000)),
+    "SMTP_URL": ("smtp_url", _smtp_url),
+    "SMTP_FROM": ("smtp_from", _text),
 }
 
 

@@ -98,12 +98,12 @@ async def delete_response(request: web.Request, user: User, delete: DeleteOne, w
 
 
 async def list_response(request: web.Request, user: User, lq: ListQueries, filter_spec: Mapping[str, Field],
-                        build_filters, serialize=dict, tier: str = "short") -> web.Response:
+                        build_filters, serialize=dict, tier: str | None = "short") -> web.Response:
     """Parse filters and paging, check them, run the hybrid paginator, answer JSON (cached).
 
     `build_filters(filters)` is a coroutine: it checks that named parents are visible
     (404 otherwise) and returns the store's filter block for the list
-    (`store.<resource>.list_filters`).
+    (`store.<resource>.list_filters`). `tier=None`: never cached (jobs).
     """
     async def load() -> dict:
         filters = parse_query(request.query, filter_spec, also_allowed=PAGE_PARAMETERS)
@@ -112,6 +112,8 @@ async def list_response(request: web.Request, user: User, lq: ListQueries, filte
         list_fingerprint = fingerprint(lq.resource, user.scope_name, filters)
         return await request.app[keys.PAGINATOR].page(lq, sql_filters, list_fingerprint, page_request, serialize)
 
+    if tier is None:
+        return json_response(request, await load())
     return await cached_json(request, tier, lq.resource, "list|" + canonical_query(request), load)
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from service import keys
 from service.api.common import db_of, delete_response, detail_response, list_response, require_visible
 from service.auth.guards import require_user
 from service.errors import NotFound, ValidationFailed
 from service.http.body import read_json
 from service.http.responses import json_response
+from service.jobs.tasks.emails import enqueue_delivery_notice
 from service.schemas import projects as schema
 from service.schemas.fields import parse_id, validate_body
 from service.store import clients, projects
@@ -71,8 +73,12 @@ async def patch_project(request: web.Request) -> web.Response:
             if client_owner != project_owner:
                 raise ValidationFailed("client_id: the client belongs to another user than the project",
                                        field="client_id")
+        contact = await projects.delivery_contact(tx, project_id) if body.get("status") == "delivered" else None
         await projects.update(tx, project_id, user.scope, body, client_id=client_id)
         row = await projects.get(tx, project_id, None)
+        if contact is not None and contact["status"] != "delivered":
+            await enqueue_delivery_notice(tx, request.app[keys.SETTINGS], project_id, await
+                                          projects.delivery_contact(tx, project_id))
     return json_response(request, projects.detail(row))
 
 

@@ -15,10 +15,12 @@ from typing import Literal
 
 from aiohttp import web
 
-from service.api import auth, clients, health, posts, projects, runs
+from service.api import auth, clients, health, jobs, posts, projects, runs
 from service.api.admin import cache, database, full, metrics, profiling
+from service.api.admin import jobs as admin_jobs
 from service.schemas import admin as admin_schema
 from service.schemas import clients as client_schema
+from service.schemas import jobs as job_schema
 from service.schemas import posts as post_schema
 from service.schemas import projects as project_schema
 from service.schemas import runs as run_schema
@@ -83,8 +85,9 @@ ROUTES: tuple[Route, ...] = (
           body=project_schema.PROJECT, response="project", status=201, writes=("projects",)),
     Route("GET", "/api/projects/{id}", projects.get_project, "user", "One project with its post counts",
           response="project"),
-    Route("PATCH", "/api/projects/{id}", projects.patch_project, "user", "Change a project's fields",
-          body=project_schema.PROJECT, response="project", writes=("projects",)),
+    Route("PATCH", "/api/projects/{id}", projects.patch_project, "user",
+          "Change a project's fields (delivered: a delivery email job for its client)",
+          body=project_schema.PROJECT, response="project", writes=("projects", "jobs")),
     Route("DELETE", "/api/projects/{id}", projects.delete_project, "user",
           "Delete a project with its runs and posts", response="no content", status=204,
           writes=("projects", "runs", "posts")),
@@ -107,6 +110,21 @@ ROUTES: tuple[Route, ...] = (
           body=post_schema.PATCH, response="post", writes=("posts",)),
     Route("DELETE", "/api/posts/{id}", posts.delete_post, "user", "Delete a post", response="no content",
           status=204, writes=("posts",)),
+    # Jobs (issue 10): never cached, so writing "jobs" drops nothing (cache/invalidation.py)
+    Route("POST", "/api/projects/{id}/exports", jobs.create_export, "user",
+          "Export a project's posts (csv or jsonl) in the background; Idempotency-Key honoured",
+          body=job_schema.EXPORT, response="job", status=202, writes=("jobs",)),
+    Route("POST", "/api/projects/{id}/reports", jobs.create_report, "user",
+          "Build a project's JSON report in the background; Idempotency-Key honoured",
+          body=job_schema.REPORT, response="job", status=202, writes=("jobs",)),
+    Route("GET", "/api/jobs", jobs.list_jobs, "user", "The caller's jobs", query=job_schema.FILTERS,
+          paginated=True, response="list of job"),
+    Route("GET", "/api/jobs/{id}", jobs.get_job, "user", "One job", response="job"),
+    Route("POST", "/api/jobs/{id}/cancel", jobs.cancel_job, "user",
+          "Cancel a job: queued at once, running at its next checkpoint; 409 when finished",
+          response="job", writes=("jobs",)),
+    Route("GET", "/api/jobs/{id}/result", jobs.job_result, "user",
+          "A succeeded job's result file, streamed; 409 job_not_finished before", response="file"),
     # Admin: pool, cache, profiling, everything at once
     Route("GET", "/api/health/database", database.database, "admin", "Pool state, server capacity, advice"),
     Route("GET", "/api/health/database/events", database.database_events, "admin",
@@ -124,6 +142,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health/profiling/slow-queries", profiling.profiling_slow_queries, "admin",
           "Recent slow executions", query=admin_schema.SLOW_QUERIES),
     Route("POST", "/api/health/profiling/reset", profiling.profiling_reset, "admin", "Clear profiling data"),
+    Route("GET", "/api/health/jobs", admin_jobs.health_jobs, "admin",
+          "Job queue: depth by kind and status, oldest queued age, running jobs, workers, recent failures"),
     Route("GET", "/api/health/full", full.full, "admin", "Every check summarized; 503 when unhealthy"),
     # Prometheus
     Route("GET", "/metrics", metrics.metrics, "metrics", "Prometheus text format", response="metrics"),

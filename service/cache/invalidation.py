@@ -34,6 +34,7 @@ TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "posts": ("posts", "projects"),        # project detail carries post_counts
     "users": ("users",),
     "access_tokens": ("users",),           # the token -> user entries
+    "jobs": (),                            # job answers are never cached (they change as workers run)
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: serve (default) | migrate | seed | create-user | db-url | bench."""
+"""Command line: serve (default) | worker | migrate | seed | create-user | db-url | bench."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 from service.cli.data import cmd_create_user, cmd_db_url, cmd_migrate, cmd_seed
 from service.cli.environment import CommandError
 from service.cli.serve import cmd_serve
+from service.cli.worker import cmd_worker
 from service.settings import SettingsError, load_settings
 
 
@@ -23,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (env PORT, default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (env WORKERS, default 1)")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run background jobs without HTTP",
+                                 description="Run a job worker (exports, reports, emails, maintenance) until "
+                                             "SIGTERM or Ctrl-C; serve runs one too unless JOBS_WORKER=false.")
+    worker.add_argument("--concurrency", type=int, help="jobs at once (env JOBS_CONCURRENCY, default 2)")
+    worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit",
                                   description="Apply pending migrations in sql/migrations and exit.")

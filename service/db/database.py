@@ -67,6 +67,21 @@ class Session:
             lambda _text: self.conn.copy_records_to_table(table, records=records, columns=columns),
             (), _affected_rows)
 
+    async def batches(self, query: Query, /, batch_size: int, **params: Any) -> AsyncIterator[list[asyncpg.Record]]:
+        """The rows of a query, `batch_size` at a time, through a server-side cursor
+        (inside a transaction). The cursor keeps the snapshot of its opening for its
+        whole life, so every batch belongs to one consistent view, and memory holds
+        one batch. Each fetch is accounted as an execution of the query."""
+        cursor = await self._run(query, lambda text, *args: self.conn.cursor(text, *args), query.bind(params),
+                                 lambda _: 0)
+        while True:
+            rows = await self._run(query, lambda _text: cursor.fetch(batch_size), (), len)
+            if not rows:
+                return
+            yield rows
+            if len(rows) < batch_size:
+                return
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
         """A transaction (or a savepoint inside one) on this session's connection."""

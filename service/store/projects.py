@@ -13,6 +13,7 @@ from service.store.patterns import contains
 
 LIST = list_queries("projects")
 DELETE = query("projects/delete")
+DELIVERY_CONTACT = query("projects/delivery_contact")
 GET = query("projects/get")
 INSERT = query("projects/insert")
 OWNER = query("projects/owner")
@@ -82,3 +83,9 @@ async def owners_of(db, project_ids: list[UUID], owner_id: UUID | None) -> dict[
 
 async def visible(db, project_id: UUID, owner_id: UUID | None) -> bool:
     return bool(await db.fetchval(VISIBLE, id=project_id, owner_id=owner_id))
+
+
+async def delivery_contact(db, project_id: UUID) -> asyncpg.Record | None:
+    """status, project_name, owner_id, client_name, client_email; locks the project row
+    until the transaction ends."""
+    return await db.fetchrow(DELIVERY_CONTACT, id=project_id)

@@ -58,5 +58,7 @@ async def delete_token(db, token_hash: bytes) -> None:
     await db.execute(DELETE_TOKEN, token_hash=token_hash)
 
 
-async def delete_expired_tokens(db) -> None:
-    await db.execute(DELETE_EXPIRED_TOKENS)
+async def delete_expired_tokens(db) -> int:
+    """How many expired tokens were deleted."""
+    status = await db.execute(DELETE_EXPIRED_TOKENS)
+    return int(status.rsplit(" ", 1)[-1])

@@ -54,8 +54,10 @@ def database_url(pg_server):
 
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
+    # No job worker unless a test asks for one (tests/integration/test_jobs*.py): a
+    # worker's background queries would blur the pool and profiling counts others check.
     return Settings(database_url=database_url, secret_key="test-secret-key", var_dir=tmp_path,
-                    db_pool_size=2, db_max_overflow=8, db_pool_timeout=5.0)
+                    db_pool_size=2, db_max_overflow=8, db_pool_timeout=5.0, jobs_worker=False)
 
 
 @pytest.fixture

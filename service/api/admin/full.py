@@ -7,6 +7,7 @@ from aiohttp import web
 
 from service import SERVICE_NAME, __version__, keys
 from service.api.admin.database import pool_view
+from service.api.admin.jobs import jobs_report
 from service.api.health import worker_info
 from service.auth.guards import require_admin
 from service.http.responses import json_response
@@ -32,6 +33,11 @@ async def full(request: web.Request) -> web.Response:
     if cache is not None:
         body["cache"] = cache.report()
         checks["cache"] = "ok" if body["cache"]["coherent"] or not body["cache"]["enabled"] else "incoherent"
+    # Background jobs (issue 10): the queue report; its failure does not hide the rest.
+    try:
+        body["jobs"] = await jobs_report(db, app)
+    except Exception as exc:
+        body["jobs"] = {"error": str(exc)}
     status = overall_status(checks)
     body["status"] = status
     body["checks"] = checks

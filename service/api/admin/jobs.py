@@ -1,0 +1,32 @@
+"""GET /api/health/jobs: the queue at a glance (admin)."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service import keys
+from service.auth.guards import require_admin
+from service.http.responses import json_response
+from service.store import jobs
+
+
+async def jobs_report(db, app: web.Application) -> dict[str, Any]:
+    """Depth by kind and status, oldest due queued job, running jobs, workers, recent failures."""
+    depth = await jobs.depth(db)
+    worker = app.get(keys.JOB_WORKER)
+    return {
+        "depth": [{"kind": r["kind"], "status": r["status"], "jobs": r["jobs"]} for r in depth],
+        "queued": sum(r["jobs"] for r in depth if r["status"] == "queued"),
+        "oldest_queued_age_s": await jobs.oldest_queued_s(db),
+        "running": [dict(r) for r in await jobs.running(db)],
+        "workers": [dict(r) for r in await jobs.workers(db)],
+        "recent_failures": [dict(r) for r in await jobs.recent_failures(db)],
+        "this_process": None if worker is None else {"worker_id": worker.id, "concurrency": worker.concurrency,
+                                                      "running": len(worker.running)},
+    }
+
+
+async def health_jobs(request: web.Request) -> web.Response:
+    await require_admin(request)
+    return json_response(request, await jobs_report(request.app[keys.DB], request.app))

@@ -1,0 +1,154 @@
+"""/api/projects/{id}/exports and /reports (enqueue), /api/jobs (list, get, cancel, result)."""
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from aiohttp import web
+
+from service import keys
+from service.api.common import db_of, list_response
+from service.auth.guards import require_user
+from service.auth.user import User
+from service.errors import ApiError, Conflict, InvalidParameter, NotFound
+from service.http.body import read_json
+from service.http.middleware import server_timing
+from service.http.responses import json_response
+from service.schemas import jobs as schema
+from service.schemas.fields import parse_id, validate_body
+from service.store import jobs, projects
+
+log = logging.getLogger(__name__)
+
+# Chunks read per query while a result streams out (each chunk is at most 1 MiB).
+DOWNLOAD_CHUNKS_PER_READ = 4
+
+
+class JobNotFinished(ApiError):
+    status, code = 409, "job_not_finished"
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= schema.IDEMPOTENCY_KEY_MAX or not raw.isprintable():
+        raise InvalidParameter(f"Idempotency-Key must be 1 to {schema.IDEMPOTENCY_KEY_MAX} printable characters",
+                               field="Idempotency-Key")
+    return raw
+
+
+async def _optional_body(request: web.Request) -> dict:
+    """These POSTs may come with no body at all: it means {}."""
+    if not request.body_exists:
+        return {}
+    return await read_json(request)
+
+
+async def _enqueue_for_project(request: web.Request, kind: str, params: dict) -> web.Response:
+    user = await require_user(request)
+    project_id = parse_id(request.match_info["id"], "project")
+    key = _idempotency_key(request)
+    settings = request.app[keys.SETTINGS]
+    async with db_of(request).transaction() as tx:
+        if not await projects.visible(tx, project_id, user.scope):
+            raise NotFound("project not found")
+        job_id, created = await jobs.enqueue(tx, owner_id=user.id, kind=kind, project_id=project_id,
+                                             params=params, max_attempts=settings.jobs_max_attempts,
+                                             idempotency_key=key)
+        row = await jobs.get(tx, job_id, None)
+    response = json_response(request, jobs.detail(row), status=202 if created else 200)
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    return response
+
+
+async def create_export(request: web.Request) -> web.Response:
+    body = validate_body(await _optional_body(request), schema.EXPORT)
+    params = {"format": body.get("format") or "csv", "status": body.get("status"),
+              "platform": body.get("platform")}
+    return await _enqueue_for_project(request, "export", params)
+
+
+async def create_report(request: web.Request) -> web.Response:
+    validate_body(await _optional_body(request), schema.REPORT)
+    return await _enqueue_for_project(request, "report", {})
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    user = await require_user(request)
+
+    async def build_filters(filters: dict) -> dict:
+        return jobs.list_filters(user.scope, **filters)
+
+    # Jobs change as workers run them: their answers are never cached (cache/invalidation.py).
+    return await list_response(request, user, jobs.LIST, schema.FILTERS, build_filters, jobs.detail,
+                               tier=None)
+
+
+async def _job(request: web.Request, user: User) -> tuple[UUID, dict]:
+    job_id = parse_id(request.match_info["id"], "job")
+    row = await jobs.get(db_of(request), job_id, user.scope)
+    if row is None:
+        raise NotFound("job not found")
+    return job_id, jobs.detail(row)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    _, job = await _job(request, await require_user(request))
+    return json_response(request, job)
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    job_id = parse_id(request.match_info["id"], "job")
+    if not await jobs.cancel(db_of(request), job_id, user.scope):
+        row = await jobs.get(db_of(request), job_id, user.scope)
+        if row is None:
+            raise NotFound("job not found")
+        raise Conflict(f"job already finished ({row['status']})", code="job_finished")
+    _, job = await _job(request, user)
+    return json_response(request, job)
+
+
+async def job_result(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request)
+    job_id = parse_id(request.match_info["id"], "job")
+    db = db_of(request)
+    row = await jobs.result(db, job_id, user.scope)
+    if row is None:
+        raise NotFound("job not found")
+    if row["sha256"] is None:
+        raise JobNotFinished(f"job has no result: it is {row['status']}")
+    etag = f'"{row["sha256"]}"'
+    ctx = request[keys.REQUEST_CTX]
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Request-ID": ctx.request_id}
+    if etag in {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}:
+        return web.Response(status=304, headers=headers)
+    response = web.StreamResponse(status=200, headers={
+        **headers,
+        "Content-Type": row["content_type"],
+        "Content-Disposition": f'attachment; filename="{row["filename"]}"',
+        "Content-Length": str(row["bytes"]),
+        "Server-Timing": server_timing(ctx),
+    })
+    await response.prepare(request)
+    sent, seq = 0, 0
+    try:
+        while sent < row["bytes"]:
+            chunks = await jobs.result_chunks(db, job_id, row["attempt"], seq, DOWNLOAD_CHUNKS_PER_READ)
+            if not chunks:
+                raise RuntimeError(f"result of job {job_id} ends after {sent} of {row['bytes']} bytes")
+            for chunk in chunks:
+                await response.write(chunk["data"])
+                sent += len(chunk["data"])
+            seq = chunks[-1]["seq"] + 1
+    except (ConnectionResetError, web.HTTPException):
+        raise
+    except Exception:
+        # Headers are gone: the only honest signal left is a cut connection short of Content-Length.
+        log.exception("result download of job %s broke off (request_id=%s)", job_id, ctx.request_id)
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response

@@ -1,0 +1,52 @@
+"""`run.py worker`: run a job worker without HTTP (issue 10) until SIGTERM or Ctrl-C.
+
+It applies pending migrations first (like serve), opens a pool of its own, and
+stops gracefully: no new claims, running jobs get SHUTDOWN_GRACE_S to finish and
+are given back (queued again) if they do not.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from service.cli.environment import database
+from service.db.database import Database
+from service.db.migrations import migrate
+from service.db.pool import Pool
+from service.settings import Settings
+from service.supervisor import SHUTDOWN_GRACE_S
+
+
+async def run_worker(settings: Settings) -> None:
+    from service.jobs.worker import Worker
+    async with Database.connect(settings.direct_url, settings) as db:
+        await migrate(db)
+    pool = Pool(settings.database_url, settings)
+    await pool.open()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(Database(pool), settings, grace_s=SHUTDOWN_GRACE_S)
+    try:
+        await worker.start()
+        print(f"job worker {worker.id} running {worker.concurrency} at a time; SIGTERM or Ctrl-C stops it",
+              flush=True)
+        await stop.wait()
+        await worker.stop()
+    finally:
+        await pool.close()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            print("error: --concurrency must be at least 1")
+            return 2
+        settings = settings.replace(jobs_concurrency=args.concurrency)
+    # A worker needs few connections: its jobs, heartbeats and claims.
+    settings = settings.replace(db_pool_size=min(settings.db_pool_size, settings.jobs_concurrency + 2))
+    with database(settings) as settings:
+        asyncio.run(run_worker(settings))
+    return 0

@@ -1,0 +1,83 @@
+"""Delivery notices: when a project's status becomes `delivered` and its client has an
+email, PATCH /api/projects/{id} enqueues an email job in its own transaction
+(`enqueue_delivery_notice`). The job sends it through SMTP_URL with aiosmtplib; with
+no SMTP_URL the message is kept in the email_outbox table (once per job) and logged.
+
+SMTP is outside the database's transaction: a worker that dies after the server
+accepted the message and before the job is marked succeeded sends it again on the
+retry. The Message-ID is derived from the job id, so such a duplicate is
+recognisable (and dropped by servers that deduplicate on it).
+"""
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+from uuid import UUID
+
+import aiosmtplib
+
+from service.jobs.worker import Job
+from service.settings import Settings
+from service.store import jobs
+
+log = logging.getLogger(__name__)
+
+SMTP_TIMEOUT_S = 30
+
+
+async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, contact) -> UUID | None:
+    """Enqueue the notice in the caller's transaction; None when the client has no email."""
+    if contact is None or not contact["client_email"]:
+        return None
+    params = {
+        "to": contact["client_email"],
+        "subject": f"Your project \"{contact['project_name']}\" has been delivered",
+        "body": (f"Hello {contact['client_name']},\n\n"
+                 f"your project \"{contact['project_name']}\" has been delivered.\n\n"
+                 "-- Content Jumpstart\n"),
+    }
+    job_id, _ = await jobs.enqueue(tx, owner_id=contact["owner_id"], kind="email", project_id=project_id,
+                                   params=params, max_attempts=settings.jobs_max_attempts)
+    return job_id
+
+
+def message_of(job: Job) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = job.settings.smtp_from
+    message["To"] = job.params["to"]
+    message["Subject"] = job.params["subject"]
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<job-{job.id}@content-jumpstart>"
+    message.set_content(job.params["body"])
+    return message
+
+
+async def send(settings: Settings, message: EmailMessage) -> None:
+    url = urlsplit(settings.smtp_url)
+    tls = url.scheme == "smtps"
+    await aiosmtplib.send(message, hostname=url.hostname, port=url.port or (465 if tls else 25),
+                          username=unquote(url.username) if url.username else None,
+                          password=unquote(url.password) if url.password else None,
+                          use_tls=tls, start_tls=None if not tls else False, timeout=SMTP_TIMEOUT_S)
+
+
+async def run(job: Job) -> None:
+    message = message_of(job)
+    job.total = 1
+    if job.settings.smtp_url:
+        await send(job.settings, message)
+        log.info("email job %s: delivery notice sent to %s", job.id, job.params["to"])
+        job.done = 1
+        async with job.db.transaction() as tx:
+            await job.succeed(tx)
+        return
+    async with job.db.transaction() as tx:
+        kept = await jobs.keep_in_outbox(tx, job_id=job.id, to_address=job.params["to"],
+                                         subject=job.params["subject"], body=job.params["body"])
+        job.done = 1
+        await job.succeed(tx)
+    if kept:
+        log.info("email job %s: no SMTP_URL; delivery notice to %s kept in email_outbox (subject %r)",
+                 job.id, job.params["to"], job.params["subject"])

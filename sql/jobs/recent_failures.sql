@@ -1,0 +1,9 @@
+-- The last failed jobs, and queued ones whose previous attempt failed (waiting to retry).
+-- Parameters:
+--   $1 limit integer
+SELECT id, kind, status, project_id, attempts, max_attempts, error, finished_at, run_after, updated_at
+FROM jobs
+WHERE error IS NOT NULL
+  AND status IN ('failed', 'queued')
+ORDER BY updated_at DESC
+LIMIT $1;

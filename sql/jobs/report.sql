@@ -1,0 +1,30 @@
+-- A project's report as one JSON document. One statement reads one snapshot, so its
+-- figures agree with one another.
+-- Parameters:
+--   $1 project_id uuid
+WITH p AS (
+    SELECT status, target_platform, template_name, word_count, readability_score
+    FROM posts
+    WHERE project_id = $1
+)
+SELECT jsonb_build_object(
+    'project', (SELECT jsonb_build_object('id', id, 'name', name, 'status', status)
+                FROM projects WHERE id = $1),
+    'generated_at', clock_timestamp(),
+    'posts', (SELECT count(*) FROM p),
+    'by_status', (SELECT coalesce(jsonb_object_agg(status, n), '{}')
+                  FROM (SELECT status, count(*) AS n FROM p GROUP BY status) AS s),
+    'by_platform', (SELECT coalesce(jsonb_object_agg(coalesce(target_platform, 'none'), n), '{}')
+                    FROM (SELECT target_platform, count(*) AS n FROM p GROUP BY target_platform) AS s),
+    'by_template', (SELECT coalesce(jsonb_object_agg(coalesce(template_name, 'none'), n), '{}')
+                    FROM (SELECT template_name, count(*) AS n FROM p GROUP BY template_name) AS s),
+    'word_count', (SELECT jsonb_build_object('min', min(word_count), 'avg', round(avg(word_count), 2),
+                                             'max', max(word_count)) FROM p),
+    'readability', (SELECT jsonb_build_object('min', min(readability_score),
+                                              'avg', round(avg(readability_score)::numeric, 2),
+                                              'max', max(readability_score)) FROM p),
+    'runs', (SELECT jsonb_build_object(
+                 'total', coalesce(sum(n), 0),
+                 'by_status', coalesce(jsonb_object_agg(status, n) FILTER (WHERE status IS NOT NULL), '{}'))
+             FROM (SELECT status, count(*) AS n FROM runs WHERE project_id = $1 GROUP BY status) AS s)
+)::text;
