@@ -15,7 +15,7 @@ from service.db.migrations import discover
 from service.db.pool import Pool
 from service.http.body import MAX_BODY_BYTES
 from service.http.middleware import request_middleware
-from service.observability.metrics import Metrics, TierStatsCollector
+from service.observability.metrics import CoherenceCollector, Metrics, TierStatsCollector
 from service.observability.profiling import Profiler
 from service.pagination.cursors import CursorCodec
 from service.pagination.paginator import Paginator
@@ -65,6 +65,7 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
     app[keys.PROFILER], app[keys.METRICS] = profiler, metrics
     cache = app[keys.CACHE]
     metrics.registry.register(TierStatsCollector(lambda: cache.report()["tiers"]))
+    metrics.registry.register(CoherenceCollector(lambda: cache.trusted))
     finished = [metrics.http.observe]
     if profiler.enabled:
         finished.append(profiler.finish_request)
