@@ -8,6 +8,7 @@ skip elsewhere, naming the Debian package either way.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -102,8 +103,6 @@ class Service:
         assert status == 201, body
         if admin:
             assert database_url, "promoting an admin needs the database URL"
-            import asyncio
-
             async def promote() -> None:
                 conn = await asyncpg.connect(database_url)
                 try:
