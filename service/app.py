@@ -17,7 +17,7 @@ from service.db.pool import Pool
 from service.http.body import MAX_BODY_BYTES
 from service.http.middleware import request_middleware
 from service.jobs.metrics import JobCollector, JobMetrics
-from service.observability.metrics import CacheBudgetCollector, Metrics, TierStatsCollector
+from service.observability.metrics import CacheBudgetCollector, CoherenceCollector, Metrics, TierStatsCollector
 from service.observability.profiling import Profiler
 from service.pagination.cursors import CursorCodec
 from service.pagination.paginator import Paginator
@@ -86,6 +86,7 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
     metrics.registry.register(CacheBudgetCollector(lambda: (cache.budget.used, cache.budget.limit)))
     app[keys.JOB_METRICS] = JobMetrics()
     metrics.registry.register(JobCollector(app[keys.JOB_METRICS]))
+    metrics.registry.register(CoherenceCollector(lambda: cache.trusted))
     finished = [metrics.http.observe]
     if profiler.enabled:
         finished.append(profiler.finish_request)

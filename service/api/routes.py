@@ -16,7 +16,7 @@ from typing import Literal
 from aiohttp import web
 
 from service.api import auth, clients, health, jobs, posts, projects, runs
-from service.api.admin import cache, database, full, metrics, profiling
+from service.api.admin import cache, database, full, metrics, profiling, status_page
 from service.api.admin import jobs as admin_jobs
 from service.schemas import admin as admin_schema
 from service.schemas import clients as client_schema
@@ -145,6 +145,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health/jobs", admin_jobs.health_jobs, "admin",
           "Job queue: depth by kind and status, oldest queued age, running jobs, workers, recent failures"),
     Route("GET", "/api/health/full", full.full, "admin", "Every check summarized; 503 when unhealthy"),
+    # The admin status page (issue 12): public HTML and assets holding no data; its script signs an admin
+    # in and polls the admin routes above with the token (service/api/admin/status_page.py).
+    Route("GET", "/api/health/dashboard", status_page.status_page, "public",
+          "The admin status page (HTML); its data comes from the admin routes, with an admin's token",
+          response="html page"),
+    Route("GET", "/api/health/dashboard/app.js", status_page.status_page_script, "public",
+          "The status page's script", response="javascript"),
+    Route("GET", "/api/health/dashboard/app.css", status_page.status_page_style, "public",
+          "The status page's style sheet", response="css"),
     # Prometheus
     Route("GET", "/metrics", metrics.metrics, "metrics", "Prometheus text format", response="metrics"),
 )

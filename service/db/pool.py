@@ -28,7 +28,7 @@ from service.context import RequestContext, current_request
 from service.db.errors import translate_db_error
 from service.db.server import PING
 from service.errors import ServiceUnavailable
-from service.observability.stats import WAIT_BUCKETS, Histogram, Timings
+from service.observability.stats import HOLD_BUCKETS, WAIT_BUCKETS, Histogram, Timings
 from service.settings import Settings
 
 log = logging.getLogger("service.db.pool")
@@ -134,6 +134,7 @@ class PoolEvents:
         self.wait_ms = Timings()
         self.hold_ms = Timings()
         self.wait_histogram = Histogram(WAIT_BUCKETS)
+        self.hold_histogram = Histogram(HOLD_BUCKETS)
         self.recent_leaks: deque[dict] = deque(maxlen=RECENT_LEAKS)
 
     def as_dict(self) -> dict:
@@ -310,6 +311,7 @@ class Pool:
         held = now - hold.since
         events.releases += 1
         events.hold_ms.add(held * 1000.0)
+        events.hold_histogram.observe(held)
         if held >= self.settings.db_leak_threshold_s and not hold.suspected:
             self._suspect(hold, now)
         if state is not None and now - state.opened_at >= self.settings.db_pool_recycle:

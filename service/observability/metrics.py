@@ -10,14 +10,19 @@ read as another's (see README "Metrics").
 
 To export another source (the cache tiers), register a collector on
 `Metrics.registry`, e.g. `TierStatsCollector(cache.stats)`.
+
+Names follow Prometheus conventions: base units in the name (`_seconds`, `_bytes`),
+`_total` on counters, and gauges named after what they count (`_connections`,
+`_entries`). The standard `process_*` and `python_*` families of prometheus_client
+are included, with the same `pid` label as ours.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
@@ -114,6 +119,15 @@ class QueryCollector:
         yield from (total, duration, slow)
 
 
+# pool.state() key -> (gauge name after cj_db_pool_, help text)
+_POOL_GAUGES = {
+    "size": ("connections", "connections open (idle + in use)"),
+    "idle": ("idle_connections", "open connections not checked out"),
+    "in_use": ("in_use_connections", "connections checked out"),
+    "max": ("max_connections", "the most connections the pool may open (DB_POOL_SIZE + DB_MAX_OVERFLOW)"),
+    "waiting": ("waiters", "acquires waiting for a connection"),
+}
+
 # pool counter -> help text; names become cj_db_pool_<name>_total
 _POOL_COUNTERS = {
     "connects": "connections opened",
@@ -139,10 +153,9 @@ class PoolCollector:
             return
         pid = _pid_label()
         state = pool.state()
-        for name in ("size", "idle", "in_use", "waiting", "max"):
-            gauge = GaugeMetricFamily(f"{PREFIX}_db_pool_{name}", f"database pool: connections {name}",
-                                      labels=["pid"])
-            gauge.add_metric([pid], state[name])
+        for key, (name, help_text) in _POOL_GAUGES.items():
+            gauge = GaugeMetricFamily(f"{PREFIX}_db_pool_{name}", f"database pool: {help_text}", labels=["pid"])
+            gauge.add_metric([pid], state[key])
             yield gauge
         events = pool.events
         for name, help_text in _POOL_COUNTERS.items():
@@ -153,17 +166,22 @@ class PoolCollector:
                                      labels=["pid"])
         wait.add_metric([pid], events.wait_histogram.buckets(), events.wait_histogram.sum)
         yield wait
+        hold = HistogramMetricFamily(f"{PREFIX}_db_pool_hold_seconds", "how long a checkout kept its connection "
+                                     "(measured at release)", labels=["pid"])
+        hold.add_metric([pid], events.hold_histogram.buckets(), events.hold_histogram.sum)
+        yield hold
 
 
 class TierStatsCollector:
     """Counters and gauges by cache tier from `stats()` -> {tier: {"hits": n, "misses": n, ...}}.
 
-    Counters: hits, misses, sets, evictions, invalidations. Gauges: size, maxsize, bytes.
-    Missing keys are skipped, so a stats function may report a subset.
+    Counters: hits, misses, sets, evictions, invalidations. Gauges: size, maxsize and bytes,
+    exported as `entries`, `max_entries` and `bytes` (what they count). Missing keys are
+    skipped, so a stats function may report a subset.
     """
 
     COUNTERS = ("hits", "misses", "sets", "evictions", "invalidations")
-    GAUGES = ("size", "maxsize", "bytes")
+    GAUGES = {"size": "entries", "maxsize": "max_entries", "bytes": "bytes"}
 
     def __init__(self, stats: Callable[[], Mapping[str, Mapping[str, float]]], prefix: str = f"{PREFIX}_cache") -> None:
         self.stats = stats
@@ -172,12 +190,15 @@ class TierStatsCollector:
     def collect(self) -> Iterator:
         pid = _pid_label()
         by_tier = self.stats()
-        for name in self.COUNTERS + self.GAUGES:
-            kind = CounterMetricFamily if name in self.COUNTERS else GaugeMetricFamily
-            family = kind(f"{self.prefix}_{name}", f"cache {name} by tier", labels=["tier", "pid"])
+        for key in (*self.COUNTERS, *self.GAUGES):
+            if key in self.COUNTERS:
+                family = CounterMetricFamily(f"{self.prefix}_{key}", f"cache {key} by tier", labels=["tier", "pid"])
+            else:
+                family = GaugeMetricFamily(f"{self.prefix}_{self.GAUGES[key]}", f"cache {self.GAUGES[key]} by tier",
+                                           labels=["tier", "pid"])
             for tier, values in sorted(by_tier.items()):
-                if name in values:
-                    family.add_metric([tier, pid], values[name])
+                if key in values:
+                    family.add_metric([tier, pid], values[key])
             yield family
 
 
@@ -198,6 +219,46 @@ class CacheBudgetCollector:
             yield family
 
 
+class CoherenceCollector:
+    """cj_cache_coherent: 1 while the cache may serve (its invalidation feed is up), 0 while it is bypassed."""
+
+    def __init__(self, coherent: Callable[[], bool]) -> None:
+        self.coherent = coherent
+
+    def collect(self) -> Iterator:
+        gauge = GaugeMetricFamily(f"{PREFIX}_cache_coherent", "1 while the invalidation feed is connected (or the "
+                                  "cache is disabled); 0 while the cache is emptied and bypassed", labels=["pid"])
+        gauge.add_metric([_pid_label()], 1.0 if self.coherent() else 0.0)
+        yield gauge
+
+
+class _Collector(Protocol):
+    def collect(self) -> Iterable: ...
+
+
+class PidLabelled:
+    """A prometheus_client collector whose samples get our `pid` label (process_*, python_*)."""
+
+    def __init__(self, collector: _Collector) -> None:
+        self.collector = collector
+
+    def collect(self) -> Iterator:
+        pid = _pid_label()
+        for family in self.collector.collect():
+            family.samples = [sample._replace(labels={**sample.labels, "pid": pid}) for sample in family.samples]
+            yield family
+
+
+def standard_collectors() -> list[PidLabelled]:
+    """process_* (CPU seconds, resident and virtual memory bytes, open fds, start time), python_info, python_gc_*.
+
+    Built detached from prometheus_client's global registry (GCCollector insists on
+    registering somewhere: a scratch registry nobody reads).
+    """
+    return [PidLabelled(ProcessCollector(registry=None)), PidLabelled(PlatformCollector(registry=None)),
+            PidLabelled(GCCollector(registry=CollectorRegistry(auto_describe=False)))]
+
+
 class WorkerCollector:
     def collect(self) -> Iterable:
         info = InfoMetricFamily(f"{PREFIX}_worker", "the process that answered this scrape")
@@ -213,7 +274,8 @@ class Metrics:
         self.queries = QueryMetrics(settings.slow_query_threshold_ms)
         self.pool = PoolCollector()
         self.registry = CollectorRegistry(auto_describe=False)
-        for collector in (WorkerCollector(), HttpCollector(self.http), QueryCollector(self.queries), self.pool):
+        for collector in (WorkerCollector(), HttpCollector(self.http), QueryCollector(self.queries), self.pool,
+                          *standard_collectors()):
             self.registry.register(collector)
 
     def watch_pool(self, pool: Pool) -> None:

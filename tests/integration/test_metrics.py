@@ -3,6 +3,8 @@ templates (never raw paths) as labels, a pid on every sample, METRICS_TOKEN."""
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 from aiohttp import web
 from conftest import Api
@@ -14,6 +16,7 @@ from service.db.registry import Query
 from service.http.responses import json_response
 from service.observability.stats import Histogram, Timings
 
+ROOT = Path(__file__).resolve().parents[2]
 SLEEP = Query("tests/sleep", "SELECT pg_sleep($1::float8)", params=("seconds",))
 
 
@@ -51,19 +54,77 @@ async def test_metrics_parse_and_move_with_requests(api):
     labels = {labels.get("route") for labels, _ in after["cj_http_requests_total"]}
     assert client["id"] not in str(labels) and "not-a-uuid" not in str(labels)
     # pool and query metrics
-    assert value(after, "cj_db_pool_max") == 10
+    assert value(after, "cj_db_pool_max_connections") == 10
     assert value(after, "cj_db_pool_acquires_total") > value(before, "cj_db_pool_acquires_total")
     assert value(after, "cj_db_pool_acquire_wait_seconds_count") == value(after, "cj_db_pool_acquires_total")
     assert value(after, "cj_db_queries_total", query="clients/insert") == 1
     assert value(after, "cj_db_query_duration_seconds_count", query="clients/insert") == 1
-    for name in ("cj_db_pool_size", "cj_db_pool_idle", "cj_db_pool_in_use", "cj_db_pool_waiting",
-                 "cj_db_pool_acquire_timeouts_total", "cj_db_pool_pre_ping_failures_total",
-                 "cj_db_pool_recycles_total", "cj_cache_hits_total", "cj_cache_misses_total"):
+    assert value(after, "cj_db_pool_hold_seconds_count") == value(after, "cj_db_pool_releases_total")
+    for name in ("cj_db_pool_connections", "cj_db_pool_idle_connections", "cj_db_pool_in_use_connections",
+                 "cj_db_pool_waiters", "cj_db_pool_acquire_timeouts_total", "cj_db_pool_pre_ping_failures_total",
+                 "cj_db_pool_recycles_total", "cj_cache_hits_total", "cj_cache_misses_total", "cj_cache_entries",
+                 "cj_cache_max_entries"):
         assert name in after, name
+    assert value(after, "cj_cache_coherent") == 1
+    # the standard process and Python families, on this process
+    assert value(after, "process_cpu_seconds_total") > 0
+    assert value(after, "process_resident_memory_bytes") > 1_000_000
+    assert after["python_info"][0][0]["implementation"] == "CPython"
+    assert "python_gc_collections_total" in after
     # every sample says which worker answered
     pid = str(os.getpid())
     assert all(labels.get("pid") == pid for series in after.values() for labels, _ in series)
     assert after["cj_worker_info"][0][0]["pid"] == pid
+
+
+_UNIT_SUFFIXES = ("_seconds", "_bytes")
+_WRONG_UNITS = {"ms", "milliseconds", "us", "microseconds", "minutes", "hours", "kb", "mb", "kilobytes", "megabytes",
+                "percent"}
+
+
+def _readme_metric_names() -> set[str]:
+    """Every name the README's metrics table lists, `{a,b}` alternatives expanded."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| metric | type | labels |"):]
+    table = table[:table.index("\n\n")]
+    names: set[str] = set()
+    for cell in re.findall(r"`([a-z_{},]+)`", "\n".join(line.split("|")[1] for line in table.splitlines()[2:])):
+        pending = [cell]
+        while pending:
+            name = pending.pop()
+            found = re.search(r"\{([^}]*)\}", name)
+            if found is None:
+                names.add(name)
+            else:
+                pending += [name[:found.start()] + part + name[found.end():] for part in found.group(1).split(",")]
+    return names
+
+
+async def test_metric_names_follow_prometheus_conventions_and_the_readme_table(api):
+    user = await api.user()
+    await api.get("/api/clients", user)
+    resp = await api.client.get("/metrics")
+    families = list(text_string_to_metric_families(await resp.text()))
+    listed = _readme_metric_names()
+    wrong = []
+    for family in families:
+        # the parser drops a counter's _total from family.name; the samples carry the exposed name
+        exposed = family.name + "_total" if family.type == "counter" else family.name
+        if family.type == "info":
+            exposed = family.name + "_info"
+        if exposed not in listed:
+            wrong.append(f"{exposed}: not in the README's metrics table")
+        if _WRONG_UNITS & set(exposed.split("_")):
+            wrong.append(f"{exposed}: not in base units")
+        if family.type == "histogram" and not family.name.endswith(_UNIT_SUFFIXES):
+            wrong.append(f"{exposed}: a histogram names its unit")
+        if family.type == "gauge" and exposed.endswith("_total"):
+            wrong.append(f"{exposed}: _total is for counters")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", exposed):
+            wrong.append(f"{exposed}: not snake_case")
+    exported = {f.name + ("_total" if f.type == "counter" else "_info" if f.type == "info" else "") for f in families}
+    wrong += [f"{name}: listed in the README but not exported" for name in sorted(listed - exported)]
+    assert not wrong, "\n".join(wrong)
 
 
 async def test_slow_queries_are_counted_by_name(aiohttp_client, database_url, settings):

@@ -320,6 +320,7 @@ def test_every_choice_list_in_the_resource_schemas_is_an_enumeration():
 
 def test_checked_columns_cover_every_enumeration_once():
     assert set(enums.CHECKED_COLUMNS.values()) == {enums.PROJECT_STATUSES, enums.RUN_STATUSES,
-                                                   enums.POST_STATUSES, enums.PLATFORMS}
+                                                   enums.POST_STATUSES, enums.PLATFORMS,
+                                                   enums.JOB_KINDS, enums.JOB_STATUSES}
     for values in enums.CHECKED_COLUMNS.values():
         assert len(set(values)) == len(values) and all(v == v.strip().lower() for v in values)
