@@ -127,7 +127,7 @@ async def test_the_services_own_endpoints_run_no_n_plus_one(make_api, settings):
         posts = await api.posts_of(who, project["id"], 12, run_id=run["id"], target_platform="linkedin")
         single = await api.post("/api/posts", who, json={"project_id": project["id"], "content": "one more"})
         await api.get("/api/auth/me", who)
-        for path in ("/api/clients", "/api/clients?search=ac", "/api/projects", f"/api/projects/{project['id']}",
+        for path in ("/api/clients", "/api/clients?search=acm", "/api/projects", f"/api/projects/{project['id']}",
                      f"/api/projects?client_id={client['id']}&status=draft", f"/api/runs?project_id={project['id']}",
                      f"/api/runs/{run['id']}", f"/api/clients/{client['id']}", f"/api/posts/{posts[0]['id']}",
                      f"/api/posts?project_id={project['id']}&page_size=2&page=5",
