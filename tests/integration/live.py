@@ -120,7 +120,7 @@ def served(database_url: str, var_dir: Path, **env: str) -> Iterator[Service]:
     """`run.py serve` (one worker) on `database_url`, ready to answer; stopped with SIGTERM after the block."""
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "VAR_DIR": str(var_dir),
-                   "SECRET_KEY": "live-test", "DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "4", "LOG_LEVEL": "WARNING",
+                   "SECRET_KEY": "live-test-" + "k" * 32, "DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "4", "LOG_LEVEL": "WARNING",
                    **env}
     log = (var_dir / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "run.py", "serve"], cwd=ROOT, env=environment,
