@@ -5,7 +5,7 @@ import asyncio
 
 import asyncpg
 
-from service.errors import ServiceUnavailable
+from service.errors import DatabaseConnectionLost, ServiceUnavailable
 
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,          # SQLSTATE class 08
@@ -32,5 +32,19 @@ def translate_db_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncio.TimeoutError):
         return ServiceUnavailable("the database did not answer in time; try again later")
     if isinstance(exc, _CONNECTION_ERRORS):
-        return ServiceUnavailable("the database is unavailable; try again later")
+        return DatabaseConnectionLost("the database is unavailable; try again later")
     return exc
+
+
+def is_connection_fault(exc: BaseException) -> bool:
+    """The connection itself failed (lost, or no answer in time), as opposed to a
+    statement the server refused or cancelled: the connection must not be reused.
+    Looks through the chain of causes (API errors keep the driver's as __cause__)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            return False
+        if isinstance(exc, (asyncio.TimeoutError, *_CONNECTION_ERRORS)):
+            return True
+        exc, seen = exc.__cause__, seen + 1
+    return False
