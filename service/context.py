@@ -17,6 +17,8 @@ class RequestContext:
     db_ms: float = 0.0
     queries: int = 0
     cache: str | None = None
+    # an idempotent read run a second time after losing its database connection
+    retried: bool = False
     # query name -> executions in this request (N+1 detection)
     query_counts: dict[str, int] = field(default_factory=dict)
 

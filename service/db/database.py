@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 
 from service.context import current_request
-from service.db.errors import is_connection_fault, translate_db_error
+from service.db.errors import must_drop_connection, translate_db_error
 from service.db.pool import Pool, connect
 from service.db.registry import Query
 from service.settings import Settings
@@ -90,15 +90,16 @@ class Session:
 async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """BEGIN (or SAVEPOINT) ... COMMIT, with every driver failure of the BEGIN, the
     COMMIT or the ROLLBACK translated (AdminShutdownError at COMMIT during a server
-    restart is a 503, not a 500). After a connection fault no ROLLBACK is sent: the
-    pool drops the connection (a rollback could wait for an answer that never comes)."""
+    restart is a 503, not a 500). After a connection fault or a cancellation no
+    ROLLBACK is sent: the pool drops the connection (the server rolls back when it
+    goes; a ROLLBACK could wait for an answer that never comes)."""
     tx = conn.transaction()
     with _translating():
         await tx.start()
     try:
         yield
     except BaseException as exc:
-        if not is_connection_fault(exc) and not conn.is_closed():
+        if not must_drop_connection(exc) and not conn.is_closed():
             with _translating():
                 await tx.rollback()
         raise

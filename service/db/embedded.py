@@ -83,10 +83,17 @@ class EmbeddedPostgres:
         return Path(POSTGRES_BIN_PATH)
 
     def pg_ctl(self, *args: str, timeout: float = 60) -> None:
-        """Run pg_ctl on this data directory as the server's account (restart, stop...)."""
+        """Run pg_ctl on this data directory as the server's account (restart, stop...).
+        Pass `-l FILE` to a command that starts a server: it would otherwise inherit
+        pg_ctl's output files."""
         import subprocess
-        subprocess.run([str(self.bin_dir() / "pg_ctl"), "-D", str(self.pgdata), *args], check=True,
-                       user=self.system_user, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        import tempfile
+        with tempfile.TemporaryFile("w+") as output:
+            result = subprocess.run([str(self.bin_dir() / "pg_ctl"), "-D", str(self.pgdata), *args],
+                                    user=self.system_user, timeout=timeout, stdout=output, stderr=output)
+            if result.returncode != 0:
+                output.seek(0)
+                raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {output.read()[-2000:]}")
 
     def _forget_dead_users(self) -> None:
         """The package stops the server when its last user process exits; a user that

@@ -48,3 +48,10 @@ def is_connection_fault(exc: BaseException) -> bool:
             return True
         exc, seen = exc.__cause__, seen + 1
     return False
+
+
+def must_drop_connection(exc: BaseException) -> bool:
+    """A connection fault, or the holder was cancelled (a readiness deadline, shutdown)
+    possibly mid-statement: the connection is dropped rather than released, since a
+    release would wait for a cancellation or a rollback the server may never answer."""
+    return isinstance(exc, asyncio.CancelledError) or is_connection_fault(exc)

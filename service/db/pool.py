@@ -26,7 +26,7 @@ import asyncpg
 import orjson
 
 from service.context import RequestContext, current_request
-from service.db.errors import is_connection_fault, translate_db_error
+from service.db.errors import is_connection_fault, must_drop_connection, translate_db_error
 from service.db.server import PING
 from service.errors import ServiceUnavailable
 from service.observability.stats import WAIT_BUCKETS, Histogram, Timings
@@ -83,6 +83,18 @@ def command_timeout(settings: Settings) -> float | None:
     if settings.db_statement_timeout_ms == 0:
         return None
     return settings.db_statement_timeout_ms / 1000.0 + NETWORK_GRACE_S
+
+
+def request_wait_bound_s(settings: Settings) -> float:
+    """The longest one request waits on the database, when it can no longer reach it
+    (a partition: bytes stop, nothing closes): a connection within DB_POOL_TIMEOUT
+    (new connections included), at most one pre-ping of PRE_PING_TIMEOUT_S past it,
+    then one statement within the client-side command timeout; the first statement
+    that fails ends the request with 503. Unbounded with DB_STATEMENT_TIMEOUT_MS=0."""
+    statement = command_timeout(settings)
+    if statement is None:
+        return float("inf")
+    return settings.db_pool_timeout + PRE_PING_TIMEOUT_S + statement
 
 
 def refused_startup_parameter(exc: BaseException) -> bool:
@@ -349,15 +361,16 @@ class Pool:
         if self._echo:
             log.info("pool: checkout (backend pid %s) after %.2f ms", state.pid if state else "?",
                      (now - start) * 1000.0)
-        fault = False
+        fault = drop = False
         try:
             yield conn
         except BaseException as exc:
             fault = is_connection_fault(exc)
+            drop = fault or must_drop_connection(exc)
             raise
         finally:
             holds.discard(hold)
-            await self._checkin(pool, conn, state, hold, fault)
+            await self._checkin(pool, conn, state, hold, fault=fault, drop=drop)
 
     async def _checkout(self, pool: asyncpg.Pool, start: float) -> tuple[asyncpg.Connection, _Connection | None]:
         deadline = start + self.settings.db_pool_timeout
@@ -410,7 +423,7 @@ class Pool:
             return False
 
     async def _checkin(self, pool: asyncpg.Pool, conn: asyncpg.Connection, state: _Connection | None,
-                       hold: _Hold, fault: bool = False) -> None:
+                       hold: _Hold, *, fault: bool = False, drop: bool = False) -> None:
         now = time.perf_counter()
         events = self.events
         held = now - hold.since
@@ -418,14 +431,16 @@ class Pool:
         events.hold_ms.add(held * 1000.0)
         if held >= self.settings.db_leak_threshold_s and not hold.suspected:
             self._suspect(hold, now)
-        if fault:
+        if fault or drop:
             # The connection failed under a statement (lost, or no answer within the
-            # client-side timeout): drop it at once. A release would wait for a
-            # cancellation or a rollback that may never be answered.
-            self._fault_at = now
-            events.faults += 1
-            log.warning("pool: connection fault on backend pid %s; the connection was dropped",
-                        state.pid if state else "?")
+            # client-side timeout), or its holder was cancelled: drop it at once. A
+            # release would wait for a cancellation or a rollback that may never be
+            # answered. After a fault, every connection idle since is pinged before use.
+            if fault:
+                self._fault_at = now
+                events.faults += 1
+                log.warning("pool: connection fault on backend pid %s; the connection was dropped",
+                            state.pid if state else "?")
             try:
                 conn.terminate()
             except asyncpg.InterfaceError:
