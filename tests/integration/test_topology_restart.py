@@ -47,6 +47,12 @@ def restartable_server():
         asyncio.run(_session_defaults(url))
         yield server, url
     finally:
+        # After `pg_ctl restart` the postmaster is a new process the package does not
+        # know, so its cleanup would leave it running: stop it with pg_ctl first.
+        try:
+            server.pg_ctl("stop", "-m", "fast", "-w")
+        except RuntimeError:
+            pass
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
