@@ -43,7 +43,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _cache(app: web.Application) -> AsyncIterator[None]:
     """The response cache's cross-instance invalidation feed (LISTEN)."""
     settings = app[keys.SETTINGS]
-    feed = InvalidationFeed(settings.listen_url, app[keys.CACHE])
+    feed = InvalidationFeed(settings.listen_url, app[keys.CACHE], settings)
     app[keys.CACHE_FEED] = feed
     if settings.cache_enabled:
         await feed.start()

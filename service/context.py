@@ -18,6 +18,8 @@ class RequestContext:
     queries: int = 0
     cache: str | None = None
     user_id: str | None = None       # set by the auth guard: per-user limits and logs
+    # an idempotent read run a second time after losing its database connection
+    retried: bool = False
     # query name -> executions in this request (N+1 detection)
     query_counts: dict[str, int] = field(default_factory=dict)
 

@@ -75,3 +75,8 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, message: str, *, retry_after: int = 1, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+class DatabaseConnectionLost(ServiceUnavailable):
+    """The server could not be reached or dropped the connection under a statement
+    (restart, admin shutdown, reset). Still 503; an idempotent read is retried once."""

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from service import SERVICE_NAME, __version__, keys
 from service.db import server
+from service.db.errors import translate_db_error
 from service.db.migrations import MigrationError, pending_migrations
 from service.errors import ServiceUnavailable
 from service.http.responses import json_response
@@ -31,7 +32,15 @@ async def live(request: web.Request) -> web.Response:
 async def _readiness(request: web.Request) -> list:
     async with request.app[keys.DB].session() as session:
         await server.ping(session)
-        return await pending_migrations(session.conn, migrations=request.app[keys.MIGRATIONS])
+        try:
+            return await pending_migrations(session.conn, migrations=request.app[keys.MIGRATIONS])
+        except MigrationError:
+            raise
+        except Exception as exc:        # the connection lost meanwhile: 503, not 500
+            translated = translate_db_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
 
 async def ready(request: web.Request) -> web.Response:

@@ -55,7 +55,8 @@ def sql_app() -> web.Application:
     async def open_pool(app: web.Application):
         app[pool_key] = await asyncpg.create_pool(
             settings.database_url, min_size=settings.db_pool_size, max_size=settings.pool_max_size,
-            server_settings=server_settings(settings, "content-jumpstart-bench-ceiling"), init=init_connection)
+            server_settings=server_settings(settings, "content-jumpstart-bench-ceiling"), init=init_connection,
+            statement_cache_size=settings.db_statement_cache_size)
         yield
         await app[pool_key].close()
 

@@ -22,7 +22,9 @@ import asyncpg
 
 from service.cache.invalidation import parse_notification
 from service.cache.response_cache import ResponseCache
+from service.db.pool import connect
 from service.db.server import PING
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,9 @@ HEARTBEAT_S = 5.0
 
 
 class InvalidationFeed:
-    def __init__(self, dsn: str, cache: ResponseCache) -> None:
+    def __init__(self, dsn: str, cache: ResponseCache, settings: Settings | None = None) -> None:
         self.dsn = dsn
+        self.settings = settings or Settings()
         self.cache = cache
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -72,8 +75,7 @@ class InvalidationFeed:
         while True:
             lost = asyncio.Event()
             try:
-                self._conn = await asyncpg.connect(self.dsn, timeout=5,
-                                                   server_settings={"application_name": "cj-cache-listener"})
+                self._conn = await connect(self.dsn, self.settings, application_name="cj-cache-listener", timeout=5)
                 self._conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await self._conn.add_listener(CHANNEL, self._on_notify)
                 await self.cache.trust()    # start empty: changes while we were away are unknown

@@ -12,8 +12,9 @@ from service.settings import Settings
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> list[str]:
-        async with Database.connect(settings.database_url, settings) as db:
-            return await migrate(db)
+        # Migrations (and the session defaults) on a direct session connection.
+        async with Database.connect(settings.direct_url, settings) as db:
+            return await migrate(db, settings)
 
     with database(settings) as settings:
         applied = asyncio.run(run())
@@ -38,8 +39,9 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from service.store.seed import analyze, seed
 
     async def run() -> None:
-        async with Database.connect(settings.database_url, settings) as db:
-            await migrate(db)
+        # A bulk load holds one session (DDL, COPY, several transaction): the direct URL.
+        async with Database.connect(settings.direct_url, settings) as db:
+            await migrate(db, settings)
             owner = await _owner_for_seed(db, args.owner_email)
             report = await seed(db, owner_id=owner, clients=args.clients, projects=args.projects, posts=args.posts)
             await analyze(db)
@@ -65,8 +67,9 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"--{(exc.field or 'email').replace('_', '-')}: {exc.message.partition(': ')[2]}") from None
 
     async def run() -> None:
+        async with Database.connect(settings.direct_url, settings) as direct:
+            await migrate(direct, settings)
         async with Database.connect(settings.database_url, settings) as db:
-            await migrate(db)
             try:
                 user = await create_user(db, cleaned["email"], cleaned["password"], cleaned.get("full_name"),
                                          args.admin)

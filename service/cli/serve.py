@@ -51,10 +51,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], str | None]:
-    """On one connection: apply migrations, seed an empty embedded database, and check
+    """On one direct session connection (DATABASE_DIRECT_URL): apply migrations and
+    the session defaults, seed an empty embedded database, and check
     that the pools fit the server. Returns (migrations applied, capacity warning)."""
-    async with Database.connect(settings.database_url, settings) as db:
-        applied = await migrate(db)
+    async with Database.connect(settings.direct_url, settings) as db:
+        applied = await migrate(db, settings)
         if embedded:
             await _seed_demo_if_empty(db, settings)
         return applied, await _pool_capacity_warning(db, settings)

@@ -21,7 +21,9 @@ def _identifier(name: str) -> str:
 
 
 async def _on_server(admin_url: str, statement: str, *args) -> object:
-    conn = await asyncpg.connect(admin_url)
+    # One statement per connection: nothing to cache, and nothing left prepared on a
+    # server connection PgBouncer may hand to someone else.
+    conn = await asyncpg.connect(admin_url, statement_cache_size=0)
     try:
         return await conn.fetchval(statement, *args) if args else await conn.execute(statement)
     finally:

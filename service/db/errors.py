@@ -8,7 +8,7 @@ import asyncio
 
 import asyncpg
 
-from service.errors import Conflict, ServiceUnavailable, ValidationFailed
+from service.errors import Conflict, DatabaseConnectionLost, ServiceUnavailable, ValidationFailed
 
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,          # SQLSTATE class 08
@@ -35,7 +35,7 @@ def translate_db_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncio.TimeoutError):
         return ServiceUnavailable("the database did not answer in time; try again later")
     if isinstance(exc, _CONNECTION_ERRORS):
-        return ServiceUnavailable("the database is unavailable; try again later")
+        return DatabaseConnectionLost("the database is unavailable; try again later")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return Conflict("an object this request refers to no longer exists")
     if isinstance(exc, (asyncpg.NotNullViolationError, asyncpg.CheckViolationError, asyncpg.DataError)):
@@ -45,3 +45,24 @@ def translate_db_error(exc: BaseException) -> BaseException:
         return ValidationFailed(f"{where}the value is not allowed here (null, out of range or malformed)",
                                 field=column, code="invalid_value")
     return exc
+
+
+def is_connection_fault(exc: BaseException) -> bool:
+    """The connection itself failed (lost, or no answer in time), as opposed to a
+    statement the server refused or cancelled: the connection must not be reused.
+    Looks through the chain of causes (API errors keep the driver's as __cause__)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            return False
+        if isinstance(exc, (asyncio.TimeoutError, *_CONNECTION_ERRORS)):
+            return True
+        exc, seen = exc.__cause__, seen + 1
+    return False
+
+
+def must_drop_connection(exc: BaseException) -> bool:
+    """A connection fault, or the holder was cancelled (a readiness deadline, shutdown)
+    possibly mid-statement: the connection is dropped rather than released, since a
+    release would wait for a cancellation or a rollback the server may never answer."""
+    return isinstance(exc, asyncio.CancelledError) or is_connection_fault(exc)

@@ -1,13 +1,14 @@
 """Schema migrations: sql/migrations/NNNN_name.sql, applied in order, each once.
 
 Each file runs in its own transaction and is recorded in schema_migrations with
-a SHA-256 checksum. A recorded file whose text changed stops start-up. A session
-advisory lock makes concurrent starters (workers, instances) wait for one another
-instead of applying the same file twice.
+a SHA-256 checksum. A recorded file whose text changed stops start-up. A
+transaction-level advisory lock makes concurrent starters (workers, instances) wait
+for one another instead of applying the same file twice.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,19 @@ import asyncpg
 
 from service.db.registry import SQL_DIR
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 # Any fixed 64-bit number shared by every process of this service.
 ADVISORY_LOCK_ID = 0x4A554D50_53544152  # "JUMPSTAR"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK = "SELECT pg_advisory_xact_lock($1)"
+_IS_APPLIED = "SELECT true FROM schema_migrations WHERE version = $1"
+# This role's defaults in this database (ALTER ROLE ... IN DATABASE ... SET).
+_ROLE_DEFAULTS = """
+SELECT setconfig FROM pg_db_role_setting
+WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"""
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -88,32 +98,84 @@ async def pending_migrations(conn: asyncpg.Connection, directory: Path = MIGRATI
 
 
 async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply every pending migration; return those applied by this call."""
+    """Apply every pending migration; return those applied by this call.
+
+    Each migration runs in a transaction that first takes a transaction-level
+    advisory lock and re-checks that the file is still pending: concurrent starters
+    (workers, instances) wait for one another and never apply a file twice, and no
+    lock outlives a transaction, so this also holds through PgBouncer in transaction
+    mode (a session lock would stay on whichever server connection took it)."""
     migrations = discover(directory)
-    await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_ID)
-    try:
+    async with conn.transaction():
+        await conn.execute(_LOCK, ADVISORY_LOCK_ID)
         await conn.execute(_CREATE_TABLE)
-        applied = await _applied(conn)
-        _check_unchanged(migrations, applied)
-        done: list[Migration] = []
-        for migration in migrations:
-            if migration.version in applied:
-                continue
-            try:
-                async with conn.transaction():
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                        migration.version, migration.name, migration.checksum)
-            except asyncpg.PostgresError as exc:
-                raise MigrationError(f"migration {migration.path.name} failed: {exc}") from exc
-            done.append(migration)
-        return done
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_ID)
+    applied = await _applied(conn)
+    _check_unchanged(migrations, applied)
+    done: list[Migration] = []
+    for migration in migrations:
+        if migration.version in applied:
+            continue
+        try:
+            async with conn.transaction():
+                await conn.execute(_LOCK, ADVISORY_LOCK_ID)
+                if await conn.fetchval(_IS_APPLIED, migration.version):
+                    continue      # another starter applied it while we waited for the lock
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version, migration.name, migration.checksum)
+        except asyncpg.PostgresError as exc:
+            raise MigrationError(f"migration {migration.path.name} failed: {exc}") from exc
+        done.append(migration)
+    return done
 
 
-async def migrate(db) -> list[str]:
-    """Apply pending migrations on one connection of `db` (a Database); the file names applied."""
+async def apply_session_defaults(conn: asyncpg.Connection, settings) -> list[str]:
+    """Write the service's session settings (db/pool.py session_settings) as this
+    role's defaults in this database, where they differ; the `name=value` written.
+
+    Behind PgBouncer in transaction mode the pool cannot send them at startup (it
+    refuses unknown startup parameters) and a session SET would stick to whichever
+    server connection ran it; role defaults apply to every new server session
+    instead, at no cost per request. Any role may set its own defaults; without that
+    right (or on a read-only server) this logs what an administrator must run."""
+    from service.db.pool import session_settings
+    wanted = session_settings(settings)
+    current = {}
+    for entry in await conn.fetchval(_ROLE_DEFAULTS) or []:
+        name, _, value = entry.partition("=")
+        current[name] = value
+    changes = {name: value for name, value in wanted.items() if current.get(name) != value}
+    if not changes:
+        return []
+    database = await conn.fetchval("SELECT current_database()")
+    statements = [f"ALTER ROLE CURRENT_USER IN DATABASE {_identifier(database)} SET {name} = {_literal(value)}"
+                  for name, value in changes.items()]
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    except asyncpg.PostgresError as exc:
+        log.warning("could not set the session defaults (%s); behind PgBouncer, have an administrator run: %s",
+                    exc, "; ".join(statements))
+        return []
+    return [f"{name}={value}" for name, value in changes.items()]
+
+
+async def migrate(db, settings=None) -> list[str]:
+    """Apply pending migrations on one connection of `db` (a Database); the file names
+    applied. With settings, also write the session defaults (apply_session_defaults)."""
     async with db.session() as session:
-        return [m.path.name for m in await apply_migrations(session.conn)]
+        applied = [m.path.name for m in await apply_migrations(session.conn)]
+        if settings is not None:
+            written = await apply_session_defaults(session.conn, settings)
+            if written:
+                log.info("session defaults for this role in this database: %s", ", ".join(written))
+        return applied
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

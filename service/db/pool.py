@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +26,7 @@ import asyncpg
 import orjson
 
 from service.context import RequestContext, current_request
-from service.db.errors import translate_db_error
+from service.db.errors import is_connection_fault, must_drop_connection, translate_db_error
 from service.db.server import PING
 from service.errors import ServiceUnavailable
 from service.observability.stats import HOLD_BUCKETS, WAIT_BUCKETS, Histogram, Timings
@@ -42,9 +43,22 @@ CLOSE_TIMEOUT_S = 5.0
 RECENT_LEAKS = 20
 
 
-def server_settings(settings: Settings, application_name: str = "content-jumpstart-api") -> dict[str, str]:
+# Client-side margin over the server's statement timeout. The server cancels a slow
+# statement at DB_STATEMENT_TIMEOUT_MS and answers; when no answer comes at all (the
+# network dropped, nothing closed), asyncpg gives up this much later and the
+# connection is dropped: that is what bounds a request during a partition.
+NETWORK_GRACE_S = 5.0
+CONNECT_TIMEOUT_S = 10.0
+
+# The settings every session of the service relies on. Sent as startup parameters
+# when the server accepts them (a direct connection); PgBouncer refuses unknown
+# startup parameters, so behind it they come from the role's defaults in this
+# database, which `run.py migrate` writes (db/migrations.py apply_session_defaults).
+SESSION_SETTINGS = ("statement_timeout", "plan_cache_mode")
+
+
+def session_settings(settings: Settings) -> dict[str, str]:
     return {
-        "application_name": application_name,
         "statement_timeout": str(settings.db_statement_timeout_ms),
         # List queries take optional filters as `($n IS NULL OR col = $n)`. A custom
         # plan folds the NULL ones away and picks the index of the filters present;
@@ -52,6 +66,41 @@ def server_settings(settings: Settings, application_name: str = "content-jumpsta
         # statement) could not. Planning costs ~0.1 ms; a wrong plan costs seconds.
         "plan_cache_mode": "force_custom_plan",
     }
+
+
+def server_settings(settings: Settings, application_name: str = "content-jumpstart-api", *,
+                    startup: bool = True) -> dict[str, str]:
+    """Startup parameters: the application name, plus the session settings unless
+    the other end refuses them (PgBouncer: `startup=False`)."""
+    values = {"application_name": application_name}
+    if startup:
+        values.update(session_settings(settings))
+    return values
+
+
+def command_timeout(settings: Settings) -> float | None:
+    """asyncpg's per-statement client-side limit: the server's timeout plus the grace."""
+    if settings.db_statement_timeout_ms == 0:
+        return None
+    return settings.db_statement_timeout_ms / 1000.0 + NETWORK_GRACE_S
+
+
+def request_wait_bound_s(settings: Settings) -> float:
+    """The longest one request waits on the database, when it can no longer reach it
+    (a partition: bytes stop, nothing closes): a connection within DB_POOL_TIMEOUT
+    (new connections included), at most one pre-ping of PRE_PING_TIMEOUT_S past it,
+    then one statement within the client-side command timeout; the first statement
+    that fails ends the request with 503. Unbounded with DB_STATEMENT_TIMEOUT_MS=0."""
+    statement = command_timeout(settings)
+    if statement is None:
+        return float("inf")
+    return settings.db_pool_timeout + PRE_PING_TIMEOUT_S + statement
+
+
+def refused_startup_parameter(exc: BaseException) -> bool:
+    """PgBouncer (transaction or session mode) answers an unknown startup parameter
+    with `unsupported startup parameter: <name>` (SQLSTATE 08P01)."""
+    return isinstance(exc, asyncpg.PostgresError) and "unsupported startup parameter" in str(exc)
 
 
 def _encode_jsonb(value) -> bytes:
@@ -80,11 +129,38 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-async def connect(dsn: str, settings: Settings, **kwargs) -> asyncpg.Connection:
-    """A single connection configured like the pool's (migrations, LISTEN, tests)."""
-    conn = await asyncpg.connect(dsn, server_settings=server_settings(settings), **kwargs)
+async def connect(dsn: str, settings: Settings, *, application_name: str = "content-jumpstart-api",
+                  **kwargs) -> asyncpg.Connection:
+    """A single connection configured like the pool's (commands, migrations, tests):
+    DB_STATEMENT_CACHE_SIZE honoured, session settings as startup parameters unless
+    refused (PgBouncer), then the role's defaults apply."""
+    kwargs.setdefault("statement_cache_size", settings.db_statement_cache_size)
+    kwargs.setdefault("timeout", CONNECT_TIMEOUT_S)
+    try:
+        conn = await asyncpg.connect(dsn, server_settings=server_settings(settings, application_name), **kwargs)
+    except asyncpg.PostgresError as exc:
+        if not refused_startup_parameter(exc):
+            raise
+        conn = await asyncpg.connect(dsn, server_settings=server_settings(settings, application_name, startup=False),
+                                     **kwargs)
+        _REFUSED_STARTUP.add(conn)
     await init_connection(conn)
     return conn
+
+
+# Connections made without the session settings because the other end refused them.
+_REFUSED_STARTUP: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+
+
+def refused_startup_parameter_seen(conn: asyncpg.Connection) -> bool:
+    return conn in _REFUSED_STARTUP
+
+
+async def settings_in_force(conn: asyncpg.Connection) -> dict[str, str]:
+    """The session settings as the server applies them on this connection."""
+    from service.db.server import SESSION_SETTINGS as QUERY
+    rows = await conn.fetch(QUERY.text, list(SESSION_SETTINGS))
+    return {row["name"]: row["setting"] for row in rows}
 
 
 class _Connection:
@@ -129,6 +205,7 @@ class PoolEvents:
         self.waited = 0                  # acquires that found every connection (max) in use
         self.pre_ping_failures = 0
         self.recycles = 0
+        self.faults = 0                  # connections dropped after failing under a statement
         self.leaks_suspected = 0
         self.peak_in_use = 0
         self.wait_ms = Timings()
@@ -145,6 +222,7 @@ class PoolEvents:
             "acquire_timeouts": self.acquire_timeouts, "acquire_errors": self.acquire_errors,
             "acquires_waited_for_full_pool": self.waited,
             "pre_ping_failures": self.pre_ping_failures, "recycles": self.recycles,
+            "connection_faults": self.faults,
             "leaks_suspected": self.leaks_suspected, "peak_in_use": self.peak_in_use,
             "acquire_wait_ms": self.wait_ms.summary(), "hold_ms": self.hold_ms.summary(),
         }
@@ -170,22 +248,51 @@ class Pool:
         self._holds: set[_Hold] = set()
         self._watchdog: asyncio.Task | None = None
         self._echo = settings.db_echo_pool
+        # What the probe found: session settings sent at startup or not, and in force.
+        self.session: dict = {}
+        # perf_counter of the last connection fault: connections released before it
+        # are pinged before their next use, whatever their idle time.
+        self._fault_at = 0.0
 
     async def open(self) -> None:
         try:
+            startup = await self._probe()
             self._pool = await asyncpg.create_pool(
                 self.dsn,
                 min_size=self.settings.db_pool_size,
                 max_size=self.settings.pool_max_size,
                 max_inactive_connection_lifetime=self.settings.db_idle_timeout_s,
-                server_settings=server_settings(self.settings),
+                server_settings=server_settings(self.settings, startup=startup),
                 init=self._on_connect,
                 reset=keep_session,
                 statement_cache_size=self.settings.db_statement_cache_size,
+                command_timeout=command_timeout(self.settings),
+                timeout=CONNECT_TIMEOUT_S,
             )
         except Exception as exc:
             raise translate_db_error(exc) from exc
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_for_leaks())
+
+    async def _probe(self) -> bool:
+        """One connection before the pool: does the other end take the session settings
+        as startup parameters (a server) or refuse them (PgBouncer)? And are they in
+        force either way? Returns whether to send them at startup."""
+        conn = await connect(self.dsn, self.settings, statement_cache_size=0)
+        try:
+            startup = not refused_startup_parameter_seen(conn)
+            in_force = await settings_in_force(conn)
+        finally:
+            await conn.close()
+        wanted = session_settings(self.settings)
+        self.session = {"sent_at_startup": startup, "in_force": in_force,
+                        "as_configured": in_force == wanted}
+        if in_force != wanted:
+            log.warning(
+                "session settings not in force through %s: %s, wanted %s. Behind PgBouncer they come from "
+                "the role's defaults in this database: run `run.py migrate` with DATABASE_DIRECT_URL set (it "
+                "writes them), then have PgBouncer reconnect its server connections (RECONNECT)",
+                "the pooler" if not startup else "the server", in_force, wanted)
+        return startup
 
     async def close(self) -> None:
         if self._watchdog is not None:
@@ -255,11 +362,16 @@ class Pool:
         if self._echo:
             log.info("pool: checkout (backend pid %s) after %.2f ms", state.pid if state else "?",
                      (now - start) * 1000.0)
+        fault = drop = False
         try:
             yield conn
+        except BaseException as exc:
+            fault = is_connection_fault(exc)
+            drop = fault or must_drop_connection(exc)
+            raise
         finally:
             holds.discard(hold)
-            await self._checkin(pool, conn, state, hold)
+            await self._checkin(pool, conn, state, hold, fault=fault, drop=drop)
 
     async def _checkout(self, pool: asyncpg.Pool, start: float) -> tuple[asyncpg.Connection, _Connection | None]:
         deadline = start + self.settings.db_pool_timeout
@@ -273,13 +385,20 @@ class Pool:
                 raise translate_db_error(exc) from exc
             # No await between the acquire and this line: the connection is open here.
             state = self._connections.get(conn.get_server_pid())
-            if (not self.settings.db_pool_pre_ping or state is None
-                    or time.perf_counter() - state.released_at < self.pre_ping_after_idle_s
-                    or await self._ping(conn, state)):
+            if state is None or not self._needs_ping(state) or await self._ping(conn, state):
                 return conn, state
             if time.perf_counter() >= deadline:
                 raise self._timed_out()
         raise ServiceUnavailable("the database is unavailable; try again later")
+
+    def _needs_ping(self, state: _Connection) -> bool:
+        """Idle past PRE_PING_AFTER_IDLE_S (with DB_POOL_PRE_PING), or idle since before
+        the last connection fault: after a server restart every such connection is
+        suspect, and a read retried after a fault gets a connection known alive."""
+        if state.released_at <= self._fault_at:
+            return True
+        return (self.settings.db_pool_pre_ping
+                and time.perf_counter() - state.released_at >= self.pre_ping_after_idle_s)
 
     def _timed_out(self) -> ServiceUnavailable:
         self.events.acquire_timeouts += 1
@@ -305,7 +424,7 @@ class Pool:
             return False
 
     async def _checkin(self, pool: asyncpg.Pool, conn: asyncpg.Connection, state: _Connection | None,
-                       hold: _Hold) -> None:
+                       hold: _Hold, *, fault: bool = False, drop: bool = False) -> None:
         now = time.perf_counter()
         events = self.events
         held = now - hold.since
@@ -314,6 +433,21 @@ class Pool:
         events.hold_histogram.observe(held)
         if held >= self.settings.db_leak_threshold_s and not hold.suspected:
             self._suspect(hold, now)
+        if fault or drop:
+            # The connection failed under a statement (lost, or no answer within the
+            # client-side timeout), or its holder was cancelled: drop it at once. A
+            # release would wait for a cancellation or a rollback that may never be
+            # answered. After a fault, every connection idle since is pinged before use.
+            if fault:
+                self._fault_at = now
+                events.faults += 1
+                log.warning("pool: connection fault on backend pid %s; the connection was dropped",
+                            state.pid if state else "?")
+            try:
+                conn.terminate()
+            except asyncpg.InterfaceError:
+                pass               # already closed and given back
+            return
         if state is not None and now - state.opened_at >= self.settings.db_pool_recycle:
             events.recycles += 1
             if self._echo:

@@ -6,6 +6,7 @@ from service.db.registry import query
 PING = query("health/ping")
 SERVER_CAPACITY = query("health/server_capacity")
 SERVER_VERSION = query("health/server_version")
+SESSION_SETTINGS = query("health/session_settings")
 
 
 async def ping(session) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from service import keys
 from service.context import RequestContext, current_request
-from service.errors import ApiError
+from service.errors import ApiError, DatabaseConnectionLost
 from service.http.body import MAX_BODY_BYTES
 from service.http.responses import error_response
 
@@ -68,6 +68,24 @@ def _http_error_response(exc: web.HTTPException, request_id: str) -> web.Respons
     return error_response(exc.status, code, message, request_id, headers=headers)
 
 
+_IDEMPOTENT_READS = frozenset({"GET", "HEAD"})
+
+
+async def _handle(handler, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """The handler; an idempotent read that lost its database connection mid-statement
+    (server restart, reset) runs once more, on a connection the pool has just checked
+    (db/pool.py pings every connection idle since the fault). A second loss is the 503."""
+    try:
+        return await handler(request)
+    except DatabaseConnectionLost:
+        if request.method not in _IDEMPOTENT_READS:
+            raise
+        log.info("database connection lost under %s %s (request_id=%s); retrying once",
+                 request.method, request.path, ctx.request_id)
+        ctx.retried = True
+        return await handler(request)
+
+
 @web.middleware
 async def request_middleware(request: web.Request, handler):
     """The one middleware. Each middleware layer costs a coroutine on every request,
@@ -91,7 +109,7 @@ async def request_middleware(request: web.Request, handler):
     status = 0    # stays 0 when the client went away (cancelled): nothing to report
     try:
         try:
-            response = await handler(request)
+            response = await _handle(handler, request, ctx)
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
                                       field=exc.field, headers=exc.headers)

@@ -154,3 +154,23 @@ def make_api(aiohttp_client, database_url):
     async def build(custom: Settings) -> Api:
         return Api(await aiohttp_client(create_app(custom)), database_url)
     return build
+
+
+# -- topology (issue 9): PgBouncer in transaction mode in front of the session's server --
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server):
+    """A PgBouncer (transaction mode) process in front of the test server, for the session.
+    Run as the server's unprivileged account when we are root (PgBouncer refuses root)."""
+    from topology import PgBouncer
+    admin_url, server = pg_server
+    run_as = None
+    if os.geteuid() == 0:
+        run_as = (server.system_user if server is not None else None) or "nobody"
+    workdir = Path(tempfile.mkdtemp(prefix="cj-pgbouncer-"))
+    bouncer = PgBouncer(admin_url, workdir, run_as=run_as).start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

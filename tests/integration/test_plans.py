@@ -20,6 +20,7 @@ a top-N sort is the right plan, and that is what PostgreSQL picks.
 """
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from uuid import UUID
 
@@ -27,9 +28,12 @@ import asyncpg
 import orjson
 import pytest
 from dbutil import scratch_database
+from topology import database_of
 
+from service.db.migrations import apply_session_defaults
 from service.db.pool import connect
 from service.db.registry import query
+from service.settings import Settings
 from service.store import clients, posts, projects, runs
 
 ROWS = 100_000          # per list table; posts get 20% more
@@ -87,6 +91,9 @@ async def big_database(pg_server):
                 await conn.execute(statement.format(owners=OWNERS, rows=ROWS, posts=ROWS * 6 // 5))
             # Fresh statistics, and a current visibility map for index-only probes.
             await conn.execute("VACUUM (ANALYZE) users, clients, projects, runs, posts")
+            # What `run.py migrate` does: the session settings as role defaults, which
+            # is how they reach sessions through PgBouncer.
+            await apply_session_defaults(conn, Settings())
         finally:
             await conn.close()
         yield url
@@ -182,15 +189,23 @@ def plan_nodes(plan: dict):
         yield from plan_nodes(child)
 
 
+_probe_numbers = itertools.count(1)
+
+
 async def reused_statement_plan(conn: asyncpg.Connection, sql: str, args: tuple) -> tuple[dict, dict]:
-    """(plan of the prepared statement after REPEATS executions, its pg_prepared_statements row)."""
-    statement = await conn.prepare(sql)
-    for _ in range(REPEATS):
-        await statement.fetch(*args)
-    name = statement.get_name()
-    counters = await conn.fetchrow(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1", name)
-    raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({', '.join(map(_literal, args))})")
+    """(plan of the prepared statement after REPEATS executions, its pg_prepared_statements row).
+    In one transaction: through PgBouncer in transaction mode that keeps one server
+    connection for the prepared statement and its EXECUTEs."""
+    async with conn.transaction():
+        # Named explicitly: with DB_STATEMENT_CACHE_SIZE=0 asyncpg would use the unnamed statement.
+        statement = await conn.prepare(sql, name=f"plan_probe_{next(_probe_numbers)}")
+        for _ in range(REPEATS):
+            await statement.fetch(*args)
+        name = statement.get_name()
+        counters = await conn.fetchrow(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1", name)
+        raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({', '.join(map(_literal, args))})")
+        await conn.execute(f"DEALLOCATE {name}")
     return orjson.loads(raw)[0]["Plan"], dict(counters)
 
 
@@ -220,9 +235,16 @@ def assert_index_range_scan(plan: dict, table: str, index: str) -> None:
     assert "ROW(created_at, id)" in scans[0].get("Index Cond", ""), f"key not in the index condition:\n{shown}"
 
 
-@pytest.fixture
-async def pool_like_connection(big_database, settings):
-    conn = await connect(big_database, settings)
+@pytest.fixture(params=["direct", "pgbouncer"])
+async def pool_like_connection(request, big_database, settings):
+    """A connection configured like the pool's: to the server itself, or through PgBouncer
+    in transaction mode with DB_STATEMENT_CACHE_SIZE=0 (plan_cache_mode then comes from
+    the role's defaults that migrate writes, not from a startup parameter)."""
+    if request.param == "direct":
+        conn = await connect(big_database, settings)
+    else:
+        bouncer = request.getfixturevalue("pgbouncer")
+        conn = await connect(bouncer.url(database_of(big_database)), settings.replace(db_statement_cache_size=0))
     try:
         yield conn
     finally:
