@@ -13,6 +13,7 @@ from service.cache.response_cache import ResponseCache
 from service.db.database import Database
 from service.db.migrations import discover
 from service.db.pool import Pool
+from service.http import security_headers
 from service.http.body import MAX_BODY_BYTES
 from service.http.middleware import request_middleware
 from service.observability.metrics import Metrics, TierStatsCollector
@@ -74,6 +75,7 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
 def create_app(settings: Settings) -> web.Application:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (run.py resolves the embedded server)")
+    security_headers.hide_server_version()
     app = web.Application(middlewares=[request_middleware], client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = discover()      # readiness compares the database with these
