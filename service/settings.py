@@ -65,6 +65,11 @@ class Settings:
     token_ttl_hours: int = 168
     log_level: str = "INFO"
 
+    # Login throttling (auth/throttle.py): this many failed logins per email, or per
+    # client address, within the window answer 429 until the oldest one leaves it.
+    login_max_failures: int = 10
+    login_window_s: int = 300
+
     @property
     def pool_max_size(self) -> int:
         return self.db_pool_size + self.db_max_overflow
@@ -175,6 +180,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "METRICS_TOKEN": ("metrics_token", _text),
     "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
     "LOG_LEVEL": ("log_level", _log_level),
+    "LOGIN_MAX_FAILURES": ("login_max_failures", _int(1, 1000000)),
+    "LOGIN_WINDOW_S": ("login_window_s", _int(1, 86400 * 7)),
 }
 
 

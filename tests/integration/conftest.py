@@ -54,8 +54,10 @@ def database_url(pg_server):
 
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
+    # Every test client connects from 127.0.0.1 into one database per session: failed logins
+    # of unrelated tests must not add up to a 429 (test_login_throttle.py uses addresses of its own).
     return Settings(database_url=database_url, secret_key="test-secret-key", var_dir=tmp_path,
-                    db_pool_size=2, db_max_overflow=8, db_pool_timeout=5.0)
+                    db_pool_size=2, db_max_overflow=8, db_pool_timeout=5.0, login_max_failures=1000)
 
 
 @pytest.fixture
