@@ -14,6 +14,7 @@ from service.db.database import Database
 from service.db.migrations import discover
 from service.db.pool import Pool
 from service.http import security_headers
+from service.http.access_log import AccessLog
 from service.http.body import MAX_BODY_BYTES
 from service.http.middleware import request_middleware
 from service.observability.metrics import Metrics, TierStatsCollector
@@ -61,7 +62,8 @@ def _instrument(app: web.Application, db: Database) -> None:
 
 
 def _monitoring(app: web.Application, settings: Settings) -> None:
-    """Profiler, metrics (with the cache tiers) and the hooks run as each request ends."""
+    """Profiler, metrics (with the cache tiers) and the hooks run as each request ends (metrics,
+    N+1 detection, access log)."""
     profiler, metrics = Profiler(settings), Metrics(settings)
     app[keys.PROFILER], app[keys.METRICS] = profiler, metrics
     cache = app[keys.CACHE]
@@ -69,6 +71,8 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
     finished = [metrics.http.observe]
     if profiler.enabled:
         finished.append(profiler.finish_request)
+    if settings.access_log:
+        finished.append(AccessLog(structured=settings.log_format == "json"))
     app[keys.REQUEST_FINISHED] = finished
 
 

@@ -17,6 +17,7 @@ class RequestContext:
     db_ms: float = 0.0
     queries: int = 0
     cache: str | None = None
+    user_id: object = None      # the authenticated caller's id (auth/guards.py), for the access log
     # query name -> executions in this request (N+1 detection)
     query_counts: dict[str, int] = field(default_factory=dict)
 

@@ -70,6 +70,11 @@ class Settings:
     login_max_failures: int = 10
     login_window_s: int = 300
 
+    # One line per request on logger service.access (http/access_log.py); the format of
+    # every log line: text, or one JSON object per line (observability/logs.py).
+    access_log: bool = True
+    log_format: str = "text"
+
     @property
     def pool_max_size(self) -> int:
         return self.db_pool_size + self.db_max_overflow
@@ -136,6 +141,13 @@ def _database_url(raw: str) -> str:
     return value
 
 
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError(f"must be text or json, got {raw!r}")
+    return value
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -182,6 +194,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "LOG_LEVEL": ("log_level", _log_level),
     "LOGIN_MAX_FAILURES": ("login_max_failures", _int(1, 1000000)),
     "LOGIN_WINDOW_S": ("login_window_s", _int(1, 86400 * 7)),
+    "ACCESS_LOG": ("access_log", _bool),
+    "LOG_FORMAT": ("log_format", _log_format),
 }
 
 

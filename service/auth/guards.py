@@ -33,6 +33,7 @@ async def require_user(request: web.Request) -> User:
     if user.expires_at <= time.time():
         raise Unauthorized("invalid or expired token")
     request[keys.USER] = user.user
+    request[keys.REQUEST_CTX].user_id = user.user.id
     return user.user
 
 
