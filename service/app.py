@@ -72,7 +72,9 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
     if profiler.enabled:
         finished.append(profiler.finish_request)
     if settings.access_log:
-        finished.append(AccessLog(structured=settings.log_format == "json"))
+        access = AccessLog(structured=settings.log_format == "json")
+        finished.append(access)
+        app.on_cleanup.append(access.close)
     app[keys.REQUEST_FINISHED] = finished
 
 
