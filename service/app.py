@@ -14,6 +14,8 @@ from service.db.database import Database
 from service.db.fairness import UserLimiter
 from service.db.migrations import discover
 from service.db.pool import Pool
+from service.http import security_headers
+from service.http.access_log import AccessLog
 from service.http.body import MAX_BODY_BYTES
 from service.http.middleware import request_middleware
 from service.jobs.metrics import JobCollector, JobMetrics
@@ -78,7 +80,8 @@ def _instrument(app: web.Application, db: Database) -> None:
 
 
 def _monitoring(app: web.Application, settings: Settings) -> None:
-    """Profiler, metrics (with the cache tiers) and the hooks run as each request ends."""
+    """Profiler, metrics (with the cache tiers) and the hooks run as each request ends (metrics,
+    N+1 detection, access log)."""
     profiler, metrics = Profiler(settings), Metrics(settings)
     app[keys.PROFILER], app[keys.METRICS] = profiler, metrics
     cache = app[keys.CACHE]
@@ -90,12 +93,17 @@ def _monitoring(app: web.Application, settings: Settings) -> None:
     finished = [metrics.http.observe]
     if profiler.enabled:
         finished.append(profiler.finish_request)
+    if settings.access_log:
+        access = AccessLog(structured=settings.log_format == "json")
+        finished.append(access)
+        app.on_cleanup.append(access.close)
     app[keys.REQUEST_FINISHED] = finished
 
 
 def create_app(settings: Settings) -> web.Application:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (run.py resolves the embedded server)")
+    security_headers.hide_server_version()
     app = web.Application(middlewares=[request_middleware], client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = discover()      # readiness compares the database with these

@@ -68,6 +68,15 @@ class ValidationFailed(ApiError):
     status, code = 422, "validation_error"
 
 
+class TooManyRequests(ApiError):
+    """Throttled (repeated failed logins): try again after Retry-After seconds."""
+
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 class ServiceUnavailable(ApiError):
     """The database cannot answer now: down, pool exhausted, or a statement timed out."""
 

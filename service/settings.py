@@ -87,6 +87,16 @@ class Settings:
     smtp_url: str | None = None
     smtp_from: str = "Content Jumpstart <noreply@localhost>"
 
+    # Login throttling (auth/throttle.py): this many failed logins per email, or per
+    # client address, within the window answer 429 until the oldest one leaves it.
+    login_max_failures: int = 10
+    login_window_s: int = 300
+
+    # One line per request on logger service.access (http/access_log.py); the format of
+    # every log line: text, or one JSON object per line (observability/logs.py).
+    access_log: bool = True
+    log_format: str = "text"
+
     @property
     def pool_max_size(self) -> int:
         return self.db_pool_size + self.db_max_overflow
@@ -150,6 +160,13 @@ def _database_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("postgresql://", "postgres://")):
         raise ValueError("must be a postgresql:// URI")
+    return value
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError(f"must be text or json, got {raw!r}")
     return value
 
 
@@ -226,6 +243,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "JOBS_EXPORT_BATCH_ROWS": ("jobs_export_batch_rows", _int(1, 100000)),
     "SMTP_URL": ("smtp_url", _smtp_url),
     "SMTP_FROM": ("smtp_from", _text),
+
+    "LOGIN_MAX_FAILURES": ("login_max_failures", _int(1, 1000000)),
+    "LOGIN_WINDOW_S": ("login_window_s", _int(1, 86400 * 7)),
+    "ACCESS_LOG": ("access_log", _bool),
+    "LOG_FORMAT": ("log_format", _log_format),
 }
 
 

@@ -12,6 +12,7 @@ import multiprocessing
 import signal
 import time
 
+from service.observability.logs import configure_logging
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
 
 
 def _worker_main(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+    configure_logging(settings)
     run_server(settings, reuse_port=True)
 
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from service import keys
 from service.api.common import db_of
+from service.auth import throttle
 from service.auth.guards import require_user
 from service.auth.passwords import hash_password_async, verify_password_async
 from service.auth.tokens import bearer_token, new_token, token_digest
@@ -14,7 +15,7 @@ from service.errors import Conflict, Unauthorized
 from service.http.body import PUBLIC_BODY_BYTES, read_json
 from service.http.responses import json_response, no_content
 from service.schemas import users as schema
-from service.schemas.fields import normalize_email, validate_body
+from service.schemas.fields import validate_body
 from service.store import users
 
 
@@ -37,15 +38,24 @@ async def register(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request, PUBLIC_BODY_BYTES), schema.LOGIN)
-    db = db_of(request)
-    row = await users.for_login(db, normalize_email(body["email"]))
+    db, settings = db_of(request), request.app[keys.SETTINGS]
+    email, address = throttle.normalize_email(body["email"]), throttle.client_address(request)
+    # Before any hashing: a throttled caller costs one indexed query, no CPU.
+    await throttle.check(db, settings, email, address)
+    row = await users.for_login(db, email)
+    stored = row["password_hash"] if row else None
     # One answer for a wrong password and an unknown email, after the same work.
-    if not await verify_password_async(body["password"], row["password_hash"] if row else None):
+    verified = await verify_password_async(body["password"], stored)
+    if not verified.ok:
+        await throttle.failed(db, settings, email, address)
         raise Unauthorized("email or password is wrong")
+    await throttle.succeeded(db, email)
     user = User(**{k: row[k] for k in ("id", "email", "full_name", "is_admin", "created_at")})
+    if verified.needs_rehash:      # an older scheme (scrypt): store argon2id of the same password
+        await users.update_password_hash(db, user_id=user.id, old_hash=stored,
+                                         new_hash=await hash_password_async(body["password"]))
     token, digest = new_token()
-    expires_at = await users.insert_token(db, token_hash=digest, user_id=user.id,
-                                          ttl_hours=request.app[keys.SETTINGS].token_ttl_hours)
+    expires_at = await users.insert_token(db, token_hash=digest, user_id=user.id, ttl_hours=settings.token_ttl_hours)
     return json_response(request, {"access_token": token, "token_type": "bearer",
                                    "expires_at": expires_at, "user": user.public()})
 

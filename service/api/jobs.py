@@ -11,6 +11,7 @@ from service.api.common import db_of, list_response
 from service.auth.guards import require_user
 from service.auth.user import User
 from service.errors import ApiError, Conflict, InvalidParameter, NotFound
+from service.http import security_headers
 from service.http.body import read_json
 from service.http.middleware import server_timing
 from service.http.responses import json_response
@@ -131,6 +132,7 @@ async def job_result(request: web.Request) -> web.StreamResponse:
         "Content-Length": str(row["bytes"]),
         "Server-Timing": server_timing(ctx),
     })
+    security_headers.apply(response)      # streamed: sent before the middleware sees it
     await response.prepare(request)
     sent, seq = 0, 0
     try:

@@ -2,8 +2,9 @@
 
 The router is built from it (`add_routes`), the cache's after-write invalidation
 reads `writes` from it, and the OpenAPI document (issue 11) is to be generated
-from it. `auth` says who may call: public, user (a bearer token), admin, or
-metrics (open unless METRICS_TOKEN is set); handlers enforce it with the guards
+from it. `auth` says who may call: public, user (a bearer token), admin,
+metrics (open unless METRICS_TOKEN is set), or admin_or_metrics (read-only admin
+health: an admin's token, or METRICS_TOKEN for scrapers); handlers enforce it with the guards
 of service/auth/guards.py, and tests/integration/test_routes.py proves that
 every route answers as its row says.
 """
@@ -28,7 +29,7 @@ from service.schemas import users as user_schema
 from service.schemas.fields import Field
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Auth = Literal["public", "user", "admin", "metrics"]
+Auth = Literal["public", "user", "admin", "metrics", "admin_or_metrics"]
 Schema = Mapping[str, Field]
 
 
@@ -125,26 +126,27 @@ ROUTES: tuple[Route, ...] = (
           response="job", writes=("jobs",)),
     Route("GET", "/api/jobs/{id}/result", jobs.job_result, "user",
           "A succeeded job's result file, streamed; 409 job_not_finished before", response="file"),
-    # Admin: pool, cache, profiling, everything at once
-    Route("GET", "/api/health/database", database.database, "admin", "Pool state, server capacity, advice"),
-    Route("GET", "/api/health/database/events", database.database_events, "admin",
+    # Admin: pool, cache, profiling, everything at once (the GETs also accept METRICS_TOKEN)
+    Route("GET", "/api/health/database", database.database, "admin_or_metrics",
+          "Pool state, server capacity, advice"),
+    Route("GET", "/api/health/database/events", database.database_events, "admin_or_metrics",
           "Pool event counters and timings since start"),
-    Route("GET", "/api/health/cache", cache.cache_stats, "admin", "Cache tiers: sizes, hits, misses, advice",
+    Route("GET", "/api/health/cache", cache.cache_stats, "admin_or_metrics", "Cache tiers: sizes, hits, misses, advice",
           query=admin_schema.CACHE_TIER),
     Route("POST", "/api/health/cache/clear", cache.cache_clear, "admin",
           "Clear all, one tier, or one resource's namespace", query=admin_schema.CACHE_CLEAR),
     Route("POST", "/api/health/cache/reset-stats", cache.cache_reset_stats, "admin",
           "Zero the cache counters, keep the entries", query=admin_schema.NONE),
-    Route("GET", "/api/health/profiling", profiling.profiling_report, "admin",
+    Route("GET", "/api/health/profiling", profiling.profiling_report, "admin_or_metrics",
           "Query profile: summary, slowest, N+1 findings, advice"),
-    Route("GET", "/api/health/profiling/queries", profiling.profiling_queries, "admin",
+    Route("GET", "/api/health/profiling/queries", profiling.profiling_queries, "admin_or_metrics",
           "Statistics per normalized query", query=admin_schema.PROFILING_QUERIES),
-    Route("GET", "/api/health/profiling/slow-queries", profiling.profiling_slow_queries, "admin",
+    Route("GET", "/api/health/profiling/slow-queries", profiling.profiling_slow_queries, "admin_or_metrics",
           "Recent slow executions", query=admin_schema.SLOW_QUERIES),
     Route("POST", "/api/health/profiling/reset", profiling.profiling_reset, "admin", "Clear profiling data"),
-    Route("GET", "/api/health/jobs", admin_jobs.health_jobs, "admin",
+    Route("GET", "/api/health/jobs", admin_jobs.health_jobs, "admin_or_metrics",
           "Job queue: depth by kind and status, oldest queued age, running jobs, workers, recent failures"),
-    Route("GET", "/api/health/full", full.full, "admin", "Every check summarized; 503 when unhealthy"),
+    Route("GET", "/api/health/full", full.full, "admin_or_metrics", "Every check summarized; 503 when unhealthy"),
     # The admin status page (issue 12): public HTML and assets holding no data; its script signs an admin
     # in and polls the admin routes above with the token (service/api/admin/status_page.py).
     Route("GET", "/api/health/dashboard", status_page.status_page, "public",

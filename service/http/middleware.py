@@ -14,6 +14,7 @@ from aiohttp import web
 from service import keys
 from service.context import RequestContext, current_request
 from service.errors import ApiError, DatabaseConnectionLost
+from service.http import security_headers
 from service.http.body import MAX_BODY_BYTES
 from service.http.responses import error_response
 
@@ -98,8 +99,9 @@ async def request_middleware(request: web.Request, handler):
       with no detail;
     - after a successful write (handlers commit before they return), the AFTER_WRITE
       hooks run (cache invalidation) before the response is sent;
-    - X-Request-ID and Server-Timing on every response, then the REQUEST_FINISHED
-      hooks (HTTP metrics, N+1 detection).
+    - X-Request-ID, Server-Timing and the security headers (http/security_headers.py)
+      on every response, then the REQUEST_FINISHED hooks (HTTP metrics, N+1
+      detection, access log).
     """
     start = time.perf_counter()
     ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
@@ -118,6 +120,7 @@ async def request_middleware(request: web.Request, handler):
         except web.HTTPException as exc:
             if exc.status < 400:      # redirects and the like go out as aiohttp made them
                 status = exc.status
+                security_headers.apply(exc)
                 raise
             response = _http_error_response(exc, ctx.request_id)
         except Exception:
@@ -137,6 +140,7 @@ async def request_middleware(request: web.Request, handler):
     headers = response.headers
     headers["X-Request-ID"] = ctx.request_id
     headers["Server-Timing"] = server_timing(ctx)
+    security_headers.apply(response)
     return response
 
 

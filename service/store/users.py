@@ -17,6 +17,7 @@ FIRST_ADMIN = query("users/first_admin")
 FOR_LOGIN = query("users/for_login")
 INSERT = query("users/insert")
 INSERT_TOKEN = query("users/insert_token")
+UPDATE_PASSWORD_HASH = query("users/update_password_hash")
 
 
 async def insert(db, *, email: str, password_hash: str, full_name: str | None,
@@ -62,3 +63,8 @@ async def delete_expired_tokens(db) -> int:
     """How many expired tokens were deleted."""
     status = await db.execute(DELETE_EXPIRED_TOKENS)
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def update_password_hash(db, *, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+    """Replace the hash just verified (re-hash on login); False when it changed meanwhile."""
+    return await db.fetchval(UPDATE_PASSWORD_HASH, user_id=user_id, old_hash=old_hash, new_hash=new_hash) is not None

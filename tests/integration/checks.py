@@ -9,3 +9,22 @@ def aware_datetime(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     assert parsed.utcoffset() is not None, value
     return parsed
+
+
+async def eventually(condition, what: str, timeout: float = 30.0, interval: float = 0.02):
+    """Poll `condition()` (sync or async) until it is truthy; fail naming `what` after
+    `timeout` seconds. Generous on purpose: the machine may be saturated, and a test
+    must prove that something happens, not how fast (benchmarks measure speed)."""
+    import asyncio
+    import inspect
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        assert loop.time() < deadline, f"not within {timeout:g} s: {what}"
+        await asyncio.sleep(interval)

@@ -146,12 +146,13 @@ async def test_an_expired_token_is_401(api, db_conn):
     await api.get("/api/auth/me", user, expect=401)
 
 
-async def test_passwords_are_stored_as_scrypt_hashes(api, db_conn):
+async def test_passwords_are_stored_as_argon2id_hashes_with_owasp_parameters(api, db_conn):
     email, password = _email(), "correct horse battery"
     await _register(api, email, password=password)
     stored = await db_conn.fetchval("SELECT password_hash FROM users WHERE email = $1", email)
-    assert stored.startswith("scrypt$") and password not in stored
-    assert verify_password(password, stored) and not verify_password(password + "!", stored)
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and password not in stored
+    assert verify_password(password, stored) == (True, False)
+    assert not verify_password(password + "!", stored).ok
     # Salted: the same password hashes differently for another user.
     other = _email()
     await _register(api, other, password=password)

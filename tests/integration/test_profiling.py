@@ -55,7 +55,7 @@ def test_query_hash_is_stable_and_shape_sensitive():
 
 
 async def test_slow_log_keeps_endpoint_and_request_id_but_no_parameter_values(build, settings):
-    api, _ = await build(settings.replace(slow_query_threshold_ms=50, very_slow_query_threshold_ms=5000))
+    api, _ = await build(settings.replace(slow_query_threshold_ms=50, very_slow_query_threshold_ms=600000))
     admin = await api.user(admin=True)
     await api.call("GET", "/test/sleep?s=0.1234", headers={"X-Request-ID": "slow-req-7"}, expect=200)
     body = await api.get("/api/health/profiling/slow-queries", admin)
@@ -72,28 +72,31 @@ async def test_slow_log_keeps_endpoint_and_request_id_but_no_parameter_values(bu
 
 
 async def test_every_pattern_is_counted_with_times_rows_and_slow_counts(build, settings):
-    api, _ = await build(settings.replace(slow_query_threshold_ms=0, very_slow_query_threshold_ms=150))
+    # Timing assertions are lower bounds (pg_sleep sleeps at least that long) or compare
+    # executions far apart (0 and 10 ms against 2.5 s, the very-slow line at 2 s): a saturated machine cannot break them.
+    api, _ = await build(settings.replace(slow_query_threshold_ms=0, very_slow_query_threshold_ms=2000))
     admin = await api.user(admin=True)
-    for seconds in ("0", "0.01", "0.2"):
+    for seconds in ("0", "0.01", "2.5"):
         await api.call("GET", f"/test/sleep?s={seconds}", expect=200)
     body = await api.get("/api/health/profiling/queries?limit=1000", admin)
     [sleep] = [item for item in body["items"] if item["name"] == "tests/sleep"]
     assert sleep["execution_count"] == 3 and sleep["rows"] == 3
     assert sleep["slow_count"] == 3 and sleep["very_slow_count"] == 1      # threshold 0 records every query
-    assert sleep["min_time_ms"] < 10 <= sleep["avg_time_ms"] and sleep["max_time_ms"] >= 200
+    assert sleep["min_time_ms"] < 2000 and sleep["max_time_ms"] >= 2500 and sleep["avg_time_ms"] >= 2510 / 3
     assert sleep["p95_time_ms"] == sleep["max_time_ms"]
     assert abs(sleep["total_time_ms"] - sleep["avg_time_ms"] * 3) < 0.01
     assert sleep["query_hash"] == query_hash("tests/sleep", "SELECT pg_sleep($1::float8)")
     report = await api.get("/api/health/profiling", admin)
-    assert report["summary"]["total_queries"] >= 3 and report["summary"]["very_slow_queries"] == 1
-    assert report["top_slowest_queries"][0]["name"] == "tests/sleep"
-    assert report["thresholds"] == {"slow_query_ms": 0, "very_slow_query_ms": 150, "n_plus_one": 5,
+    assert report["summary"]["total_queries"] >= 3 and report["summary"]["very_slow_queries"] >= 1
+    assert "tests/sleep" in [q["name"] for q in report["top_slowest_queries"]]
+    assert report["thresholds"] == {"slow_query_ms": 0, "very_slow_query_ms": 2000, "n_plus_one": 5,
                                     "max_slow_queries": 100}
     # filters
     many = await api.get("/api/health/profiling/queries?min_execution_count=3", admin)
     assert all(item["execution_count"] >= 3 for item in many["items"])
-    heavy = await api.get("/api/health/profiling/queries?min_avg_time_ms=10", admin)
-    assert [item["name"] for item in heavy["items"]] == ["tests/sleep"]
+    heavy = await api.get("/api/health/profiling/queries?min_avg_time_ms=500", admin)
+    assert "tests/sleep" in [item["name"] for item in heavy["items"]]
+    assert all(item["avg_time_ms"] >= 500 for item in heavy["items"])
     one = await api.get("/api/health/profiling/queries?limit=1", admin)
     assert len(one["items"]) == 1
 

@@ -1,6 +1,7 @@
 """Every row of the route table answers as its `auth` column says: public routes
 never ask for a token, user routes answer 401 without one, admin routes 401
-without one and 403 to a user who is not an admin."""
+without one and 403 to a user who is not an admin (admin_or_metrics too, while
+METRICS_TOKEN is unset: tests/integration/test_security_headers.py proves the token)."""
 from __future__ import annotations
 
 import uuid

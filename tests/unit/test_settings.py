@@ -18,6 +18,7 @@ DOCUMENTED_DEFAULTS = {
     "cache_max_size": 100, "offset_threshold": 100, "default_page_size": 20, "max_page_size": 100,
     "profiling_enabled": True, "slow_query_threshold_ms": 100, "very_slow_query_threshold_ms": 500,
     "max_slow_queries": 100, "n_plus_one_threshold": 5, "metrics_token": None, "token_ttl_hours": 168,
+    "login_max_failures": 10, "login_window_s": 300, "access_log": True, "log_format": "text",
 }
 
 
@@ -64,6 +65,8 @@ def test_every_documented_variable_is_read(tmp_path):
     assert (s.profiling_enabled, s.slow_query_threshold_ms, s.very_slow_query_threshold_ms) == (False, 0.0, 0.5)
     assert (s.max_slow_queries, s.n_plus_one_threshold, s.metrics_token, s.token_ttl_hours) == (9, 3, "scrape-me", 1)
     assert s.var_dir == tmp_path
+    ops = _load(tmp_path, LOGIN_MAX_FAILURES="5", LOGIN_WINDOW_S="60", ACCESS_LOG="false", LOG_FORMAT="JSON")
+    assert (ops.login_max_failures, ops.login_window_s, ops.access_log, ops.log_format) == (5, 60, False, "json")
 
 
 @pytest.mark.parametrize("raw, expected", [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
@@ -91,6 +94,7 @@ def test_numbers_allow_surrounding_spaces_and_empty_means_default(tmp_path):
     ("DB_POOL_PRE_PING", "maybe"), ("CACHE_ENABLED", "2"), ("PROFILING_ENABLED", "enabled"), ("DB_ECHO_POOL", "y"),
     ("DATABASE_URL", "mysql://localhost/db"), ("DATABASE_URL", "localhost:5432"),
     ("HOST", "   "), ("SECRET_KEY", "   "), ("METRICS_TOKEN", "  "),
+    ("LOGIN_MAX_FAILURES", "0"), ("LOGIN_WINDOW_S", "0"), ("ACCESS_LOG", "sometimes"), ("LOG_FORMAT", "xml"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, variable, raw):
     message = _error(tmp_path, **{variable: raw})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import keys
-from service.auth.guards import require_admin
+from service.auth.guards import require_admin, require_admin_or_metrics
 from service.http.responses import json_response
 from service.schemas import admin as schema
 from service.schemas.fields import parse_query
@@ -20,7 +20,7 @@ def _report(request: web.Request, tier: str | None = None) -> dict:
 
 
 async def cache_stats(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     params = parse_query(request.query, schema.CACHE_TIER)
     return json_response(request, _report(request, params.get("tier")))
 

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from service import keys
 from service.api.health import worker_info
-from service.auth.guards import require_admin
+from service.auth.guards import require_admin_or_metrics
 from service.db.database import Database
 from service.http.responses import json_response
 from service.observability.advice import pool_recommendations, pool_status
@@ -31,7 +31,7 @@ def pool_view(db: Database) -> dict:
 
 
 async def database(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     db, settings = request.app[keys.DB], request.app[keys.SETTINGS]
     capacity = await server_capacity(db)
     view = pool_view(db)
@@ -43,7 +43,7 @@ async def database(request: web.Request) -> web.Response:
 
 
 async def database_events(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     db, settings = request.app[keys.DB], request.app[keys.SETTINGS]
     return json_response(request, {
         **db.pool.events.as_dict(), "waiting": db.pool.waiting,

@@ -9,14 +9,14 @@ from service import SERVICE_NAME, __version__, keys
 from service.api.admin.database import pool_view
 from service.api.admin.jobs import jobs_report
 from service.api.health import worker_info
-from service.auth.guards import require_admin
+from service.auth.guards import require_admin_or_metrics
 from service.http.responses import json_response
 from service.observability.advice import overall_status
 from service.observability.probes import database_problem
 
 
 async def full(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     app = request.app
     db = app[keys.DB]
     problem = await database_problem(db)

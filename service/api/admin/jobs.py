@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 
 from service import keys
-from service.auth.guards import require_admin
+from service.auth.guards import require_admin_or_metrics
 from service.http.responses import json_response
 from service.store import jobs
 
@@ -28,5 +28,5 @@ async def jobs_report(db, app: web.Application) -> dict[str, Any]:
 
 
 async def health_jobs(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     return json_response(request, await jobs_report(request.app[keys.DB], request.app))

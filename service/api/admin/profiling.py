@@ -5,19 +5,19 @@ from aiohttp import web
 
 from service import keys
 from service.api.health import worker_info
-from service.auth.guards import require_admin
+from service.auth.guards import require_admin, require_admin_or_metrics
 from service.http.responses import json_response
 from service.schemas import admin as schema
 from service.schemas.fields import parse_query
 
 
 async def profiling_report(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     return json_response(request, {**request.app[keys.PROFILER].report(), "worker": worker_info()})
 
 
 async def profiling_queries(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     params = parse_query(request.query, schema.PROFILING_QUERIES)
     items = request.app[keys.PROFILER].query_stats(
         min_execution_count=params.get("min_execution_count", 0), min_avg_time_ms=params.get("min_avg_time_ms", 0.0),
@@ -26,7 +26,7 @@ async def profiling_queries(request: web.Request) -> web.Response:
 
 
 async def profiling_slow_queries(request: web.Request) -> web.Response:
-    await require_admin(request)
+    await require_admin_or_metrics(request)
     params = parse_query(request.query, schema.SLOW_QUERIES)
     profiler = request.app[keys.PROFILER]
     items = profiler.slow_queries(limit=params.get("limit", 50), since_minutes=params.get("since_minutes"),
