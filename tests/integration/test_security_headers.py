@@ -83,7 +83,7 @@ def test_the_scraper_routes_are_exactly_the_read_only_admin_health_gets():
     assert SCRAPER_READS == sorted([
         "GET /api/health/database", "GET /api/health/database/events", "GET /api/health/cache",
         "GET /api/health/profiling", "GET /api/health/profiling/queries",
-        "GET /api/health/profiling/slow-queries", "GET /api/health/full"])
+        "GET /api/health/profiling/slow-queries", "GET /api/health/full", "GET /api/health/jobs"])
     assert all(r.method == "GET" for r in ROUTES if r.auth == "admin_or_metrics")
 
 
