@@ -19,7 +19,7 @@ import orjson
 from service.bench import api_client
 from service.bench.config import BenchConfig
 from service.bench.database import SeededDatabase
-from service.bench.fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SWEEP_PAGES, Fixtures, gather
+from service.bench.fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SEARCHES, SWEEP_PAGES, Fixtures, gather
 from service.bench.load import LoadGenerator, LoadResult
 from service.bench.load_builtin import BuiltinGenerator
 from service.bench.machine import busy_percent, cpu_counters
@@ -33,7 +33,7 @@ def say(message: str) -> None:
 
 
 SCENARIOS = ("ceiling-static", "posts-page1-cached", "ceiling-sql", "posts-page1-nocache", "posts-filtered",
-             "projects-page1", "post-by-id", "posts-deep-cursor", "posts-deep-page", "depth-sweep",
+             "posts-owner-filtered", "posts-search", "projects-page1", "post-by-id", "posts-deep-cursor", "posts-deep-page", "depth-sweep",
              "profiling-overhead", "workers", "mixed")
 
 CACHED = {"CACHE_ENABLED": "true", "PROFILING_ENABLED": "true"}
@@ -112,26 +112,28 @@ class Runner:
     # --- measuring -------------------------------------------------------------------------------
 
     def _run(self, child: ChildProcess, paths: Sequence[str], connections: int, seconds: float,
-             generator: LoadGenerator | None = None) -> LoadResult:
+             generator: LoadGenerator | None = None, headers: dict[str, str] | None = None) -> LoadResult:
         before, machine = child.cpu_seconds(), cpu_counters()
         result = (generator or self.generator).run(child.base_url, paths, connections=connections, seconds=seconds,
-                                                   headers=self.fixtures.auth)
+                                                   headers=headers or self.fixtures.auth)
         return dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - before,
                                    machine_busy_pct=busy_percent(machine, cpu_counters()))
 
-    def _warm(self, child: ChildProcess, paths: Sequence[str], connections: int) -> None:
+    def _warm(self, child: ChildProcess, paths: Sequence[str], connections: int,
+              headers: dict[str, str] | None = None) -> None:
         if self.config.warmup <= 0:
             return
         # wrk counts whole seconds; a sub-second warm-up (--quick) uses the built-in generator.
         warmer = self.generator if self.config.warmup >= 1 else BuiltinGenerator()
-        self._run(child, paths, connections, self.config.warmup, warmer)
+        self._run(child, paths, connections, self.config.warmup, warmer, headers)
 
     def measure(self, scenario: str, child: ChildProcess, paths: Sequence[str], target: str, *,
-                variant: str = "", note: str = "") -> Row:
+                variant: str = "", note: str = "", headers: dict[str, str] | None = None) -> Row:
+        """`headers`: another caller's Authorization (default the admin's)."""
         row = Row(scenario, variant, target, paths[0], self.config.connections, note=note)
-        self._warm(child, paths, row.connections)
+        self._warm(child, paths, row.connections, headers)
         for _ in range(self.config.repeats):
-            row.runs.append(self._run(child, paths, row.connections, self.config.duration))
+            row.runs.append(self._run(child, paths, row.connections, self.config.duration, headers=headers))
         self._print(row)
         return row
 
@@ -191,6 +193,9 @@ class Runner:
         for scenario, paths in self.nocache_paths():
             self.attempt(scenario, lambda s=scenario, p=paths: self.rows.append(
                 self.measure(s, self.nocache(), p, describe(NOCACHE))), describe(NOCACHE))
+            if scenario == "posts-filtered":
+                self.attempt("posts-owner-filtered", self.owner_filtered, describe(NOCACHE))
+                self.attempt("posts-search", self.searches, describe(NOCACHE))
         self.fleet.stop("ceiling-sql")
         self.attempt("depth-sweep", self.depth_sweep)
         self.attempt("profiling-overhead", self.profiling_overhead)
@@ -212,6 +217,24 @@ class Runner:
             paths.append(("posts-deep-cursor", [f.cursor_path(90)]))
         paths.append(("posts-deep-page", [f"{PAGE1}?page={f.deep_page}"]))
         return paths
+
+    def owner_filtered(self) -> None:
+        """posts-filtered as the (non-admin) user who owns the data: the owner-led indexes' case."""
+        self.rows.append(self.measure("posts-owner-filtered", self.nocache(), [FILTERED], describe(NOCACHE),
+                                      variant="owner", headers=self.fixtures.owner_auth))
+
+    def searches(self) -> None:
+        """Search page 1, uncached: a common, a rare and an absent word as the admin, and the
+        common word as the owner and within one project."""
+        child, f = self.nocache(), self.fixtures
+        project = f"&project_id={f.project_ids[0]}" if f.project_ids else ""
+        for variant, path, headers in [
+            ("common, admin", SEARCHES["common"], None), ("rare, admin", SEARCHES["rare"], None),
+            ("absent, admin", SEARCHES["absent"], None), ("common, owner", SEARCHES["common"], f.owner_auth),
+            ("common, one project, owner", SEARCHES["common"] + project, f.owner_auth),
+        ]:
+            self.rows.append(self.measure("posts-search", child, [path], describe(NOCACHE), variant=variant,
+                                          headers=headers))
 
     def ceiling_static(self) -> None:
         body_file = self.config.out / "page1-cached.json"
