@@ -62,6 +62,9 @@ class Settings:
     default_page_size: int = 20
     max_page_size: int = 100
     count_exact_limit: int = 10000
+    # Lists filtered by a text search (search, template_name) count exactly up to this
+    # many rows only: each counted row is an ILIKE test (README "Pagination").
+    search_count_exact_limit: int = 200
 
     profiling_enabled: bool = True
     slow_query_threshold_ms: float = 100.0
@@ -206,6 +209,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
     "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),
     "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1)),
+    "SEARCH_COUNT_EXACT_LIMIT": ("search_count_exact_limit", _int(1)),
     "PROFILING_ENABLED": ("profiling_enabled", _bool),
     "SLOW_QUERY_THRESHOLD_MS": ("slow_query_threshold_ms", _float(0.0)),
     "VERY_SLOW_QUERY_THRESHOLD_MS": ("very_slow_query_threshold_ms", _float(0.0)),
