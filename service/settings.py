@@ -75,6 +75,9 @@ class Settings:
     metrics_token: str | None = None
     token_ttl_hours: int = 168
     log_level: str = "INFO"
+    # The event loop of `run.py serve`, `run.py worker` and the bench's ceilings:
+    # uvloop | asyncio (service/http/loops.py; README "Performance" has the measurement).
+    event_loop: str = "uvloop"
 
     # Background jobs (issue 10, docs/API.md section 8)
     jobs_worker: bool = True
@@ -163,6 +166,13 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _event_loop(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("uvloop", "asyncio"):
+        raise ValueError(f"must be uvloop or asyncio, got {raw!r}")
+    return value
+
+
 def _smtp_url(raw: str) -> str:
     """smtp://[user:password@]host[:port] (port 25 by default), or smtps:// (TLS, port 465)."""
     value = raw.strip()
@@ -218,6 +228,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "METRICS_TOKEN": ("metrics_token", _text),
     "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
     "LOG_LEVEL": ("log_level", _log_level),
+    "EVENT_LOOP": ("event_loop", _event_loop),
     "JOBS_WORKER": ("jobs_worker", _bool),
     "JOBS_CONCURRENCY": ("jobs_concurrency", _int(1, 64)),
     "JOBS_MAX_ATTEMPTS": ("jobs_max_attempts", _int(1, 100)),
