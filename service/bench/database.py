@@ -114,3 +114,25 @@ def _database(url: str):
     from service.db.database import Database
     from service.settings import Settings
     return Database.connect(url, Settings(database_url=url, secret_key="bench-fixtures"))
+
+
+async def seed_tenants(url: str, tenants: int, posts_each: int) -> list[tuple[str, str]]:
+    """`tenants` users (not admins), each owning one client, two projects and `posts_each`
+    posts of their own; their (email, password). Through the same COPY path as `run.py seed`."""
+    from service.auth.passwords import hash_password_async
+    from service.store import users
+    from service.store.seed import analyze, seed
+
+    password = secrets.token_urlsafe(12)
+    password_hash = await hash_password_async(password)
+    credentials = []
+    async with _database(url) as db:
+        for n in range(tenants):
+            email = f"bench-tenant-{n + 1}-{secrets.token_hex(3)}@example.com"
+            user = await users.insert(db, email=email, password_hash=password_hash, full_name=f"Tenant {n + 1}",
+                                      is_admin=False)
+            await seed(db, owner_id=user["id"], clients=1, projects=2, posts=posts_each, seed_value=n,
+                       show_progress=False)
+            credentials.append((email, password))
+        await analyze(db)
+    return credentials

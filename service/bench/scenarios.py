@@ -25,6 +25,7 @@ from service.bench.load_builtin import BuiltinGenerator
 from service.bench.machine import busy_percent, cpu_counters
 from service.bench.mixed import MixedCalls, run_mixed
 from service.bench.processes import ChildProcess, Fleet, ProcessFailed
+from service.bench.tenants import CACHE_SIZE, POSTS_EACH, TENANTS, TenantCalls, gather_tenants, run_tenants
 
 
 def say(message: str) -> None:
@@ -34,7 +35,7 @@ def say(message: str) -> None:
 
 SCENARIOS = ("ceiling-static", "posts-page1-cached", "ceiling-sql", "posts-page1-nocache", "posts-filtered",
              "posts-owner-filtered", "posts-search", "projects-page1", "post-by-id", "posts-deep-cursor", "posts-deep-page", "depth-sweep",
-             "profiling-overhead", "workers", "mixed")
+             "profiling-overhead", "workers", "mixed", "tenants")
 
 CACHED = {"CACHE_ENABLED": "true", "PROFILING_ENABLED": "true"}
 NOCACHE = {"CACHE_ENABLED": "false", "PROFILING_ENABLED": "true"}
@@ -57,6 +58,7 @@ class Row:
     runs: list[LoadResult] = field(default_factory=list)
     note: str = ""
     skipped: str | None = None
+    hit_rates: list[float | None] = field(default_factory=list)   # % of reads from the cache, per run (tenants)
 
     @property
     def label(self) -> str:
@@ -74,7 +76,8 @@ class Row:
                 "path": self.path, "connections": self.connections, "runs": [r.as_dict() for r in self.runs],
                 "mean_rps": _round(self.mean("rps")), "mean_p50_ms": _round(self.mean("p50_ms"), 3),
                 "mean_p99_ms": _round(self.mean("p99_ms"), 3),
-                "mean_cpu_us_per_request": _round(self.mean("cpu_us_per_request")), "note": self.note, "skipped": self.skipped}
+                "mean_cpu_us_per_request": _round(self.mean("cpu_us_per_request")), "note": self.note, "skipped": self.skipped,
+                "hit_rates_pct": [_round(r) for r in self.hit_rates]}
 
 
 @dataclass
@@ -204,6 +207,8 @@ class Runner:
         self.attempt("workers", self.workers)
         self.fleet.stop("cached-2-workers")
         self.attempt("mixed", self.mixed, describe(CACHED))
+        self.fleet.stop("cached")
+        self.attempt("tenants", self.tenants, describe(CACHED))
         self.fleet.stop_all()
 
     def nocache(self) -> ChildProcess:
@@ -305,6 +310,47 @@ class Runner:
                        else f"{check['missing']} MISSING, {check['wrong_content']} WRONG in the database"))
         self._print(row)
         self.rows.append(row)
+
+
+    def tenants(self) -> None:
+        """50 tenants on their own data, then one of them alone, same mix (90 % reads)."""
+        import asyncio
+
+        from service.bench.database import seed_tenants
+        env = {**CACHED, "CACHE_MAX_SIZE": str(CACHE_SIZE)}
+        child = self.fleet.service("cached-tenants", **env)
+        target = f"{describe(CACHED)}, CACHE_MAX_SIZE {CACHE_SIZE}"
+        credentials = asyncio.run(seed_tenants(self.seeded.url, TENANTS, POSTS_EACH))
+        everyone = gather_tenants(child.base_url, credentials)
+        per_tenant = None
+        for variant, group in ((f"{TENANTS} tenants", everyone), ("1 tenant", everyone[:1])):
+            calls = TenantCalls(group)
+            # The lone tenant: one connection, paced at the rate each of the 50 had.
+            connections = self.config.connections if per_tenant is None else 1
+            row = Row("tenants", variant, target, "90% reads / 10% writes", connections)
+            if self.config.warmup > 0:
+                run_tenants(child.base_url, calls, connections=connections, seconds=self.config.warmup,
+                            rate=per_tenant)
+            rates = row.hit_rates
+            for _ in range(self.config.repeats):
+                calls.tally = type(calls.tally)()
+                before, machine = child.cpu_seconds(), cpu_counters()
+                # Paced, the lone tenant makes few calls: three times as long a run for a steadier rate.
+                result = run_tenants(child.base_url, calls, connections=connections,
+                                     seconds=self.config.duration * (1 if per_tenant is None else 3),
+                                     rate=per_tenant)
+                row.runs.append(dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - before,
+                                                    machine_busy_pct=busy_percent(machine, cpu_counters())))
+                rates.append(calls.tally.hit_rate)
+            shown = " / ".join("n/a" if r is None else f"{r:.1f} %" for r in rates)
+            row.note = (f"built-in generator; {POSTS_EACH} posts each; cache hit rate of reads {shown}; "
+                        f"{calls.tally.rejected_writes} writes rejected"
+                        + ("" if per_tenant is None else f"; paced at {per_tenant:.1f} req/s, as each of the 50"))
+            if per_tenant is None:
+                per_tenant = max(1.0, (row.mean("rps") or TENANTS) / TENANTS)
+            say(f"{row.label:<36} hit rate {shown}")
+            self._print(row)
+            self.rows.append(row)
 
 
 def _first_error_line(text: str) -> str:
