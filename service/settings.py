@@ -62,6 +62,9 @@ class Settings:
     default_page_size: int = 20
     max_page_size: int = 100
     count_exact_limit: int = 10000
+    # Lists filtered by a text search (search, template_name) count exactly up to this
+    # many rows only: each counted row is an ILIKE test (README "Pagination").
+    search_count_exact_limit: int = 200
 
     profiling_enabled: bool = True
     slow_query_threshold_ms: float = 100.0
@@ -72,6 +75,9 @@ class Settings:
     metrics_token: str | None = None
     token_ttl_hours: int = 168
     log_level: str = "INFO"
+    # The event loop of `run.py serve`, `run.py worker` and the bench's ceilings:
+    # uvloop | asyncio (service/http/loops.py; README "Performance" has the measurement).
+    event_loop: str = "uvloop"
 
     # Background jobs (issue 10, docs/API.md section 8)
     jobs_worker: bool = True
@@ -177,6 +183,13 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _event_loop(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("uvloop", "asyncio"):
+        raise ValueError(f"must be uvloop or asyncio, got {raw!r}")
+    return value
+
+
 def _smtp_url(raw: str) -> str:
     """smtp://[user:password@]host[:port] (port 25 by default), or smtps:// (TLS, port 465)."""
     value = raw.strip()
@@ -223,6 +236,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
     "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),
     "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1)),
+    "SEARCH_COUNT_EXACT_LIMIT": ("search_count_exact_limit", _int(1)),
     "PROFILING_ENABLED": ("profiling_enabled", _bool),
     "SLOW_QUERY_THRESHOLD_MS": ("slow_query_threshold_ms", _float(0.0)),
     "VERY_SLOW_QUERY_THRESHOLD_MS": ("very_slow_query_threshold_ms", _float(0.0)),
@@ -231,6 +245,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "METRICS_TOKEN": ("metrics_token", _text),
     "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
     "LOG_LEVEL": ("log_level", _log_level),
+    "EVENT_LOOP": ("event_loop", _event_loop),
     "JOBS_WORKER": ("jobs_worker", _bool),
     "JOBS_CONCURRENCY": ("jobs_concurrency", _int(1, 64)),
     "JOBS_MAX_ATTEMPTS": ("jobs_max_attempts", _int(1, 100)),

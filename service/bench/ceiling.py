@@ -7,7 +7,8 @@ sql:    a bare aiohttp + asyncpg handler running the SQL the service runs for an
         the cap, LIMIT/OFFSET list with NULL filters) on a connection set up like
         the service's, serialized with the service's orjson dumps: what the
         uncached path could reach with no auth, cache, profiling or middleware.
-Both answer /api/health/live, so the bench waits for them like for the service.
+Both answer /api/health/live, so the bench waits for them like for the service, and
+both run on the service's event loop (EVENT_LOOP), so a ratio compares like with like.
 """
 from __future__ import annotations
 
@@ -88,8 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body", type=Path, help="static: the response bytes to serve")
     args = parser.parse_args(argv)
+    from service.http.loops import loop_factory
+    from service.settings import load_settings
+    loop = loop_factory(load_settings(create_secret=False).event_loop)()
     app = static_app(args.body.read_bytes()) if args.kind == "static" else sql_app()
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, shutdown_timeout=2)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, shutdown_timeout=2, loop=loop)
 
 
 if __name__ == "__main__":

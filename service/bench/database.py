@@ -21,6 +21,7 @@ from service.db.admin import create_database, drop_database, with_database
 from service.settings import Settings
 
 ADMIN_EMAIL = "bench-admin@example.com"
+OWNER_EMAIL = "bench-owner@example.com"   # a user (not an admin) who owns the seeded data
 CLIENTS, PROJECTS = 10, 50          # run.py seed's defaults
 
 
@@ -34,6 +35,8 @@ class SeededDatabase:
     analyze_seconds: float       # VACUUM (ANALYZE) afterwards, as run.py seed does
     server_version: str
     max_connections: int
+    owner_email: str = OWNER_EMAIL
+    owner_password: str = ""
 
 
 @contextmanager
@@ -65,7 +68,9 @@ async def _recreate(admin_url: str, name: str) -> None:
 
 
 async def prepare(url: str, settings: Settings, posts: int) -> SeededDatabase:
-    """Migrate, create the admin the benchmark logs in as, seed `posts` posts, analyze; timed."""
+    """Migrate, create the admin the benchmark logs in as and the user who owns the data,
+    seed `posts` posts, analyze; timed. The admin sees every row (its lists carry no
+    owner); the owner's lists are the owner-scoped scenarios."""
     from service.auth.passwords import hash_password_async
     from service.db import server
     from service.db.database import Database
@@ -76,9 +81,11 @@ async def prepare(url: str, settings: Settings, posts: int) -> SeededDatabase:
     password = secrets.token_urlsafe(12)
     async with Database.connect(url, settings) as db:
         await migrate(db)
-        admin = await users.insert(db, email=ADMIN_EMAIL, password_hash=await hash_password_async(password),
-                                   full_name="Bench Admin", is_admin=True)
-        report = await seed(db, owner_id=admin["id"], clients=CLIENTS, projects=PROJECTS, posts=posts)
+        await users.insert(db, email=ADMIN_EMAIL, password_hash=await hash_password_async(password),
+                           full_name="Bench Admin", is_admin=True)
+        owner = await users.insert(db, email=OWNER_EMAIL, password_hash=await hash_password_async(password),
+                                   full_name="Bench Owner", is_admin=False)
+        report = await seed(db, owner_id=owner["id"], clients=CLIENTS, projects=PROJECTS, posts=posts)
         started = time.perf_counter()
         await analyze(db)
         analyze_seconds = time.perf_counter() - started
@@ -86,7 +93,7 @@ async def prepare(url: str, settings: Settings, posts: int) -> SeededDatabase:
             version = await server.version(session)
             max_connections = (await server.capacity(session))["max_connections"]
     return SeededDatabase(url, ADMIN_EMAIL, password, posts, report.seconds, analyze_seconds, version,
-                          max_connections)
+                          max_connections, OWNER_EMAIL, password)
 
 
 async def sample_post_ids(url: str, count: int) -> list[str]:
@@ -107,3 +114,25 @@ def _database(url: str):
     from service.db.database import Database
     from service.settings import Settings
     return Database.connect(url, Settings(database_url=url, secret_key="bench-fixtures"))
+
+
+async def seed_tenants(url: str, tenants: int, posts_each: int) -> list[tuple[str, str]]:
+    """`tenants` users (not admins), each owning one client, two projects and `posts_each`
+    posts of their own; their (email, password). Through the same COPY path as `run.py seed`."""
+    from service.auth.passwords import hash_password_async
+    from service.store import users
+    from service.store.seed import analyze, seed
+
+    password = secrets.token_urlsafe(12)
+    password_hash = await hash_password_async(password)
+    credentials = []
+    async with _database(url) as db:
+        for n in range(tenants):
+            email = f"bench-tenant-{n + 1}-{secrets.token_hex(3)}@example.com"
+            user = await users.insert(db, email=email, password_hash=password_hash, full_name=f"Tenant {n + 1}",
+                                      is_admin=False)
+            await seed(db, owner_id=user["id"], clients=1, projects=2, posts=posts_each, seed_value=n,
+                       show_progress=False)
+            credentials.append((email, password))
+        await analyze(db)
+    return credentials

@@ -12,6 +12,10 @@ from service.bench.database import SeededDatabase, sample_post_ids
 
 PAGE1 = "/api/posts"
 FILTERED = "/api/posts?status=approved&platform=linkedin"
+# Searches (docs/API.md section 5): a word in about a third of the seeded posts, one in a
+# few hundred ("Post 777." and its neighbours), and one in none.
+SEARCHES = {"common": "/api/posts?search=growth", "rare": "/api/posts?search=post%20777",
+            "absent": "/api/posts?search=zzyzx"}
 PROJECTS = "/api/projects"
 CURSOR_DEPTHS = (10, 50, 90)          # percent of the list
 SWEEP_PAGES = (1, 5, 6, 50, 500, 5000)
@@ -30,10 +34,15 @@ class Fixtures:
     post_ids: list[str]               # post-by-id rotates through these
     patch_ids: list[str]              # the mixed scenario patches each of these at most once
     cursors: dict[int, str] = field(default_factory=dict)   # depth % -> cursor just past that depth
+    owner_token: str = ""             # the (non-admin) user who owns the seeded data
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def owner_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.owner_token}"}
 
     @property
     def deep_page(self) -> int:
@@ -63,7 +72,8 @@ def gather(base_url: str, seeded: SeededDatabase) -> Fixtures:
     fixtures = Fixtures(token=token, page_size=page_size, total_pages=total_pages, page1_body=body,
                         page1_ids=[item["id"] for item in orjson.loads(body)["items"]],
                         project_ids=[p["id"] for p in projects], post_ids=ids[:BY_ID_COUNT],
-                        patch_ids=ids[BY_ID_COUNT:])
+                        patch_ids=ids[BY_ID_COUNT:],
+                        owner_token=api_client.login(base_url, seeded.owner_email, seeded.owner_password))
     for depth in CURSOR_DEPTHS:
         page = api_client.call(base_url, "GET", f"{PAGE1}?page={page_at(depth, total_pages)}", token)
         if page["metadata"].get("next_cursor"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +28,18 @@ class Call:
     path: str
     json: Any = None
     tag: Any = None            # handed back to on_response (what the mixed scenario wrote)
+    headers: dict[str, str] | None = None    # on top of the session's (another caller's token)
 
 
-OnResponse = Callable[[Call, int, bytes], None]
+# (call, status, body, response headers)
+OnResponse = Callable[[Call, int, bytes, Mapping[str, str]], None]
 
 
 async def drive(base_url: str, next_call: Callable[[], Call], *, connections: int, seconds: float,
-                headers: dict[str, str], on_response: OnResponse | None = None) -> LoadResult:
-    """Issue calls from `connections` loops until the deadline; time each one."""
+                headers: dict[str, str], on_response: OnResponse | None = None,
+                rate: float | None = None) -> LoadResult:
+    """Issue calls from `connections` loops until the deadline; time each one. With `rate`
+    (calls per second, all loops together) each loop starts its calls on a fixed schedule."""
     assert base_url.startswith("http://127.0.0.1:"), "the benchmark only drives loopback"
     latencies: list[float] = []
     errors = non_2xx = 0
@@ -49,14 +53,23 @@ async def drive(base_url: str, next_call: Callable[[], Call], *, connections: in
         async def loop() -> None:
             nonlocal errors, non_2xx, issued
             clock = time.perf_counter
+            interval = connections / rate if rate else 0.0
+            next_start = clock()
             while clock() < deadline and issued < MAX_REQUESTS:
+                if interval:
+                    delay = next_start - clock()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_start += interval
                 issued += 1
                 call = next_call()
                 begin = clock()
                 try:
-                    async with session.request(call.method, call.path, json=call.json) as resp:
+                    async with session.request(call.method, call.path, json=call.json,
+                                               headers=call.headers) as resp:
                         body = await resp.read()
                         status = resp.status
+                        reply_headers = resp.headers
                 except (TimeoutError, aiohttp.ClientError, OSError):
                     errors += 1
                     continue
@@ -64,7 +77,7 @@ async def drive(base_url: str, next_call: Callable[[], Call], *, connections: in
                 if not 200 <= status < 300:
                     non_2xx += 1
                 if on_response is not None:
-                    on_response(call, status, body)
+                    on_response(call, status, body, reply_headers)
 
         await asyncio.gather(*(loop() for _ in range(connections)))
         elapsed = time.perf_counter() - started

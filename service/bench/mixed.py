@@ -77,7 +77,7 @@ class MixedCalls:
                         ("create", None, content))
         return Call("GET", self._reads[kind])
 
-    def on_response(self, call: Call, status: int, body: bytes) -> None:
+    def on_response(self, call: Call, status: int, body: bytes, headers=None) -> None:
         if call.tag is None:
             return
         kind, target, content = call.tag

@@ -93,6 +93,17 @@ def headline(rows: Sequence[Row], sweep: Sequence[SweepPoint], posts: int, seed_
                         _status(value, lambda v: v >= 1.6),
                         "" if busy is None else f"all cores already {busy:.0f}% busy with 1 worker"))
 
+    many, one = _row(rows, "tenants (50 tenants)"), _row(rows, "tenants (1 tenant)")
+    if many is not None and one is not None:
+        rates_many = [r for r in many.hit_rates if r is not None]
+        rates_one = [r for r in one.hit_rates if r is not None]
+        value = (sum(rates_one) / len(rates_one) - sum(rates_many) / len(rates_many)
+                 if rates_many and rates_one else None)
+        ratios.append(Ratio("tenants: hit rate, 1 tenant minus 50 tenants (points)", value,
+                            "—" if value is None else f"{value:+.1f}", "within 5 points",
+                            _status(value, lambda v: abs(v) <= 5),
+                            "the lone tenant runs at the per-tenant rate of the 50"))
+
     per_million = seed_seconds * MILLION / posts if posts else None
     ratios.append(Ratio(f"seed {posts:,} posts (COPY + ANALYZE)", seed_seconds, f"{seed_seconds:.1f} s",
                         "<= 60 s for 1M posts", sized(_status(per_million, lambda v: v <= 60)),

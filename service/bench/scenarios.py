@@ -19,12 +19,13 @@ import orjson
 from service.bench import api_client
 from service.bench.config import BenchConfig
 from service.bench.database import SeededDatabase
-from service.bench.fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SWEEP_PAGES, Fixtures, gather
+from service.bench.fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SEARCHES, SWEEP_PAGES, Fixtures, gather
 from service.bench.load import LoadGenerator, LoadResult
 from service.bench.load_builtin import BuiltinGenerator
 from service.bench.machine import busy_percent, cpu_counters
 from service.bench.mixed import MixedCalls, run_mixed
 from service.bench.processes import ChildProcess, Fleet, ProcessFailed
+from service.bench.tenants import CACHE_SIZE, POSTS_EACH, TENANTS, TenantCalls, gather_tenants, run_tenants
 
 
 def say(message: str) -> None:
@@ -33,8 +34,8 @@ def say(message: str) -> None:
 
 
 SCENARIOS = ("ceiling-static", "posts-page1-cached", "ceiling-sql", "posts-page1-nocache", "posts-filtered",
-             "projects-page1", "post-by-id", "posts-deep-cursor", "posts-deep-page", "depth-sweep",
-             "profiling-overhead", "workers", "mixed")
+             "posts-owner-filtered", "posts-search", "projects-page1", "post-by-id", "posts-deep-cursor", "posts-deep-page", "depth-sweep",
+             "profiling-overhead", "workers", "mixed", "tenants")
 
 CACHED = {"CACHE_ENABLED": "true", "PROFILING_ENABLED": "true"}
 NOCACHE = {"CACHE_ENABLED": "false", "PROFILING_ENABLED": "true"}
@@ -57,6 +58,7 @@ class Row:
     runs: list[LoadResult] = field(default_factory=list)
     note: str = ""
     skipped: str | None = None
+    hit_rates: list[float | None] = field(default_factory=list)   # % of reads from the cache, per run (tenants)
 
     @property
     def label(self) -> str:
@@ -74,7 +76,8 @@ class Row:
                 "path": self.path, "connections": self.connections, "runs": [r.as_dict() for r in self.runs],
                 "mean_rps": _round(self.mean("rps")), "mean_p50_ms": _round(self.mean("p50_ms"), 3),
                 "mean_p99_ms": _round(self.mean("p99_ms"), 3),
-                "mean_cpu_us_per_request": _round(self.mean("cpu_us_per_request")), "note": self.note, "skipped": self.skipped}
+                "mean_cpu_us_per_request": _round(self.mean("cpu_us_per_request")), "note": self.note, "skipped": self.skipped,
+                "hit_rates_pct": [_round(r) for r in self.hit_rates]}
 
 
 @dataclass
@@ -112,26 +115,28 @@ class Runner:
     # --- measuring -------------------------------------------------------------------------------
 
     def _run(self, child: ChildProcess, paths: Sequence[str], connections: int, seconds: float,
-             generator: LoadGenerator | None = None) -> LoadResult:
+             generator: LoadGenerator | None = None, headers: dict[str, str] | None = None) -> LoadResult:
         before, machine = child.cpu_seconds(), cpu_counters()
         result = (generator or self.generator).run(child.base_url, paths, connections=connections, seconds=seconds,
-                                                   headers=self.fixtures.auth)
+                                                   headers=headers or self.fixtures.auth)
         return dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - before,
                                    machine_busy_pct=busy_percent(machine, cpu_counters()))
 
-    def _warm(self, child: ChildProcess, paths: Sequence[str], connections: int) -> None:
+    def _warm(self, child: ChildProcess, paths: Sequence[str], connections: int,
+              headers: dict[str, str] | None = None) -> None:
         if self.config.warmup <= 0:
             return
         # wrk counts whole seconds; a sub-second warm-up (--quick) uses the built-in generator.
         warmer = self.generator if self.config.warmup >= 1 else BuiltinGenerator()
-        self._run(child, paths, connections, self.config.warmup, warmer)
+        self._run(child, paths, connections, self.config.warmup, warmer, headers)
 
     def measure(self, scenario: str, child: ChildProcess, paths: Sequence[str], target: str, *,
-                variant: str = "", note: str = "") -> Row:
+                variant: str = "", note: str = "", headers: dict[str, str] | None = None) -> Row:
+        """`headers`: another caller's Authorization (default the admin's)."""
         row = Row(scenario, variant, target, paths[0], self.config.connections, note=note)
-        self._warm(child, paths, row.connections)
+        self._warm(child, paths, row.connections, headers)
         for _ in range(self.config.repeats):
-            row.runs.append(self._run(child, paths, row.connections, self.config.duration))
+            row.runs.append(self._run(child, paths, row.connections, self.config.duration, headers=headers))
         self._print(row)
         return row
 
@@ -191,6 +196,9 @@ class Runner:
         for scenario, paths in self.nocache_paths():
             self.attempt(scenario, lambda s=scenario, p=paths: self.rows.append(
                 self.measure(s, self.nocache(), p, describe(NOCACHE))), describe(NOCACHE))
+            if scenario == "posts-filtered":
+                self.attempt("posts-owner-filtered", self.owner_filtered, describe(NOCACHE))
+                self.attempt("posts-search", self.searches, describe(NOCACHE))
         self.fleet.stop("ceiling-sql")
         self.attempt("depth-sweep", self.depth_sweep)
         self.attempt("profiling-overhead", self.profiling_overhead)
@@ -199,6 +207,8 @@ class Runner:
         self.attempt("workers", self.workers)
         self.fleet.stop("cached-2-workers")
         self.attempt("mixed", self.mixed, describe(CACHED))
+        self.fleet.stop("cached")
+        self.attempt("tenants", self.tenants, describe(CACHED))
         self.fleet.stop_all()
 
     def nocache(self) -> ChildProcess:
@@ -212,6 +222,24 @@ class Runner:
             paths.append(("posts-deep-cursor", [f.cursor_path(90)]))
         paths.append(("posts-deep-page", [f"{PAGE1}?page={f.deep_page}"]))
         return paths
+
+    def owner_filtered(self) -> None:
+        """posts-filtered as the (non-admin) user who owns the data: the owner-led indexes' case."""
+        self.rows.append(self.measure("posts-owner-filtered", self.nocache(), [FILTERED], describe(NOCACHE),
+                                      variant="owner", headers=self.fixtures.owner_auth))
+
+    def searches(self) -> None:
+        """Search page 1, uncached: a common, a rare and an absent word as the admin, and the
+        common word as the owner and within one project."""
+        child, f = self.nocache(), self.fixtures
+        project = f"&project_id={f.project_ids[0]}" if f.project_ids else ""
+        for variant, path, headers in [
+            ("common, admin", SEARCHES["common"], None), ("rare, admin", SEARCHES["rare"], None),
+            ("absent, admin", SEARCHES["absent"], None), ("common, owner", SEARCHES["common"], f.owner_auth),
+            ("common, one project, owner", SEARCHES["common"] + project, f.owner_auth),
+        ]:
+            self.rows.append(self.measure("posts-search", child, [path], describe(NOCACHE), variant=variant,
+                                          headers=headers))
 
     def ceiling_static(self) -> None:
         body_file = self.config.out / "page1-cached.json"
@@ -282,6 +310,47 @@ class Runner:
                        else f"{check['missing']} MISSING, {check['wrong_content']} WRONG in the database"))
         self._print(row)
         self.rows.append(row)
+
+
+    def tenants(self) -> None:
+        """50 tenants on their own data, then one of them alone, same mix (90 % reads)."""
+        import asyncio
+
+        from service.bench.database import seed_tenants
+        env = {**CACHED, "CACHE_MAX_SIZE": str(CACHE_SIZE)}
+        child = self.fleet.service("cached-tenants", **env)
+        target = f"{describe(CACHED)}, CACHE_MAX_SIZE {CACHE_SIZE}"
+        credentials = asyncio.run(seed_tenants(self.seeded.url, TENANTS, POSTS_EACH))
+        everyone = gather_tenants(child.base_url, credentials)
+        per_tenant = None
+        for variant, group in ((f"{TENANTS} tenants", everyone), ("1 tenant", everyone[:1])):
+            calls = TenantCalls(group)
+            # The lone tenant: one connection, paced at the rate each of the 50 had.
+            connections = self.config.connections if per_tenant is None else 1
+            row = Row("tenants", variant, target, "90% reads / 10% writes", connections)
+            if self.config.warmup > 0:
+                run_tenants(child.base_url, calls, connections=connections, seconds=self.config.warmup,
+                            rate=per_tenant)
+            rates = row.hit_rates
+            for _ in range(self.config.repeats):
+                calls.tally = type(calls.tally)()
+                before, machine = child.cpu_seconds(), cpu_counters()
+                # Paced, the lone tenant makes few calls: three times as long a run for a steadier rate.
+                result = run_tenants(child.base_url, calls, connections=connections,
+                                     seconds=self.config.duration * (1 if per_tenant is None else 3),
+                                     rate=per_tenant)
+                row.runs.append(dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - before,
+                                                    machine_busy_pct=busy_percent(machine, cpu_counters())))
+                rates.append(calls.tally.hit_rate)
+            shown = " / ".join("n/a" if r is None else f"{r:.1f} %" for r in rates)
+            row.note = (f"built-in generator; {POSTS_EACH} posts each; cache hit rate of reads {shown}; "
+                        f"{calls.tally.rejected_writes} writes rejected"
+                        + ("" if per_tenant is None else f"; paced at {per_tenant:.1f} req/s, as each of the 50"))
+            if per_tenant is None:
+                per_tenant = max(1.0, (row.mean("rps") or TENANTS) / TENANTS)
+            say(f"{row.label:<36} hit rate {shown}")
+            self._print(row)
+            self.rows.append(row)
 
 
 def _first_error_line(text: str) -> str:

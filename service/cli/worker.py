@@ -14,6 +14,7 @@ from service.cli.environment import database
 from service.db.database import Database
 from service.db.migrations import migrate
 from service.db.pool import Pool
+from service.http import loops
 from service.settings import Settings
 from service.supervisor import SHUTDOWN_GRACE_S
 
@@ -48,5 +49,5 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     # A worker needs few connections: its jobs, heartbeats and claims.
     settings = settings.replace(db_pool_size=min(settings.db_pool_size, settings.jobs_concurrency + 2))
     with database(settings) as settings:
-        asyncio.run(run_worker(settings))
+        loops.run(run_worker(settings), settings.event_loop)
     return 0

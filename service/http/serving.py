@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 
+from service.http import loops
 from service.http.protocol import GuardedAppRunner
 from service.settings import Settings
 
@@ -43,6 +44,6 @@ async def _serve_forever(app: web.Application, settings: Settings, reuse_port: b
 
 
 def run(app: web.Application, settings: Settings, *, reuse_port: bool = False) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    """Serve until SIGINT or SIGTERM, then shut down gracefully, on EVENT_LOOP's loop."""
     with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(_serve_forever(app, settings, reuse_port))
+        loops.run(_serve_forever(app, settings, reuse_port), settings.event_loop)

@@ -14,6 +14,12 @@ reversed. Every page asks for one row more than it shows, so has_next (or has_pr
 when walking back) is exact, and the other flag is an exact one-row probe.
 A page number past an exactly counted end reads nothing; past an estimated end the
 probe finds no boundary row. Either way the answer is 200 with no items.
+
+Totals: page 1 is read before counting, and a first page that ends the list (has_next
+false) is its own exact total, with no count query. Otherwise the count runs capped at
+COUNT_EXACT_LIMIT, past which the planner's estimate is the total. With a text filter
+(search, template_name: an ILIKE per row) the planner is asked first and nothing is
+counted when it expects more than SEARCH_COUNT_EXACT_LIMIT rows (see count()).
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ from service.pagination.page_request import PageRequest
 from service.settings import Settings
 
 OPPOSITE = {"desc": "asc", "asc": "desc"}
+# Filters whose every counted row costs an ILIKE test: a smaller exact-count cap.
+TEXT_FILTERS = ("search", "template_name")
 # No list holds this many rows: a deeper position is past the end without asking the
 # database (and would not fit OFFSET's bigint).
 _BEYOND_ANY_LIST = 2**62
@@ -72,14 +80,28 @@ class Paginator:
         self.settings = settings
         self.codec = codec
 
-    async def count(self, session: Session, lq: ListQueries, filters: Mapping[str, Any]) -> tuple[int, bool]:
-        """(total, is_estimate): exact up to COUNT_EXACT_LIMIT rows, the planner's estimate beyond."""
+    async def count(self, session: Session, lq: ListQueries, filters: Mapping[str, Any],
+                    seen: int = 0) -> tuple[int, bool]:
+        """(total, is_estimate): exact up to COUNT_EXACT_LIMIT rows, the planner's estimate beyond.
+
+        With a text filter (search, template_name) the cap is SEARCH_COUNT_EXACT_LIMIT and
+        the planner is asked first: when it expects more rows than the cap, nothing is
+        counted (counting would be a cap's worth of ILIKE tests, or a second trigram scan)
+        and its estimate is the total. An estimate is never below `seen` (rows already read)
+        nor below the rows counted."""
+        if any(filters.get(name) is not None for name in TEXT_FILTERS):
+            limit = self.settings.search_count_exact_limit
+            estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
+            if estimate > limit:
+                return max(estimate, seen), True
+            capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
+            return (capped, False) if capped <= limit else (max(estimate, capped, seen), True)
         limit = self.settings.count_exact_limit
         capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
         if capped <= limit:
             return capped, False
         estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
-        return max(estimate, capped), True
+        return max(estimate, capped, seen), True
 
     async def page(self, lq: ListQueries, filters: Mapping[str, Any], fingerprint: str, request: PageRequest,
                    serialize: Callable[[asyncpg.Record], dict] = dict) -> dict:
@@ -95,9 +117,13 @@ class Paginator:
             else:
                 order = request.order or "desc"
                 page = request.page or 1
-                total, estimated = await self.count(session, lq, filters)
-                rows, has_next, has_prev, strategy = await self._numbered_page(
-                    session, lq, filters, order, page, size, total, estimated)
+                if page == 1:
+                    rows, has_next, has_prev, strategy, total, estimated = await self._first_page(
+                        session, lq, filters, order, size)
+                else:
+                    total, estimated = await self.count(session, lq, filters)
+                    rows, has_next, has_prev, strategy = await self._numbered_page(
+                        session, lq, filters, order, page, size, total, estimated)
                 total_pages = math.ceil(total / size)
 
         next_cursor = prev_cursor = None
@@ -127,6 +153,18 @@ class Paginator:
 
     def _encode(self, lq: ListQueries, order: str, direction: str, key, fingerprint: str) -> str:
         return self.codec.encode(Cursor(lq.resource, order, direction, key, fingerprint))
+
+    async def _first_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
+                          size: int):
+        """Page 1, read before counting: when it ends the list, its length is the exact total."""
+        rows = await session.fetch(lq.offset[order], **filters, limit=size + 1, offset=0)
+        has_next = len(rows) > size
+        if has_next:
+            total, estimated = await self.count(session, lq, filters, seen=len(rows))
+        else:
+            total, estimated = len(rows), False
+        strategy = "offset" if self.settings.offset_threshold > 0 else "cursor"
+        return rows[:size], has_next, False, strategy, total, estimated
 
     async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
                              page: int, size: int, total: int, estimated: bool):

@@ -34,6 +34,10 @@ def test_quick_bench_writes_a_row_per_scenario_json_and_svg(tmp_path):
     assert len(results["depth_sweep"]) >= 6
     for row in results["scenarios"]:
         assert row["skipped"] or len(row["runs"]) == results["config"]["repeats"], row
+    # The tenants scenario ran both sides and measured a hit rate on each.
+    tenants = [row for row in results["scenarios"] if row["scenario"] == "tenants"]
+    assert sorted(row["variant"] for row in tenants) == ["1 tenant", "50 tenants"], tenants
+    assert all(not row["skipped"] and row["hit_rates_pct"] and None not in row["hit_rates_pct"] for row in tenants)
     assert results["machine"]["nproc"] >= 1 and results["machine"]["load_generator"]
     assert {r["name"] for r in results["headline"]}
     assert "| scenario |" in done.stdout and "| headline |" in done.stdout

@@ -387,6 +387,48 @@ async def test_totals_are_exact_up_to_the_limit_and_estimated_beyond(make_api, s
     assert (flagged["metadata"]["total"], flagged["metadata"]["total_is_estimate"]) == (count, False)
 
 
+async def test_search_totals_are_exact_up_to_the_search_limit_then_estimated(make_api, settings, db_conn):
+    """A text search counts at most SEARCH_COUNT_EXACT_LIMIT rows (each is an ILIKE test);
+    the same list without a search still counts up to COUNT_EXACT_LIMIT."""
+    api = await make_api(settings.replace(search_count_exact_limit=50, count_exact_limit=10000,
+                                          cache_enabled=False))
+    user = await api.user()
+    await seed(db_conn, user, posts=POSTS)
+    await db_conn.execute("ANALYZE posts")
+    plain = await get_page(api, user, "/api/posts", page_size=PAGE)
+    assert (plain["metadata"]["total"], plain["metadata"]["total_is_estimate"]) == (POSTS, False)
+    needles = len(await expected(db_conn, "posts", user, "desc", "content LIKE '%needle%'"))
+    assert needles > 50
+    searched = await get_page(api, user, "/api/posts", search="needle", page_size=20)
+    meta = searched["metadata"]
+    assert meta["total_is_estimate"] is True and meta["total"] > 50, meta
+    assert meta["has_next"] is True and len(searched["items"]) == 20
+    # Under the search cap the total is exact.
+    few = len(await expected(db_conn, "posts", user, "desc", "content LIKE '%needle%' AND status = 'flagged'"))
+    assert 20 < few <= 50
+    narrow = await get_page(api, user, "/api/posts", search="needle", status="flagged", page_size=20)
+    assert (narrow["metadata"]["total"], narrow["metadata"]["total_is_estimate"]) == (few, False)
+
+
+async def test_a_first_page_that_ends_the_list_is_its_own_total_with_no_count(make_api, settings, db_conn):
+    api = await make_api(settings.replace(cache_enabled=False, profiling_enabled=True))
+    admin, user = await api.user(admin=True), await api.user()
+    await seed(db_conn, user, posts=7)
+
+    async def counts() -> int:
+        body = await api.get("/api/health/profiling/queries?limit=1000", admin)
+        return sum(item["execution_count"] for item in body["items"] if item["name"] == "posts/count")
+
+    whole = await get_page(api, user, "/api/posts", page_size=20)
+    assert len(whole["items"]) == 7 and whole["metadata"]["has_next"] is False
+    assert (whole["metadata"]["total"], whole["metadata"]["total_is_estimate"]) == (7, False)
+    assert await counts() == 0
+    # A page 1 with more behind it counts.
+    part = await get_page(api, user, "/api/posts", page_size=5)
+    assert (part["metadata"]["total"], part["metadata"]["total_pages"], part["metadata"]["has_next"]) == (7, 2, True)
+    assert await counts() == 1
+
+
 async def test_a_page_past_the_end_of_an_estimated_list_is_empty(make_api, settings, db_conn):
     api = await make_api(settings.replace(count_exact_limit=50))
     user = await api.user()
