@@ -12,6 +12,8 @@ from service.bench.config import QUICK, BenchConfig
 from service.bench.scenarios import SCENARIOS, say
 from service.settings import Settings
 
+JOBS_SCENARIO = "jobs"
+
 
 def add_parser(commands) -> None:
     bench = commands.add_parser(
@@ -25,8 +27,9 @@ def add_parser(commands) -> None:
     bench.add_argument("--warmup", type=float, help="seconds of load before each scenario (default 2; --quick 0.5)")
     bench.add_argument("--repeat", type=int, default=2, help="measurements per scenario, all shown (default 2)")
     bench.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
-    bench.add_argument("--scenario", nargs="+", choices=SCENARIOS, metavar="NAME", action="extend",
-                       help="run only these scenarios (default all): " + ", ".join(SCENARIOS))
+    bench.add_argument("--scenario", nargs="+", choices=(*SCENARIOS, JOBS_SCENARIO), metavar="NAME", action="extend",
+                       help="run only these scenarios (default all): " + ", ".join(SCENARIOS)
+                       + f"; `{JOBS_SCENARIO}` (on request only): export rows/s and RSS, pickup latency, jobs/s")
     bench.add_argument("--out", type=Path, default=Path("bench-results"),
                        help="directory for results.json, depth.svg and the children's logs (default ./bench-results)")
     bench.add_argument("--generator", choices=["auto", "wrk", "builtin"], default="auto",
@@ -71,6 +74,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from service.bench.report import markdown, write_json
     from service.bench.scenarios import Runner
 
+    if args.scenario and JOBS_SCENARIO in args.scenario:
+        # The job benchmark runs a worker in-process on a database of its own (service/bench/jobs.py).
+        from service.bench.jobs import run_jobs_bench
+        run_jobs_bench(settings, posts=args.posts or 100_000)
+        args.scenario = [name for name in args.scenario if name != JOBS_SCENARIO]
+        if not args.scenario:
+            return 0
     try:
         config = config_from(args)
     except ValueError as exc:

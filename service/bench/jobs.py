@@ -1,4 +1,5 @@
-"""Job benchmarks (issue 10): `python -m service.bench.jobs [--posts N] [--jobs N]`.
+"""Job benchmarks (issue 10): `python run.py bench --scenario jobs [--posts N]`, or
+`python -m service.bench.jobs [--posts N] [--jobs N]`.
 
 On a scratch database (embedded PostgreSQL in a temporary directory, or a
 `<name>_jobs_bench` database on DATABASE_URL's server), with one in-process worker:
@@ -103,6 +104,14 @@ async def _bench(url: str, posts: int, small_jobs: int, concurrency: int) -> Non
         await worker.stop()
         await pool.close()
         await conn.close()
+
+
+def run_jobs_bench(settings, *, posts: int = 100_000, jobs: int = 1000, concurrency: int = 2) -> None:
+    """`run.py bench --scenario jobs`: the same figures, on the bench's own database
+    (DATABASE_URL's server, or an embedded one in a temporary directory)."""
+    from service.bench.database import bench_server
+    with tempfile.TemporaryDirectory(prefix="cj-jobs-bench-") as work, bench_server(settings, Path(work)) as url:
+        asyncio.run(_bench(url, posts, jobs, concurrency))
 
 
 def main() -> None:
