@@ -114,7 +114,7 @@ class Worker:
         self.beat_s = max(0.2, min(5.0, settings.jobs_rescue_after_s / 3))
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._wakeups = Wakeups(settings.direct_url, self._wakeup) if settings.direct_url else None
+        self._wakeups = Wakeups(settings.direct_url, self._wakeup, settings) if settings.direct_url else None
         self._loops: list[asyncio.Task] = []
         self._last_slot: int | None = None
 

@@ -450,7 +450,7 @@ async def test_local_invalidation_alone_keeps_the_writers_worker_fresh(api):
     from service.cache.feed import CHANNEL
 
     feed = api.client.app[keys.CACHE_FEED]
-    await feed._conn.remove_listener(CHANNEL, feed._on_notify)
+    await feed._conn.remove_listener(CHANNEL, feed._notified)
     user = await api.user()
     project = await api.project_of(user)
     listing = f"/api/posts?project_id={project['id']}"
