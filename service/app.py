@@ -14,6 +14,7 @@ from service.db.database import Database
 from service.db.fairness import UserLimiter
 from service.db.migrations import discover
 from service.db.pool import Pool
+from service.db.routing import ReplicaRouter
 from service.http import security_headers
 from service.http.access_log import AccessLog
 from service.http.body import MAX_BODY_BYTES
@@ -31,14 +32,21 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = Pool(settings.database_url, settings)
     await pool.open()
-    db = Database(pool, UserLimiter(settings.db_user_concurrency, settings.db_pool_timeout))
+    router = ReplicaRouter(settings.database_replica_url, settings) if settings.database_replica_url else None
+    db = Database(pool, UserLimiter(settings.db_user_concurrency, settings.db_pool_timeout), router)
     app[keys.DB] = db
     _instrument(app, db)
     app[keys.PAGINATOR] = Paginator(db, settings, app[keys.CODEC])
     await users.delete_expired_tokens(db)
+    if router is not None:
+        # The writer's fence first: it must be in place before the write is acknowledged.
+        app[keys.AFTER_WRITE].insert(0, router.after_write)
+        await router.start(db)
     try:
         yield
     finally:
+        if router is not None:
+            await router.stop()
         await pool.close()
 
 
@@ -77,6 +85,7 @@ def _instrument(app: web.Application, db: Database) -> None:
     if app[keys.PROFILER].enabled:
         db.observers.append(app[keys.PROFILER].observe)
     app[keys.METRICS].watch_pool(db.pool)
+    app[keys.METRICS].watch_replica(db.router)
 
 
 def _monitoring(app: web.Application, settings: Settings) -> None:

@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 class RequestContext:
     request_id: str
     endpoint: str = ""
+    method: str = ""                 # reads of GET/HEAD may go to a replica (db/routing.py)
     db_ms: float = 0.0
     queries: int = 0
     cache: str | None = None
     user_id: str | None = None       # set by the auth guard: per-user limits and logs
     # an idempotent read run a second time after losing its database connection
     retried: bool = False
+    # Replica routing (db/routing.py): where this request's reads go, decided once ("primary"
+    # or "replica"), and the time (monotonic) up to which the replica's answers are known to
+    # include every acknowledged commit; the cache stores a replica answer only if nothing it
+    # covers was invalidated after that time.
+    read_target: str | None = None
+    replica_covered: float | None = None
     # query name -> executions in this request (N+1 detection)
     query_counts: dict[str, int] = field(default_factory=dict)
 

@@ -27,6 +27,10 @@ class Settings:
     database_direct_url: str | None = None
     # Older name for the LISTEN connection alone; DATABASE_DIRECT_URL covers it.
     database_listen_url: str | None = None
+    # A streaming replica for list and detail reads (service/db/routing.py); unset: none.
+    database_replica_url: str | None = None
+    # A replica further behind the primary than this (seconds) is bypassed.
+    db_replica_max_lag_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -208,6 +212,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DATABASE_URL": ("database_url", _database_url),
     "DATABASE_DIRECT_URL": ("database_direct_url", _database_url),
     "DATABASE_LISTEN_URL": ("database_listen_url", _database_url),
+    "DATABASE_REPLICA_URL": ("database_replica_url", _database_url),
+    "DB_REPLICA_MAX_LAG_S": ("db_replica_max_lag_s", _float(0.1)),
     "HOST": ("host", _text),
     "PORT": ("port", _int(0, 65535)),
     "WORKERS": ("workers", _int(1, 64)),

@@ -22,6 +22,7 @@ Correctness rules, in order of importance:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -221,6 +222,11 @@ class ResponseCache:
         self._partition_stamps: OrderedDict[Partition, int] = OrderedDict()
         self._forgotten_up_to = 0    # the newest stamp dropped from _partition_stamps
         self._cleared_at = 0         # the last clear() of every namespace
+        # When (monotonic) the clock reached each recent value, for answers read on a
+        # replica: see _clock_at.
+        self._tick_times: list[float] = []
+        self._tick_clocks: list[int] = []
+        self._tick_floor = 0          # the clock before the oldest remembered tick
         # full key -> (future of the load in flight, the clock it began at)
         self._inflight: dict[str, tuple[asyncio.Future, int]] = {}
         # False while the invalidation feed is down: then nothing is read or stored.
@@ -271,6 +277,9 @@ class ResponseCache:
         began = self._clock
         future = asyncio.get_running_loop().create_future()
         self._inflight[full_key] = (future, began)
+        outer_covered = None
+        if ctx is not None:
+            outer_covered, ctx.replica_covered = ctx.replica_covered, None
         try:
             self.loads += 1
             value = await loader()
@@ -288,6 +297,15 @@ class ResponseCache:
         finally:
             if self._inflight.get(full_key, (None,))[0] is future:
                 del self._inflight[full_key]
+        if ctx is not None and ctx.replica_covered is not None:
+            # Read on a replica that holds every commit acknowledged before
+            # ctx.replica_covered: what was invalidated since may be older here than on
+            # the primary, even though the load began after the invalidation.
+            covered = ctx.replica_covered
+            began = min(began, self._clock_at(covered))
+            ctx.replica_covered = covered if outer_covered is None else min(outer_covered, covered)
+        elif ctx is not None:
+            ctx.replica_covered = outer_covered
         # Stored only if no write that can change it happened while loading.
         if value is not None and self.active and not self._changed_since(partition, began):
             await store.set(full_key, value, partition, ttl)
@@ -302,11 +320,27 @@ class ResponseCache:
             if not await fullest.evict_oldest():
                 break
 
+    def _tick(self) -> None:
+        """Advance the invalidation clock, remembering when (a bounded history)."""
+        self._clock += 1
+        self._tick_times.append(time.monotonic())
+        self._tick_clocks.append(self._clock)
+        if len(self._tick_times) > 2 * MAX_REMEMBERED_STAMPS:
+            self._tick_floor = self._tick_clocks[MAX_REMEMBERED_STAMPS - 1]
+            del self._tick_times[:MAX_REMEMBERED_STAMPS]
+            del self._tick_clocks[:MAX_REMEMBERED_STAMPS]
+
+    def _clock_at(self, moment: float) -> int:
+        """The clock's value at `moment` (monotonic); before the remembered history, the
+        value before it (everything since counts as changed: the safe side)."""
+        index = bisect.bisect_right(self._tick_times, moment)
+        return self._tick_clocks[index - 1] if index else self._tick_floor
+
     async def invalidate(self, namespaces: Iterable[str], owner: str | None = None) -> None:
         """Drop what a write can have changed in these namespaces: with an owner, that
         owner's entries and the admin's; without one (or in an unscoped namespace), all."""
         for namespace in set(namespaces):
-            self._clock += 1
+            self._tick()
             if owner is None or namespace not in SCOPED_NAMESPACES:
                 self._namespace_stamps[namespace] = self._clock
                 for store in self.tiers.values():
@@ -329,7 +363,7 @@ class ResponseCache:
 
     async def clear(self, tier: str | None = None, namespace: str | None = None) -> None:
         tiers = [self.tiers[tier]] if tier else list(self.tiers.values())
-        self._clock += 1
+        self._tick()
         if namespace is not None:
             self._namespace_stamps[namespace] = self._clock
             for store in tiers:

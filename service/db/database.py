@@ -8,11 +8,16 @@ observers (metrics, profiler), so instrumentation lives here once.
 
 A Database runs over a pool (the service) or over one connection (`run.py`
 commands, seeding): `Database.connect(dsn, settings)`.
+
+With a read replica (DATABASE_REPLICA_URL) the router (db/routing.py) decides where
+the detail reads (`<resource>/get` through fetch/fetchrow/fetchval) and the list
+reads (`read(resource, ...)`, the paginator) of a GET go; everything else runs on the
+primary. A replica read that fails runs again on the primary.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -24,6 +29,7 @@ from service.db.errors import must_drop_connection, translate_db_error
 from service.db.fairness import UserLimiter
 from service.db.pool import Pool, connect
 from service.db.registry import Query
+from service.db.routing import PRIMARY, REPLICA_RESOURCES, ReplicaRouter, is_detail
 from service.settings import Settings
 
 # observer(query, elapsed_ms, rows) after each execution
@@ -168,11 +174,14 @@ class OneConnection:
 
 
 class Database:
-    def __init__(self, pool: Pool | OneConnection, limiter: UserLimiter | None = None) -> None:
+    def __init__(self, pool: Pool | OneConnection, limiter: UserLimiter | None = None,
+                 router: ReplicaRouter | None = None) -> None:
         self.pool = pool
         self.observers: list[QueryObserver] = []
         # Per-user fair share of the pool (service/db/fairness.py); None: unlimited.
         self.limiter = limiter
+        # Where list and detail reads go when a replica is configured (db/routing.py).
+        self.router = router
 
     @classmethod
     @asynccontextmanager
@@ -198,13 +207,31 @@ class Database:
             ctx.query_counts[name] = ctx.query_counts.get(name, 0) + 1
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self, pool: Pool | OneConnection | None = None) -> AsyncIterator[asyncpg.Connection]:
+        pool = pool or self.pool
         if self.limiter is None:
-            async with self.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 yield conn
             return
-        async with self.limiter.slot(), self.pool.acquire() as conn:
+        async with self.limiter.slot(), pool.acquire() as conn:
             yield conn
+
+    async def read(self, resource: str, call: Callable[[Session], Awaitable[Any]]) -> Any:
+        """`await call(session)` for reads of `resource` (a list: count, page, boundaries),
+        on the replica when the router allows it, else on the primary."""
+        router = self.router
+        if router is not None and resource in REPLICA_RESOURCES:
+            ctx = current_request.get()
+            if await router.target(ctx) != PRIMARY:
+                try:
+                    async with self._connection(router.pool) as conn:
+                        return await call(Session(self, conn))
+                except Exception as exc:
+                    if not router.fell_back(ctx, exc):
+                        raise
+        async with self.session() as session:
+            return await call(session)
+
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -217,14 +244,20 @@ class Database:
             yield Session(self, conn)
 
     async def fetch(self, query: Query, /, **params: Any) -> list[asyncpg.Record]:
+        if self.router is not None and is_detail(query.name):
+            return await self.read(query.name.partition("/")[0], lambda session: session.fetch(query, **params))
         async with self.session() as session:
             return await session.fetch(query, **params)
 
     async def fetchrow(self, query: Query, /, **params: Any) -> asyncpg.Record | None:
+        if self.router is not None and is_detail(query.name):
+            return await self.read(query.name.partition("/")[0], lambda session: session.fetchrow(query, **params))
         async with self.session() as session:
             return await session.fetchrow(query, **params)
 
     async def fetchval(self, query: Query, /, **params: Any) -> Any:
+        if self.router is not None and is_detail(query.name):
+            return await self.read(query.name.partition("/")[0], lambda session: session.fetchval(query, **params))
         async with self.session() as session:
             return await session.fetchval(query, **params)
 

@@ -104,7 +104,7 @@ async def request_middleware(request: web.Request, handler):
       detection, access log).
     """
     start = time.perf_counter()
-    ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request))
+    ctx = RequestContext(request_id=_request_id(request), endpoint=_route_template(request), method=request.method)
     request[keys.REQUEST_CTX] = ctx
     token = current_request.set(ctx)
     app = request.app

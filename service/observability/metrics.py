@@ -32,6 +32,7 @@ from service.observability.stats import HTTP_BUCKETS, QUERY_BUCKETS, Histogram
 if TYPE_CHECKING:
     from service.context import RequestContext
     from service.db.pool import Pool
+    from service.db.routing import ReplicaRouter
     from service.db.registry import Query
     from service.settings import Settings
 
@@ -172,6 +173,32 @@ class PoolCollector:
         yield hold
 
 
+class ReplicaCollector:
+    """The read replica (db/routing.py), when one is configured: state, lag, reads routed."""
+
+    def __init__(self) -> None:
+        self.router: ReplicaRouter | None = None
+
+    def collect(self) -> Iterator:
+        router = self.router
+        if router is None:
+            return
+        pid = _pid_label()
+        available = GaugeMetricFamily(f"{PREFIX}_db_replica_available", "1 while the read replica is up and "
+                                      "within DB_REPLICA_MAX_LAG_S (reads may go to it), else 0", labels=["pid"])
+        available.add_metric([pid], 1.0 if router.available else 0.0)
+        yield available
+        lag = GaugeMetricFamily(f"{PREFIX}_db_replica_lag_seconds", "age of the oldest primary WAL position the "
+                                "replica has not replayed (NaN while it cannot be measured)", labels=["pid"])
+        lag.add_metric([pid], float("nan") if router.lag_s is None else router.lag_s)
+        yield lag
+        reads = CounterMetricFamily(f"{PREFIX}_db_replica_reads", "list and detail reads of GET requests by the "
+                                    "server that answered them and why", labels=["target", "reason", "pid"])
+        for (target, reason), count in sorted(router.reads.items()):
+            reads.add_metric([target, reason, pid], count)
+        yield reads
+
+
 class TierStatsCollector:
     """Counters and gauges by cache tier from `stats()` -> {tier: {"hits": n, "misses": n, ...}}.
 
@@ -273,13 +300,18 @@ class Metrics:
         self.http = HttpMetrics()
         self.queries = QueryMetrics(settings.slow_query_threshold_ms)
         self.pool = PoolCollector()
+        self.replica = ReplicaCollector()
         self.registry = CollectorRegistry(auto_describe=False)
         for collector in (WorkerCollector(), HttpCollector(self.http), QueryCollector(self.queries), self.pool,
+                          self.replica,
                           *standard_collectors()):
             self.registry.register(collector)
 
     def watch_pool(self, pool: Pool) -> None:
         self.pool.pool = pool
+
+    def watch_replica(self, router: ReplicaRouter | None) -> None:
+        self.replica.router = router
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

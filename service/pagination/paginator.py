@@ -106,7 +106,8 @@ class Paginator:
     async def page(self, lq: ListQueries, filters: Mapping[str, Any], fingerprint: str, request: PageRequest,
                    serialize: Callable[[asyncpg.Record], dict] = dict) -> dict:
         size = request.page_size
-        async with self.db.session() as session:
+
+        async def rows_of(session: Session):
             if request.cursor is not None:
                 cursor = self._checked_cursor(lq, fingerprint, request)
                 order = cursor.order
@@ -125,6 +126,11 @@ class Paginator:
                     rows, has_next, has_prev, strategy = await self._numbered_page(
                         session, lq, filters, order, page, size, total, estimated)
                 total_pages = math.ceil(total / size)
+            return rows, has_next, has_prev, page, total, total_pages, estimated, strategy, order
+
+        # On the replica when the router allows it (db/routing.py): one session for every statement.
+        rows, has_next, has_prev, page, total, total_pages, estimated, strategy, order = await self.db.read(
+            lq.resource, rows_of)
 
         next_cursor = prev_cursor = None
         if has_next:

@@ -9,6 +9,7 @@ from service import keys
 from service.api.health import worker_info
 from service.auth.guards import require_admin_or_metrics
 from service.db.database import Database
+from service.db.routing import unconfigured_view
 from service.http.responses import json_response
 from service.observability.advice import pool_recommendations, pool_status
 from service.observability.probes import server_capacity
@@ -21,7 +22,8 @@ def _settings_view(settings: Settings) -> dict[str, Any]:
             "pool_pre_ping": settings.db_pool_pre_ping, "pool_timeout_s": settings.db_pool_timeout,
             "statement_timeout_ms": settings.db_statement_timeout_ms,
             "leak_threshold_s": settings.db_leak_threshold_s, "idle_timeout_s": settings.db_idle_timeout_s,
-            "echo_pool": settings.db_echo_pool, "workers": settings.workers}
+            "echo_pool": settings.db_echo_pool, "workers": settings.workers,
+            "replica_max_lag_s": settings.db_replica_max_lag_s}
 
 
 def pool_view(db: Database) -> dict:
@@ -39,6 +41,7 @@ async def database(request: web.Request) -> web.Response:
     return json_response(request, {
         "pool": view, "status": view["status"], "server": capacity,
         "recommendations": pool_recommendations(settings, events, view, capacity),
+        "replica": db.router.view() if db.router is not None else unconfigured_view(),
         "settings": _settings_view(settings), "worker": worker_info()})
 
 
