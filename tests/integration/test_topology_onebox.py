@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -106,6 +107,15 @@ def test_run_py_topology_starts_everything_answers_through_both_instances_and_st
             return sorted(t["scrapeUrl"] for t in targets if t["health"] == "up") == sorted(
                 f"{base}/metrics" for base in (one.base, two.base))
         wait_until(both_up, "Prometheus to see both instances up", timeout=60)
+
+        # ...and both instances report the replica available (they route reads to it).
+        def replica_available_on_both():
+            query = urllib.parse.urlencode({"query": "cj_db_replica_available"})
+            with urllib.request.urlopen(found["prometheus"] + "/api/v1/query?" + query, timeout=5) as response:
+                result = json.loads(response.read())["data"]["result"]
+            return sorted((r["metric"]["instance"], r["value"][1]) for r in result) == sorted(
+                (base.removeprefix("http://"), "1") for base in (one.base, two.base))
+        wait_until(replica_available_on_both, "cj_db_replica_available 1 from both instances", timeout=60)
     finally:
         if runner.poll() is None:
             runner.send_signal(signal.SIGTERM)
