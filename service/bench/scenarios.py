@@ -35,7 +35,7 @@ def say(message: str) -> None:
 
 SCENARIOS = ("ceiling-static", "posts-page1-cached", "ceiling-sql", "posts-page1-nocache", "posts-filtered",
              "posts-owner-filtered", "posts-search", "projects-page1", "post-by-id", "posts-deep-cursor", "posts-deep-page", "depth-sweep",
-             "profiling-overhead", "workers", "mixed", "tenants")
+             "profiling-overhead", "workers", "mixed", "tenants", "topology")
 
 CACHED = {"CACHE_ENABLED": "true", "PROFILING_ENABLED": "true"}
 NOCACHE = {"CACHE_ENABLED": "false", "PROFILING_ENABLED": "true"}
@@ -209,6 +209,10 @@ class Runner:
         self.attempt("mixed", self.mixed, describe(CACHED))
         self.fleet.stop("cached")
         self.attempt("tenants", self.tenants, describe(CACHED))
+        self.fleet.stop_all()
+        # 2 instances through PgBouncer vs 2 direct (service/bench/topology.py): alone on the server.
+        from service.bench.topology import topology
+        self.attempt("topology", lambda: topology(self), "2 x run.py serve, cache off")
         self.fleet.stop_all()
 
     def nocache(self) -> ChildProcess:

@@ -1,4 +1,4 @@
-"""Command line: serve (default) | worker | migrate | seed | create-user | db-url | bench."""
+"""Command line: serve (default) | worker | migrate | seed | create-user | db-url | topology | bench."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 from service.cli.data import cmd_create_user, cmd_db_url, cmd_migrate, cmd_seed
 from service.cli.environment import CommandError
 from service.cli.serve import cmd_serve
+from service.cli.topology import add_parser as add_topology
 from service.cli.worker import cmd_worker
 from service.observability.logs import configure_logging
 from service.settings import SettingsError, load_settings
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Print the database URI; starts the embedded server if needed "
                                              "and leaves it running.")
     db_url.set_defaults(handler=cmd_db_url)
+
+    add_topology(commands)
 
     try:
         from service.bench.cli import add_parser as add_bench

@@ -165,11 +165,12 @@ def make_api(aiohttp_client, database_url):
 def pgbouncer(pg_server):
     """A PgBouncer (transaction mode) process in front of the test server, for the session.
     Run as the server's unprivileged account when we are root (PgBouncer refuses root)."""
-    from topology import PgBouncer
+    from topology import require_pgbouncer
+
+    from service.topology.pgbouncer import PgBouncer, account_for
+    require_pgbouncer()
     admin_url, server = pg_server
-    run_as = None
-    if os.geteuid() == 0:
-        run_as = (server.system_user if server is not None else None) or "nobody"
+    run_as = account_for(server.system_user if server is not None else None)
     workdir = Path(tempfile.mkdtemp(prefix="cj-pgbouncer-"))
     bouncer = PgBouncer(admin_url, workdir, run_as=run_as).start()
     try:

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from service.bench.scenarios import SCENARIOS
+from service.topology.pgbouncer import PgBouncerMissing, pgbouncer_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +39,14 @@ def test_quick_bench_writes_a_row_per_scenario_json_and_svg(tmp_path):
     tenants = [row for row in results["scenarios"] if row["scenario"] == "tenants"]
     assert sorted(row["variant"] for row in tenants) == ["1 tenant", "50 tenants"], tenants
     assert all(not row["skipped"] and row["hit_rates_pct"] and None not in row["hit_rates_pct"] for row in tenants)
+    # The topology scenario: three pairs of instances (PgBouncer, direct, direct unprepared) on two paths.
+    topology = [row for row in results["scenarios"] if row["scenario"] == "topology"]
+    try:
+        pgbouncer_binary()
+    except PgBouncerMissing:
+        assert [row["skipped"] for row in topology] and all(row["skipped"] for row in topology), topology
+    else:
+        assert len(topology) == 6 and not any(row["skipped"] for row in topology), topology
     assert results["machine"]["nproc"] >= 1 and results["machine"]["load_generator"]
     assert {r["name"] for r in results["headline"]}
     assert "| scenario |" in done.stdout and "| headline |" in done.stdout

@@ -28,13 +28,13 @@ import asyncpg
 import orjson
 import pytest
 from dbutil import scratch_database
-from topology import database_of
 
 from service.db.migrations import apply_session_defaults
 from service.db.pool import connect
 from service.db.registry import query
 from service.settings import Settings
 from service.store import clients, posts, projects, runs
+from service.topology.pgbouncer import database_of
 
 ROWS = 100_000          # per list table; posts get 20% more
 OWNERS = 50          # one owner holds 2% of each table: selective, as in real use

@@ -9,10 +9,11 @@ import asyncio
 import time
 
 from conftest import Api
-from topology import PartitionProxy, database_of
+from topology import PartitionProxy
 
 from service.app import create_app
 from service.db.pool import request_wait_bound_s
+from service.topology.pgbouncer import database_of
 
 WORKERS = 8
 BEFORE_S = 2.0

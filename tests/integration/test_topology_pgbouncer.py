@@ -15,12 +15,12 @@ import asyncpg
 import pytest
 from conftest import Api
 from dbutil import create_database, drop_database
-from topology import database_of
 
 from service import keys
 from service.app import create_app
 from service.db.pool import connect, session_settings
 from service.settings import Settings
+from service.topology.pgbouncer import database_of
 
 ROOT = Path(__file__).resolve().parents[2]
 STATEMENT_TIMEOUT_MS = 25000       # not the default: proves where the in-force value came from

@@ -15,12 +15,12 @@ import asyncpg
 import pytest
 from conftest import Api
 from dbutil import create_database
-from topology import database_of
 
 from service.app import create_app
 from service.db.embedded import EmbeddedPostgres
 from service.db.migrations import apply_session_defaults
 from service.settings import Settings
+from service.topology.pgbouncer import PgBouncer, account_for, database_of
 
 WORKERS = 16
 BEFORE_S = 2.0
@@ -58,16 +58,17 @@ def restartable_server():
 
 
 def _bouncer_log(request, path: str) -> str:
-    return request.getfixturevalue("restartable_bouncer")._log_tail() if path == "pgbouncer" else ""
+    return request.getfixturevalue("restartable_bouncer").log_tail() if path == "pgbouncer" else ""
 
 
 @pytest.fixture(scope="module")
 def restartable_bouncer(restartable_server):
     """PgBouncer (transaction mode) in front of the restartable server."""
-    from topology import PgBouncer
+    from topology import require_pgbouncer
+    require_pgbouncer()
     server, _ = restartable_server
     workdir = Path(tempfile.mkdtemp(prefix="cj-restart-pgbouncer-"))
-    bouncer = PgBouncer(server.uri("postgres"), workdir, run_as=server.system_user or None).start()
+    bouncer = PgBouncer(server.uri("postgres"), workdir, run_as=account_for(server.system_user)).start()
     try:
         yield bouncer
     finally:
