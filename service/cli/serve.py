@@ -10,9 +10,8 @@ import secrets
 from pathlib import Path
 
 from service.cli.environment import database
-from service.db import server
+from service.db import roles, server
 from service.db.database import Database
-from service.db.migrations import migrate
 from service.observability.advice import capacity_advice
 from service.settings import Settings
 
@@ -50,15 +49,18 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], str | None]:
-    """On one direct session connection (DATABASE_DIRECT_URL): apply migrations and
-    the session defaults, seed an empty embedded database, and check
-    that the pools fit the server. Returns (migrations applied, capacity warning)."""
+async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], list[str]]:
+    """Migrate as the owner and grant the serving role (db/roles.py), write the serving
+    role's session defaults, seed an empty embedded database (as the owner: COPY and
+    VACUUM), and check that the pools fit the server.
+    Returns (migrations applied, warnings)."""
+    prepared = await roles.prepare(settings)
+    if embedded:
+        async with Database.connect(settings.owner_url, settings) as owner:
+            await _seed_demo_if_empty(owner, settings)
     async with Database.connect(settings.direct_url, settings) as db:
-        applied = await migrate(db, settings)
-        if embedded:
-            await _seed_demo_if_empty(db, settings)
-        return applied, await _pool_capacity_warning(db, settings)
+        warnings = [w for w in (prepared.warning(), await _pool_capacity_warning(db, settings)) if w]
+    return prepared.applied, warnings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -67,7 +69,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                                                       ("workers", args.workers)) if v is not None})
     embedded = not settings.database_url
     with database(settings) as settings:
-        applied, warning = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
+        applied, warnings = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
         print(f"Content Jumpstart API on http://{settings.host}:{settings.port}", flush=True)
         print(f"  database: {settings.database_url}" + ("  (embedded, data in "
               f"{(settings.var_dir / 'pgdata').resolve()})" if embedded else ""), flush=True)
@@ -78,7 +80,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             creds = json.loads(demo.read_text())
             print(f"  demo admin: {creds['email']} / {creds['password']}", flush=True)
         print("  Ctrl-C stops the service" + (" and the embedded PostgreSQL" if embedded else ""), flush=True)
-        if warning:
+        for warning in warnings:
             print(f"  warning: {warning}", flush=True)
         if settings.workers > 1:
             print(f"  workers: {settings.workers} processes sharing port {settings.port}", flush=True)
