@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from service.db.database import Database, Session
-from service.db.migrations import MigrationError, apply_session_defaults, migrate, pending_migrations
+from service.db.migrations import _LOCK, ADVISORY_LOCK_ID, MigrationError, apply_session_defaults, migrate, pending_migrations
 from service.db.registry import query
 from service.settings import Settings
 
@@ -50,11 +50,15 @@ async def whoami(session: Session) -> RoleFacts:
 
 
 async def grant_serving(owner: Session, role: str) -> int:
-    """As the owner: give `role` what the service needs at run time; statements run."""
-    statements = [r["statement"] for r in await owner.fetch(SERVING_GRANTS, role=role)]
-    statements += [r["statement"] for r in await owner.fetch(OWNED_FUNCTIONS, role=role)]
-    for statement in statements:
-        await owner.execute_generated("roles/grant", statement)
+    """As the owner: give `role` what the service needs at run time; statements run.
+    Under the migrations' advisory lock: two starters granting at once would otherwise
+    fail with "tuple concurrently updated" on the same catalog rows."""
+    async with owner.conn.transaction():
+        await owner.conn.execute(_LOCK, ADVISORY_LOCK_ID)
+        statements = [r["statement"] for r in await owner.fetch(SERVING_GRANTS, role=role)]
+        statements += [r["statement"] for r in await owner.fetch(OWNED_FUNCTIONS, role=role)]
+        for statement in statements:
+            await owner.execute_generated("roles/grant", statement)
     return len(statements)
 
 
@@ -106,7 +110,14 @@ async def prepare(settings: Settings) -> Prepared:
 
 
 async def _own_defaults(serving: Session, settings: Settings, role: str) -> None:
-    """The serving role writes its own session defaults (no CREATEROLE needed)."""
-    written = await apply_session_defaults(serving.conn, settings)
+    """The serving role writes its own session defaults (no CREATEROLE needed), under
+    the same lock as the grants, for the same reason. A session lock (this is the
+    direct connection, never PgBouncer's): a refused ALTER ROLE (a read-only server)
+    is logged by apply_session_defaults, and must not abort a transaction around it."""
+    await serving.conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_ID)
+    try:
+        written = await apply_session_defaults(serving.conn, settings)
+    finally:
+        await serving.conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_ID)
     if written:
         log.info("session defaults for role %s in this database: %s", role, ", ".join(written))
