@@ -41,12 +41,19 @@ async def _seed_demo_if_empty(db: Database, settings: Settings) -> None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only, from its first byte."""
+    """Write a file readable by its owner only, from its first byte: a new file created
+    0600 (O_EXCL; the umask can only remove bits) beside the target, then renamed over
+    it, so an older file's wider mode never applies to the new content."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    path.chmod(0o600)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], list[str]]:

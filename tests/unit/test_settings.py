@@ -155,3 +155,22 @@ def test_a_generated_secret_file_is_never_readable_by_others(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("variable, raw", [
+    ("SECRET_KEY", "change-me-secret-key"), ("METRICS_TOKEN", "CHANGE-ME-metrics"),
+    ("DATABASE_URL", "postgresql://jumpstart_app:change-me-app@db:5432/jumpstart"),
+    ("DATABASE_DIRECT_URL", "postgresql://jumpstart_app:change-me-app@db:5432/jumpstart"),
+    ("DATABASE_OWNER_URL", "postgresql://jumpstart_owner:change-me-owner@db:5432/jumpstart"),
+])
+def test_placeholder_secrets_are_refused_naming_the_variable(tmp_path, variable, raw):
+    message = _error(tmp_path, **{variable: raw})
+    assert message.startswith(variable + ":") and "placeholder" in message and "\n" not in message
+    assert "change-me-app" not in message and "change-me-owner" not in message    # no password echoed
+
+
+def test_owner_url_defaults_to_the_direct_url(tmp_path):
+    url, direct, owner = ("postgresql://app@h/db", "postgresql://app@h2/db", "postgresql://owner@h2/db")
+    assert _load(tmp_path, DATABASE_URL=url).owner_url == url
+    assert _load(tmp_path, DATABASE_URL=url, DATABASE_DIRECT_URL=direct).owner_url == direct
+    assert _load(tmp_path, DATABASE_URL=url, DATABASE_DIRECT_URL=direct, DATABASE_OWNER_URL=owner).owner_url == owner
