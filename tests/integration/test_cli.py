@@ -110,7 +110,7 @@ def test_bad_arguments_and_a_missing_database_are_one_clear_line(cli_database, t
     assert len(done.stderr.strip().splitlines()) == 1 and "cj_no_such_database" in done.stderr
 
 
-@pytest.mark.parametrize("variable, value", [("DB_POOL_SIZE", "abc"), ("DB_MAX_OVERFLOW", "-1"),
+@pytest.mark.parametrize("variable, value", [("DB_POOL_SIZE", "abc"), ("DB_MAX_OVERFLOW", "-1"), ("SECRET_KEY", "short"),
                                              ("CACHE_SHORT_TTL", "-5")])
 def test_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path, variable, value):
     done = run_cli("migrate", env=_env(tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/x", **{variable: value}))
