@@ -161,10 +161,28 @@ async def test_the_whole_api_works_as_the_serving_role(two_roles, aiohttp_client
     failures = await _as(served.owner_url, "SELECT count(*) AS n FROM login_failures")
     assert failures[0]["n"] >= 2
 
-    # The admin's health reads (pool, server, profiling, jobs) and readiness.
+    # A report job (delivery email into the outbox), the job list, a cancel.
+    report = await api.post(f"/api/projects/{project['id']}/reports", user, expect=202, json={})
+    assert (await wait_job(api, user, report["id"]))["status"] == "succeeded"
+    assert len((await api.get("/api/jobs", user))["items"]) >= 2
+    queued = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202, json={"format": "jsonl"})
+    await api.call("POST", f"/api/jobs/{queued['id']}/cancel", user)
+    assert (await wait_job(api, user, queued["id"]))["status"] in ("succeeded", "cancelled")
+
+    # The admin's health reads (pool, server, profiling, jobs, cache), readiness and metrics.
     for path in ("/api/health/full", "/api/health/database", "/api/health/jobs", "/api/health/profiling",
-                 "/api/health/ready"):
+                 "/api/health/profiling/queries", "/api/health/database/events", "/api/health/ready",
+                 "/api/runs", "/api/clients", "/api/projects", "/api/auth/me"):
         await api.get(path, admin)
+    await api.call("POST", "/api/health/cache/clear", admin, expect=200)
+    await api.call("GET", "/metrics", admin, expect=200)
+
+    # Updates and deletes down the tree (the foreign keys' cascades run as the serving role's delete).
+    await api.patch(f"/api/clients/{client['id']}", user, json={"name": "Renamed"})
+    await api.patch(f"/api/projects/{project['id']}", user, json={"name": "Renamed too"})
+    await api.delete(f"/api/projects/{project['id']}", user)
+    await api.delete(f"/api/clients/{client['id']}", user)
+    await api.get(f"/api/posts/{posts[0]['id']}", user, expect=404)
     await api.call("POST", "/api/auth/logout", user, expect=204)
 
 
