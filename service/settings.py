@@ -31,6 +31,9 @@ class Settings:
     database_replica_url: str | None = None
     # A replica further behind the primary than this (seconds) is bypassed.
     db_replica_max_lag_s: float = 5.0
+    # The role that owns the schema: migrations, the grants to the serving role, seed.
+    # Unset: the direct URL (one role does both). README "Database roles".
+    database_owner_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -115,6 +118,11 @@ class Settings:
     def direct_url(self) -> str | None:
         """A session connection (never through PgBouncer in transaction mode)."""
         return self.database_direct_url or self.database_url
+
+    @property
+    def owner_url(self) -> str | None:
+        """The schema owner's session connection (migrations, grants, bulk loads)."""
+        return self.database_owner_url or self.direct_url
 
     @property
     def listen_url(self) -> str | None:
@@ -214,6 +222,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DATABASE_LISTEN_URL": ("database_listen_url", _database_url),
     "DATABASE_REPLICA_URL": ("database_replica_url", _database_url),
     "DB_REPLICA_MAX_LAG_S": ("db_replica_max_lag_s", _float(0.1)),
+    "DATABASE_OWNER_URL": ("database_owner_url", _database_url),
     "HOST": ("host", _text),
     "PORT": ("port", _int(0, 65535)),
     "WORKERS": ("workers", _int(1, 64)),
@@ -284,6 +293,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bo
             values[field] = parse(raw)
         except ValueError as exc:
             raise SettingsError(f"{variable}: {exc}") from None
+    _refuse_placeholders(env)
     settings = Settings(**values)
     if settings.very_slow_query_threshold_ms < settings.slow_query_threshold_ms:
         raise SettingsError("VERY_SLOW_QUERY_THRESHOLD_MS: must not be below SLOW_QUERY_THRESHOLD_MS")
@@ -300,6 +310,27 @@ def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bo
 
 
 MIN_SECRET_BYTES = 32
+# deploy/env.example's secrets all start with this: a deployment that copied the file
+# without filling it in must not start (README "Database roles", deploy/README.md).
+PLACEHOLDER_PREFIX = "change-me"
+_SECRETS = ("SECRET_KEY", "METRICS_TOKEN")
+_URLS = ("DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_LISTEN_URL", "DATABASE_OWNER_URL")
+
+
+def _refuse_placeholders(env: Mapping[str, str]) -> None:
+    """A secret, or a database URL's password, still equal to a placeholder stops start-up."""
+    def placeholder(value: str | None) -> bool:
+        return bool(value) and value.strip().lower().startswith(PLACEHOLDER_PREFIX)
+
+    for variable in _SECRETS:
+        if placeholder(env.get(variable)):
+            raise SettingsError(f"{variable}: still the placeholder from deploy/env.example; set a real secret "
+                                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    for variable in _URLS:
+        raw = env.get(variable)
+        if raw and placeholder(urlsplit(raw.strip()).password):
+            raise SettingsError(f"{variable}: the password is still the placeholder from deploy/env.example; "
+                                "set the role's real password")
 
 
 def _stored_secret(var_dir: Path) -> str:

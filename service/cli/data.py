@@ -5,16 +5,15 @@ import argparse
 import asyncio
 
 from service.cli.environment import CommandError, database
+from service.db import roles
 from service.db.database import Database
-from service.db.migrations import migrate
 from service.settings import Settings
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> list[str]:
-        # Migrations (and the session defaults) on a direct session connection.
-        async with Database.connect(settings.direct_url, settings) as db:
-            return await migrate(db, settings)
+        # As the owner (DATABASE_OWNER_URL), then the serving role's grants and session defaults.
+        return (await roles.prepare(settings)).applied
 
     with database(settings) as settings:
         applied = asyncio.run(run())
@@ -39,9 +38,10 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from service.store.seed import analyze, seed
 
     async def run() -> None:
-        # A bulk load holds one session (DDL, COPY, several transaction): the direct URL.
-        async with Database.connect(settings.direct_url, settings) as db:
-            await migrate(db, settings)
+        # A bulk load holds one session (DDL, COPY, several transactions) and drops and
+        # rebuilds indexes: the owner's direct connection.
+        await roles.prepare(settings)
+        async with Database.connect(settings.owner_url, settings) as db:
             owner = await _owner_for_seed(db, args.owner_email)
             report = await seed(db, owner_id=owner, clients=args.clients, projects=args.projects, posts=args.posts)
             await analyze(db)
@@ -67,8 +67,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"--{(exc.field or 'email').replace('_', '-')}: {exc.message.partition(': ')[2]}") from None
 
     async def run() -> None:
-        async with Database.connect(settings.direct_url, settings) as direct:
-            await migrate(direct, settings)
+        await roles.prepare(settings)
         async with Database.connect(settings.database_url, settings) as db:
             try:
                 user = await create_user(db, cleaned["email"], cleaned["password"], cleaned.get("full_name"),
@@ -84,5 +83,5 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings, keep_running=True) as settings:
-        print(settings.database_url)
+        print(settings.owner_url if args.owner else settings.database_url)
     return 0

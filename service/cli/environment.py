@@ -16,7 +16,8 @@ class CommandError(RuntimeError):
 
 @contextmanager
 def database(settings: Settings, *, keep_running: bool = False) -> Iterator[Settings]:
-    """Settings with a database URL: DATABASE_URL as given, or the embedded server.
+    """Settings with a database URL: DATABASE_URL as given, or the embedded server
+    (its serving role in DATABASE_URL, its owner role in DATABASE_OWNER_URL).
 
     The embedded server stops when the block ends unless another process of ours
     (a running `serve`) also uses it, or keep_running is set (db-url).
@@ -24,11 +25,12 @@ def database(settings: Settings, *, keep_running: bool = False) -> Iterator[Sett
     if settings.database_url:
         yield settings
         return
-    from service.db.embedded import EmbeddedPostgres, ensure_database
+    from service.db.embedded import EmbeddedPostgres, ensure_service_database
     server = EmbeddedPostgres(settings.var_dir / "pgdata", detach=keep_running).start()
     try:
-        asyncio.run(ensure_database(server.uri("postgres")))
-        yield settings.replace(database_url=server.uri())
+        # Two roles (README "Database roles"): serve as the unprivileged one, migrate as the owner.
+        serving, owner = asyncio.run(ensure_service_database(server))
+        yield settings.replace(database_url=serving, database_owner_url=owner)
     finally:
         if not keep_running:
             server.stop()

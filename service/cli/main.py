@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_url = commands.add_parser("db-url", help="print the database URI (psql \"$(python run.py db-url)\")",
                                  description="Print the database URI; starts the embedded server if needed "
                                              "and leaves it running.")
+    db_url.add_argument("--owner", action="store_true",
+                        help="the owner role's URI (DATABASE_OWNER_URL: DDL, migrations) instead of the serving role's")
     db_url.set_defaults(handler=cmd_db_url)
 
     add_topology(commands)

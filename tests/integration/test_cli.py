@@ -110,7 +110,7 @@ def test_bad_arguments_and_a_missing_database_are_one_clear_line(cli_database, t
     assert len(done.stderr.strip().splitlines()) == 1 and "cj_no_such_database" in done.stderr
 
 
-@pytest.mark.parametrize("variable, value", [("DB_POOL_SIZE", "abc"), ("DB_MAX_OVERFLOW", "-1"),
+@pytest.mark.parametrize("variable, value", [("DB_POOL_SIZE", "abc"), ("DB_MAX_OVERFLOW", "-1"), ("SECRET_KEY", "short"),
                                              ("CACHE_SHORT_TTL", "-5")])
 def test_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path, variable, value):
     done = run_cli("migrate", env=_env(tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/x", **{variable: value}))
@@ -213,6 +213,32 @@ def _stop(process: subprocess.Popen, sig: int, pgdata: Path, log: Path) -> None:
     assert not (pgdata / "postmaster.pid").exists()
 
 
+def _serves_as_the_unprivileged_role(var_dir: Path, log: Path) -> None:
+    """Issue 15 point 6 on the embedded default: it serves as content_jumpstart_app (no
+    superuser, no DDL), migrated as content_jumpstart_owner, and its secrets are 0600."""
+    import stat
+    served = next(line.split("database: ", 1)[1].split()[0] for line in log.read_text().splitlines()
+                  if "  database: " in line)
+    assert urlsplit(served).username == "content_jumpstart_app"
+    owner = run_cli("db-url", "--owner", env=_env(var_dir)).stdout.strip()
+    assert urlsplit(owner).username == "content_jumpstart_owner"
+
+    async def check():
+        conn = await asyncpg.connect(served)
+        try:
+            assert not await conn.fetchval("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles "
+                                           "WHERE rolname = current_user")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("CREATE TABLE intruder (id int)")
+            assert await conn.fetchval("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'posts'") \
+                == "content_jumpstart_owner"
+        finally:
+            await conn.close()
+    asyncio.run(check())
+    for name in ("secret_key", "demo_admin.json"):
+        assert stat.S_IMODE((var_dir / name).stat().st_mode) == 0o600, name
+
+
 @pytest.fixture
 def var_dir():
     """A VAR_DIR outside pytest's tmp root: pytest keeps /tmp/pytest-of-<user> at mode 0700 (and
@@ -230,6 +256,7 @@ def test_serve_on_embedded_postgres_stops_cleanly_and_keeps_its_data(var_dir):
     process = _serve_until_ready(tmp_path, port, log)
     try:
         password = _demo_admin_can_list_posts(tmp_path, port)
+        _serves_as_the_unprivileged_role(tmp_path, log)
         _stop(process, signal.SIGINT, pgdata, log)
         port = _free_port()
         process = _serve_until_ready(tmp_path, port, log)

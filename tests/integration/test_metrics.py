@@ -178,3 +178,16 @@ def test_timings_p95_uses_a_bounded_window():
     assert timings.count == 200 and timings.min == 1.0 and timings.max == 200.0
     assert timings.percentile(0.95) == 195.0
     assert timings.avg == 100.5
+
+
+async def test_the_cache_byte_budget_is_in_metrics_and_health(make_api, settings):
+    """Issue 15 point 1: CACHE_MAX_BYTES and the bytes held, in /metrics and /api/health/cache."""
+    api = await make_api(settings.replace(cache_max_bytes=1_000_000))
+    user, admin = await api.user(), await api.user(admin=True)
+    await api.get("/api/clients", user)
+    samples = await scrape(api)
+    assert value(samples, "cj_cache_max_bytes") == 1_000_000
+    used = value(samples, "cj_cache_used_bytes")
+    assert 0 < used <= 1_000_000
+    report = await api.get("/api/health/cache", admin)
+    assert report["max_bytes"] == 1_000_000 and 0 < report["bytes"] <= 1_000_000

@@ -163,3 +163,20 @@ def test_replica_settings(tmp_path):
     assert (s.database_replica_url, s.db_replica_max_lag_s) == ("postgresql://u@replica.example/app", 2.5)
     assert _error(tmp_path, DATABASE_REPLICA_URL="mysql://x").startswith("DATABASE_REPLICA_URL: ")
     assert _error(tmp_path, DB_REPLICA_MAX_LAG_S="soon").startswith("DB_REPLICA_MAX_LAG_S: ")
+@pytest.mark.parametrize("variable, raw", [
+    ("SECRET_KEY", "change-me-secret-key"), ("METRICS_TOKEN", "CHANGE-ME-metrics"),
+    ("DATABASE_URL", "postgresql://jumpstart_app:change-me-app@db:5432/jumpstart"),
+    ("DATABASE_DIRECT_URL", "postgresql://jumpstart_app:change-me-app@db:5432/jumpstart"),
+    ("DATABASE_OWNER_URL", "postgresql://jumpstart_owner:change-me-owner@db:5432/jumpstart"),
+])
+def test_placeholder_secrets_are_refused_naming_the_variable(tmp_path, variable, raw):
+    message = _error(tmp_path, **{variable: raw})
+    assert message.startswith(variable + ":") and "placeholder" in message and "\n" not in message
+    assert "change-me-app" not in message and "change-me-owner" not in message    # no password echoed
+
+
+def test_owner_url_defaults_to_the_direct_url(tmp_path):
+    url, direct, owner = ("postgresql://app@h/db", "postgresql://app@h2/db", "postgresql://owner@h2/db")
+    assert _load(tmp_path, DATABASE_URL=url).owner_url == url
+    assert _load(tmp_path, DATABASE_URL=url, DATABASE_DIRECT_URL=direct).owner_url == direct
+    assert _load(tmp_path, DATABASE_URL=url, DATABASE_DIRECT_URL=direct, DATABASE_OWNER_URL=owner).owner_url == owner
