@@ -11,7 +11,7 @@ from service.http.body import read_json
 from service.http.responses import json_response
 from service.jobs.tasks.emails import enqueue_delivery_notice
 from service.schemas import projects as schema
-from service.schemas.fields import parse_id, validate_body
+from service.schemas.validate import parse_id, validate_body
 from service.store import clients, projects
 from service.store.projects import money
 

@@ -10,7 +10,7 @@ every route answers as its row says.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,11 +26,10 @@ from service.schemas import posts as post_schema
 from service.schemas import projects as project_schema
 from service.schemas import runs as run_schema
 from service.schemas import users as user_schema
-from service.schemas.fields import Field
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["public", "user", "admin", "metrics", "admin_or_metrics"]
-Schema = Mapping[str, Field]
+Schema = type   # a TypedDict of service/schemas (validation and the OpenAPI document read it)
 
 
 @dataclass(frozen=True, slots=True)
