@@ -6,7 +6,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 from service.schemas.types import STRICT, Email, Search, Text, TextList
 
 
-class Client(TypedDict, total=False):
+class ClientBody(TypedDict, total=False):
     """A client (the business content is made for)."""
     __pydantic_config__ = STRICT
     name: Required[Text(200, 1, examples=["Acme Coffee"])]
@@ -20,9 +20,9 @@ class Client(TypedDict, total=False):
     customer_questions: NotRequired[TextList(100, 1000) | None]
 
 
-class Filters(TypedDict, total=False):
+class ClientFilters(TypedDict, total=False):
     __pydantic_config__ = STRICT
     search: Search
 
 
-CLIENT, FILTERS = Client, Filters
+CLIENT, FILTERS = ClientBody, ClientFilters

@@ -7,7 +7,7 @@ from service.schemas.enums import EXPORT_FORMATS, JOB_KINDS, JOB_STATUSES, PLATF
 from service.schemas.types import STRICT, Choice
 
 
-class Export(TypedDict, total=False):
+class ExportBody(TypedDict, total=False):
     """What to export: the format (csv by default) and optional post filters."""
     __pydantic_config__ = STRICT
     format: NotRequired[Choice(EXPORT_FORMATS)]
@@ -15,16 +15,16 @@ class Export(TypedDict, total=False):
     platform: NotRequired[Choice(PLATFORMS) | None]
 
 
-class Report(TypedDict, total=False):
+class ReportBody(TypedDict, total=False):
     """A report takes no options: an empty object or no body."""
     __pydantic_config__ = STRICT
 
 
-class Filters(TypedDict, total=False):
+class JobFilters(TypedDict, total=False):
     __pydantic_config__ = STRICT
     status: Choice(JOB_STATUSES)
     kind: Choice(JOB_KINDS)
 
 
-EXPORT, REPORT, FILTERS = Export, Report, Filters
+EXPORT, REPORT, FILTERS = ExportBody, ReportBody, JobFilters
 IDEMPOTENCY_KEY_MAX = 128

@@ -14,7 +14,7 @@ MAX_BULK = 1000
 Content = Text(100000, 1, examples=["Five ways to brew better coffee at home."])
 
 
-class Post(TypedDict, total=False):
+class PostBody(TypedDict, total=False):
     """A generated post. word_count defaults to the words of content; status to flagged when flags are given."""
     __pydantic_config__ = STRICT
     project_id: Required[Id]
@@ -31,13 +31,13 @@ class Post(TypedDict, total=False):
     target_platform: NotRequired[Choice(PLATFORMS) | None]
 
 
-class Bulk(TypedDict):
+class BulkPosts(TypedDict):
     """Up to MAX_BULK posts created in one transaction; any bad item refuses them all."""
     __pydantic_config__ = STRICT
-    items: Annotated[list[Post], Field(min_length=1, max_length=MAX_BULK)]
+    items: Annotated[list[PostBody], Field(min_length=1, max_length=MAX_BULK)]
 
 
-class Patch(TypedDict, total=False):
+class PostPatch(TypedDict, total=False):
     """Any post field but project_id; content may change but never be null or empty."""
     __pydantic_config__ = STRICT
     run_id: NotRequired[Id | None]
@@ -53,7 +53,7 @@ class Patch(TypedDict, total=False):
     target_platform: NotRequired[Choice(PLATFORMS) | None]
 
 
-class Filters(TypedDict, total=False):
+class PostFilters(TypedDict, total=False):
     __pydantic_config__ = STRICT
     project_id: Id
     run_id: Id
@@ -70,4 +70,4 @@ class Filters(TypedDict, total=False):
     max_readability: QueryNumber(0, 100)
 
 
-POST, BULK, PATCH, FILTERS = Post, Bulk, Patch, Filters
+POST, BULK, PATCH, FILTERS = PostBody, BulkPosts, PostPatch, PostFilters

@@ -6,10 +6,11 @@ from typing_extensions import NotRequired, Required, TypedDict
 from service.schemas.enums import PROJECT_STATUSES
 from service.schemas.types import STRICT, Choice, Id, Int, IntMap, Number, Search, Text, TextList
 
-Price = Number(0, 9_999_999_999.99)     # numeric(12,2)
+PRICE_MAX = 9_999_999_999.99             # numeric(12,2)
+Price = Number(0, PRICE_MAX)
 
 
-class Project(TypedDict, total=False):
+class ProjectBody(TypedDict, total=False):
     """A project of a client. total_price defaults to num_posts x (price_per_post + research_price_per_post)."""
     __pydantic_config__ = STRICT
     client_id: Required[Id]
@@ -24,11 +25,11 @@ class Project(TypedDict, total=False):
     tone: NotRequired[Text(200) | None]
 
 
-class Filters(TypedDict, total=False):
+class ProjectFilters(TypedDict, total=False):
     __pydantic_config__ = STRICT
     status: Choice(PROJECT_STATUSES)
     client_id: Id
     search: Search
 
 
-PROJECT, FILTERS = Project, Filters
+PROJECT, FILTERS = ProjectBody, ProjectFilters

@@ -9,7 +9,7 @@ from service.schemas.types import STRICT, Choice, Id, JsonList, Text
 Logs = JsonList(max_items=1000, max_depth=8, max_bytes=256 * 1024)
 
 
-class Create(TypedDict, total=False):
+class RunCreate(TypedDict, total=False):
     """A generation run; every field is optional (an empty object or no body at all)."""
     __pydantic_config__ = STRICT
     is_batch: NotRequired[bool]
@@ -18,16 +18,16 @@ class Create(TypedDict, total=False):
     error_message: NotRequired[Text() | None]
 
 
-class Patch(TypedDict, total=False):
+class RunPatch(TypedDict, total=False):
     __pydantic_config__ = STRICT
     status: NotRequired[Choice(RUN_STATUSES)]
     error_message: NotRequired[Text() | None]
     logs: NotRequired[Logs | None]
 
 
-class Filters(TypedDict, total=False):
+class RunFilters(TypedDict, total=False):
     __pydantic_config__ = STRICT
     project_id: Id
 
 
-CREATE, PATCH, FILTERS = Create, Patch, Filters
+CREATE, PATCH, FILTERS = RunCreate, RunPatch, RunFilters

@@ -45,7 +45,8 @@ def _unwrap(hint: Any) -> Any:
 def partial(schema: type) -> type:
     """The PATCH form of a body: the same fields, none required (null still refused where it is)."""
     fields = {name: NotRequired[hint] for name, hint in fields_of(schema).items()}
-    model = TypedDict(schema.__name__ + "Patch", fields, total=False)    # type: ignore[operator]
+    name = schema.__name__ if schema.__name__.endswith("Patch") else schema.__name__ + "Patch"
+    model = TypedDict(name, fields, total=False)    # type: ignore[operator]
     model.__pydantic_config__ = STRICT
     model.__doc__ = schema.__doc__
     return model

@@ -17,12 +17,19 @@ LEAKS = ("Traceback", 'File "', "asyncpg", "SELECT ", "INSERT ", "UPDATE ", " FR
 
 
 def assert_error(resp, body: dict, status: int, *, field: str | None = None) -> dict:
-    """The docs/API.md error shape: {"error": {status, code, message, field?}, "request_id"}, and nothing leaked."""
+    """The docs/API.md error shape: {"error": {status, code, message, field?, errors (400, 422)}, "request_id"},
+    and nothing leaked."""
     assert resp.status == status
     assert resp.content_type == "application/json"
     assert set(body) == {"error", "request_id"}
     error = body["error"]
-    assert ERROR_KEYS <= set(error) <= ERROR_KEYS | {"field"}
+    assert ERROR_KEYS <= set(error) <= ERROR_KEYS | {"field", "errors", "errors_truncated"}
+    if status in (400, 422):
+        # Every problem (docs/API.md section 9); the first is the one field and message name.
+        assert error["errors"] and error["errors"][0]["field"] == error.get("field")
+        assert all(set(problem) == {"field", "message"} and problem["message"] for problem in error["errors"])
+    else:
+        assert "errors" not in error
     assert error["status"] == status and isinstance(error["code"], str) and error["message"]
     assert body["request_id"] == resp.headers["X-Request-ID"]
     if field is not None:
