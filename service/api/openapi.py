@@ -136,6 +136,8 @@ def _success(route, components: _Components) -> tuple[str, dict]:
         schema = components.ref(_RESOURCES[kind], "serialization")
     elif route.path == "/api/health":
         schema = components.ref(out.Health, "serialization")
+    elif kind == "openapi document":
+        schema = {"type": "object", "description": "An OpenAPI 3.1 document"}
     else:
         schema = {"type": "object", "description": "A report object; see docs/API.md section 6"}
     return status, {"description": route.summary, "content": {"application/json": {"schema": schema}}}
@@ -212,12 +214,6 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     return operation
 
 
-def _own_routes() -> list[tuple[str, str, str]]:
-    """The document's own routes (service/api/docs.py): (method, path, what)."""
-    return [("GET", "/api/openapi.json", "This OpenAPI 3.1 document"),
-            ("GET", "/api/docs", "The interactive API documentation (HTML)")]
-
-
 @cache
 def document(max_page_size: int = 100) -> dict:
     """The whole OpenAPI 3.1 document (cached: it depends only on the code and MAX_PAGE_SIZE)."""
@@ -227,13 +223,6 @@ def document(max_page_size: int = 100) -> dict:
     paths: dict[str, dict] = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components, max_page_size)
-    for method, path, summary in _own_routes():
-        media = "application/json" if path.endswith(".json") else "text/html"
-        paths.setdefault(path, {})[method.lower()] = {
-            "operationId": "docs_" + path.rsplit("/", 1)[-1].replace(".", "_"), "summary": summary,
-            "tags": ["docs"], "security": [],
-            "responses": {"200": {"description": summary, "content": {media: {"schema": {"type": (
-                "object" if media == "application/json" else "string")}}}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": __version__,
