@@ -25,7 +25,7 @@ REF = "#/components/schemas/{model}"
 # Route.response -> the schema of a successful answer
 _RESOURCES = {"user": out.User, "token": out.Token, "client": out.Client, "project": out.Project,
               "run": out.Run, "post": out.Post, "job": out.Job}
-_MEDIA = {"html page": "text/html", "javascript": "application/javascript", "css": "text/css",
+_MEDIA = {"html page": "text/html", "javascript": "text/javascript", "css": "text/css",
           "metrics": "text/plain"}
 _WHAT_404 = {"clients": "client", "projects": "project", "runs": "run", "posts": "post", "jobs": "job"}
 
@@ -126,7 +126,8 @@ def _success(route, components: _Components) -> tuple[str, dict]:
     if kind == "file":
         media = {"schema": {"type": "string", "format": "binary"}}
         return status, {"description": "The result file (csv, jsonl or a JSON report)",
-                        "content": {"text/csv": media, "application/x-ndjson": media, "application/json": media}}
+                        "content": {"text/csv": media, "application/x-ndjson": media,
+                                    "application/json": {"schema": {"description": "A report (JSON)"}}}}
     if kind.startswith("list of "):
         schema = components.ref(out.page_of(_RESOURCES[kind.removeprefix("list of ")]), "serialization")
     elif route.path == "/api/posts" and route.method == "POST":
@@ -143,9 +144,34 @@ def _success(route, components: _Components) -> tuple[str, dict]:
     return status, {"description": route.summary, "content": {"application/json": {"schema": schema}}}
 
 
+# What a created object's id leads to (OpenAPI links: clients and stateful fuzzing follow them).
+_CREATED = {("POST", "/api/clients"): "/api/clients/{id}", ("POST", "/api/projects"): "/api/projects/{id}",
+            ("POST", "/api/projects/{id}/runs"): "/api/runs/{id}", ("POST", "/api/posts"): "/api/posts/{id}",
+            ("POST", "/api/projects/{id}/exports"): "/api/jobs/{id}",
+            ("POST", "/api/projects/{id}/reports"): "/api/jobs/{id}"}
+
+
+def _links(route) -> dict:
+    from service.api.routes import ROUTES
+    target = _CREATED.get((route.method, route.path))
+    if target is None:
+        return {}
+    links = {}
+    for other in ROUTES:
+        if other.path == target or (target == "/api/projects/{id}" and other.path.startswith("/api/projects/{id}/")) \
+                or (target == "/api/jobs/{id}" and other.path.startswith("/api/jobs/{id}/")):
+            name = f"{other.method.lower()}_{other.path.strip('/').replace('/', '_').replace('{id}', 'id')}"
+            links[name] = {"operationId": _operation_id(other), "parameters": {"id": "$response.body#/id"}}
+    return links
+
+
+def _operation_id(route) -> str:
+    return f"{route.handler.__module__.rsplit('.', 1)[-1]}_{route.handler.__name__}"
+
+
 def _operation(route, components: _Components, max_page_size: int) -> dict:
     operation: dict[str, Any] = {
-        "operationId": f"{route.handler.__module__.rsplit('.', 1)[-1]}_{route.handler.__name__}",
+        "operationId": _operation_id(route),
         "summary": route.summary,
         "tags": [route.path.split("/")[2] if route.path.startswith("/api/") else "metrics"],
     }
@@ -198,6 +224,9 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
             description = ("Email already registered" if route.path == "/api/auth/register"
                            else "The job is already finished (cancel) or not finished yet (result)")
         responses[str(code)] = _error(code, description, components)
+    links = _links(route)
+    if links:
+        responses[status]["links"] = links
     operation["responses"] = responses
     if route.auth in ("user", "admin"):
         operation["security"] = [{"bearer": []}]

@@ -1,7 +1,9 @@
 """Client bodies and list filters."""
 from __future__ import annotations
 
-from typing_extensions import NotRequired, Required, TypedDict
+from typing import NotRequired, Required
+
+from typing_extensions import TypedDict
 
 from service.schemas.types import STRICT, Email, Search, Text, TextList
 

@@ -1,7 +1,9 @@
 """Job bodies (exports, reports) and list filters."""
 from __future__ import annotations
 
-from typing_extensions import NotRequired, TypedDict
+from typing import NotRequired
+
+from typing_extensions import TypedDict
 
 from service.schemas.enums import EXPORT_FORMATS, JOB_KINDS, JOB_STATUSES, PLATFORMS, POST_STATUSES
 from service.schemas.types import STRICT, Choice

@@ -1,14 +1,13 @@
 """Post bodies (one, or up to MAX_BULK at once) and list filters."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NotRequired, Required
 
 from pydantic import Field
-from typing_extensions import NotRequired, Required, TypedDict
+from typing_extensions import TypedDict
 
 from service.schemas.enums import PLATFORMS, POST_STATUSES
-from service.schemas.types import (
-    INT32_MAX, STRICT, Choice, Id, Int, Number, QueryBool, QueryInt, QueryNumber, Search, Text, TextList)
+from service.schemas.types import INT32_MAX, STRICT, Choice, Id, Int, Number, QueryBool, QueryInt, QueryNumber, Search, Text, TextList
 
 MAX_BULK = 1000
 Content = Text(100000, 1, examples=["Five ways to brew better coffee at home."])

@@ -1,7 +1,9 @@
 """Project bodies and list filters."""
 from __future__ import annotations
 
-from typing_extensions import NotRequired, Required, TypedDict
+from typing import NotRequired, Required
+
+from typing_extensions import TypedDict
 
 from service.schemas.enums import PROJECT_STATUSES
 from service.schemas.types import STRICT, Choice, Id, Int, IntMap, Number, Search, Text, TextList

@@ -8,12 +8,11 @@ name the fields a client can rely on; more may be added later, so objects are op
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, Required
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
-from service.schemas.enums import (
-    EXPORT_FORMATS, JOB_KINDS, JOB_STATUSES, PLATFORMS, POST_STATUSES, PROJECT_STATUSES, RUN_STATUSES)
+from service.schemas.enums import EXPORT_FORMATS, JOB_KINDS, JOB_STATUSES, PLATFORMS, POST_STATUSES, PROJECT_STATUSES, RUN_STATUSES
 
 Uuid = str
 
@@ -72,13 +71,15 @@ class Project(TypedDict, total=False):
 
 
 class Run(TypedDict):
+    """A run. GET /api/runs/{id} and writes carry its logs; a list carries log_count instead."""
     id: Uuid
     project_id: Uuid
     is_batch: bool
     status: Literal[RUN_STATUSES]           # type: ignore[valid-type]
     started_at: datetime | None
     completed_at: datetime | None
-    logs: list[Any]
+    logs: NotRequired[list[Any]]
+    log_count: NotRequired[int]
     error_message: str | None
     created_at: datetime
     updated_at: datetime
@@ -187,6 +188,6 @@ class Error(TypedDict):
 
 def page_of(item: type) -> type:
     """The list answer of a paginated route: {items, metadata}."""
-    model = TypedDict(f"{item.__name__}Page", {"items": list[item], "metadata": PageMetadata})  # type: ignore[operator]
+    model = TypedDict(f"{item.__name__}Page", {"items": list[item], "metadata": PageMetadata})  # type: ignore[operator]  # noqa: UP013
     model.__doc__ = f"One page of {item.__name__.lower()}s (docs/API.md section 5)."
     return model

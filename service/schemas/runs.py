@@ -1,7 +1,9 @@
 """Run bodies and list filters."""
 from __future__ import annotations
 
-from typing_extensions import NotRequired, TypedDict
+from typing import NotRequired
+
+from typing_extensions import TypedDict
 
 from service.schemas.enums import RUN_STATUSES
 from service.schemas.types import STRICT, Choice, Id, JsonList, Text

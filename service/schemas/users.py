@@ -1,10 +1,10 @@
 """Bodies of /api/auth/register and /api/auth/login (and `run.py create-user`)."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NotRequired, Required
 
 from pydantic import Field
-from typing_extensions import NotRequired, Required, TypedDict
+from typing_extensions import TypedDict
 
 from service.schemas.types import STRICT, Email, Text
 

@@ -11,11 +11,11 @@ import heapq
 import typing
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, NotRequired, Required
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
-from typing_extensions import NotRequired, Required, TypedDict, get_type_hints
+from typing_extensions import TypedDict, get_type_hints
 
 from service.errors import InvalidParameter, NotFound, ValidationFailed
 from service.schemas.types import ID, STRICT, _query_int
