@@ -70,7 +70,7 @@ def fuzz(base: str, email: str, password: str, *, max_examples: int = 10, worker
                          ["--exclude-path", "/api/auth/logout"])
     logout = _schemathesis(base, _login(base, email, password), max_examples, 1, seed,
                            ["--include-path", "/api/auth/logout", "--phases", "examples,coverage,fuzzing"])
-    operations, requests, failures = (a + b for a, b in zip(_figures(main.stdout), _figures(logout.stdout)))
+    operations, requests, failures = (a + b for a, b in zip(_figures(main.stdout), _figures(logout.stdout), strict=True))
     return FuzzResult(operations, requests, failures, time.monotonic() - start,
                       main.returncode or logout.returncode, main.stdout + main.stderr + logout.stdout + logout.stderr)
 
