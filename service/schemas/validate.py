@@ -106,6 +106,8 @@ def _message(error: dict) -> str:
     if kind in ("less_than_equal", "less_than"):
         return f"must be at most {_bound(ctx.get('le', ctx.get('lt')))}"
     if kind == "string_too_short":
+        if ctx["min_length"] == 1:
+            return "must not be empty"
         return f"must be at least {ctx['min_length']} characters"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters"

@@ -352,3 +352,52 @@ def test_checked_columns_cover_every_enumeration_once():
                                                    enums.JOB_KINDS, enums.JOB_STATUSES}
     for values in enums.CHECKED_COLUMNS.values():
         assert len(set(values)) == len(values) and all(v == v.strip().lower() for v in values)
+
+
+# Every problem (docs/API.md section 9) ----------------------------------------------
+
+def test_every_problem_of_a_body_is_listed_and_the_first_is_field_and_message():
+    error = _refused({"zz": 1, "name": None, "email": "nope", "platforms": ["ok", 3]}, clients.CLIENT)
+    assert error.errors == [{"field": "zz", "message": "unknown field"},
+                            {"field": "name", "message": "must not be null"},
+                            {"field": "email", "message": "must be an email address"},
+                            {"field": "platforms[1]", "message": "must be a string"}]
+    assert error.field == "zz" and error.message.startswith("unknown field: zz (and 3 more problems")
+    assert error.errors_truncated is False
+
+
+def test_at_most_100_problems_are_listed_and_the_rest_is_said():
+    body = {f"unknown_{i:04}": i for i in range(5000)}
+    error = _refused(body, clients.CLIENT)
+    assert len(error.errors) == 100 and error.errors_truncated is True
+    assert error.errors[0]["field"] == "unknown_0000" and "5000 more" in error.message  # 5000 unknown + name missing
+
+
+def test_a_million_unknown_keys_cost_one_pass_not_a_million_errors():
+    import time
+    body = dict.fromkeys((str(i) for i in range(1_000_000)), 0)
+    start = time.perf_counter()
+    error = _refused(body, clients.CLIENT)
+    assert len(error.errors) == 100 and error.errors_truncated
+    assert time.perf_counter() - start < 30      # a generous bound: only that it is not quadratic or stuck
+
+
+def test_bulk_problems_name_the_item():
+    from service.schemas.validate import validate_items
+    good = {"project_id": str(uuid4()), "content": "c"}
+    with pytest.raises(ValidationFailed) as caught:
+        validate_items([good, {"content": ""}, good, 7, {**good, "x": 1}], posts.POST)
+    assert caught.value.errors == [
+        {"field": "items[1].project_id", "message": "is required"},
+        {"field": "items[1].content", "message": "must not be empty"},
+        {"field": "items[3]", "message": "must be an object"},
+        {"field": "items[4].x", "message": "unknown field"}]
+    assert caught.value.field == "items[1].project_id"
+
+
+def test_every_problem_of_a_query_is_listed():
+    error = _bad_parameter({"stauts": "x", "has_cta": "yes", "min_word_count": "-1", "search": "ab"}, posts.FILTERS)
+    assert {(e["field"], e["message"]) for e in error.errors} == {
+        ("stauts", "unknown query parameter"), ("has_cta", "must be true or false"),
+        ("min_word_count", "must be at least 0"), ("search", "must be at least 3 characters")}
+    assert error.field == "stauts"
