@@ -76,7 +76,10 @@ def _where(loc: tuple) -> str | None:
 
 
 def _bound(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+    """A limit as written: 2147483647, 9999999999.99, 100 (never 2.14748e+09)."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.15g}"
+    return str(value)
 
 
 def _message(error: dict) -> str:
