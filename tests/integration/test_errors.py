@@ -315,3 +315,31 @@ async def test_public_endpoints_refuse_bodies_over_16_kib_before_parsing(api, pa
         yield b"{}"
     resp, body = await api.call("POST", path, data=chunked(), headers={"Content-Type": "application/json"})
     assert assert_error(resp, body, 413)["code"] == "payload_too_large"
+
+
+async def test_every_problem_of_a_body_or_query_is_listed(api):
+    """docs/API.md section 9: error.errors names every problem; field and message the first."""
+    user = await api.user()
+    resp, body = await api.call("POST", "/api/clients", user, json={"nmae": "typo", "email": "nope", "platforms": [1]})
+    error = assert_error(resp, body, 422, field="nmae")
+    assert error["errors"] == [{"field": "nmae", "message": "unknown field"},
+                               {"field": "name", "message": "is required"},
+                               {"field": "email", "message": "must be an email address"},
+                               {"field": "platforms[0]", "message": "must be a string"}]
+    project = await api.project_of(user)
+    items = [{"project_id": project["id"], "content": "ok"}, {"project_id": project["id"]},
+             {"project_id": project["id"], "content": "x", "variant": -1}]
+    resp, body = await api.call("POST", "/api/posts", user, json={"items": items})
+    error = assert_error(resp, body, 422, field="items[1].content")
+    assert [e["field"] for e in error["errors"]] == ["items[1].content", "items[2].variant"]
+    assert (await api.get(f"/api/posts?project_id={project['id']}", user))["metadata"]["total"] == 0
+    resp, body = await api.call("GET", "/api/posts?has_cta=maybe&sort=new&min_word_count=-1", user)
+    error = assert_error(resp, body, 400)
+    assert {e["field"] for e in error["errors"]} == {"has_cta", "sort", "min_word_count"}
+
+
+async def test_more_than_100_problems_are_cut_and_say_so(api):
+    user = await api.user()
+    resp, body = await api.call("POST", "/api/clients", user, json={f"f{i:03}": i for i in range(150)})
+    error = assert_error(resp, body, 422, field="f000")
+    assert len(error["errors"]) == 100 and error["errors_truncated"] is True
