@@ -7,10 +7,15 @@ class ApiError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, errors: list[dict] | None = None,
+                 errors_truncated: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # Every problem found, [{field, message}] (400 and 422, docs/API.md section 9);
+        # None: the one problem above is the list.
+        self.errors = errors
+        self.errors_truncated = errors_truncated
         if code is not None:
             self.code = code
         self.headers = headers or {}

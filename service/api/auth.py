@@ -15,7 +15,7 @@ from service.errors import Conflict, Unauthorized
 from service.http.body import PUBLIC_BODY_BYTES, read_json
 from service.http.responses import json_response, no_content
 from service.schemas import users as schema
-from service.schemas.fields import validate_body
+from service.schemas.validate import validate_body
 from service.store import users
 
 

@@ -1,7 +1,7 @@
 """Helpers shared by the resource handlers."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -18,7 +18,7 @@ from service.jsonutil import dumps
 from service.pagination.cursors import fingerprint
 from service.pagination.page_request import PAGE_PARAMETERS, parse_page_request
 from service.pagination.paginator import ListQueries
-from service.schemas.fields import Field, parse_id, parse_query
+from service.schemas.validate import parse_id, parse_query
 
 
 def db_of(request: web.Request) -> Database:
@@ -97,7 +97,7 @@ async def delete_response(request: web.Request, user: User, delete: DeleteOne, w
     return no_content()
 
 
-async def list_response(request: web.Request, user: User, lq: ListQueries, filter_spec: Mapping[str, Field],
+async def list_response(request: web.Request, user: User, lq: ListQueries, filter_spec: type,
                         build_filters, serialize=dict, tier: str | None = "short") -> web.Response:
     """Parse filters and paging, check them, run the hybrid paginator, answer JSON (cached).
 

@@ -16,7 +16,7 @@ from service.http.body import read_json
 from service.http.middleware import server_timing
 from service.http.responses import json_response
 from service.schemas import jobs as schema
-from service.schemas.fields import parse_id, validate_body
+from service.schemas.validate import parse_id, validate_body
 from service.store import jobs, projects
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from service.errors import NotFound, ValidationFailed
 from service.http.body import read_json
 from service.http.responses import json_response
 from service.schemas import posts as schema
-from service.schemas.fields import parse_id, validate_body
+from service.schemas.validate import parse_id, validate_body, validate_items
 from service.store import posts, projects, runs
 
 
@@ -31,20 +31,15 @@ async def list_posts(request: web.Request) -> web.Response:
 
 
 def _validated_items(body) -> tuple[list[dict], bool]:
-    """(posts, bulk?) from `{post}` or `{"items": [post, ...]}`; any bad item rejects all."""
+    """(posts, bulk?) from `{post}` or `{"items": [post, ...]}`; any bad item rejects all,
+    and the problems of every item are listed (items[i].field)."""
     if isinstance(body, dict) and set(body) == {"items"}:
         items = body["items"]
         if not isinstance(items, list) or not items:
             raise ValidationFailed("items: must be a non-empty list of posts", field="items")
         if len(items) > schema.MAX_BULK:
             raise ValidationFailed(f"items: at most {schema.MAX_BULK} posts per request, got {len(items)}", field="items")
-        valid = []
-        for index, item in enumerate(items):
-            try:
-                valid.append(validate_body(item, schema.POST))
-            except ValidationFailed as exc:
-                raise ValidationFailed(f"items[{index}].{exc.message}", field=f"items[{index}].{exc.field or ''}".rstrip(".")) from None
-        return valid, True
+        return validate_items(items, schema.POST), True
     return [validate_body(body, schema.POST)], False
 
 

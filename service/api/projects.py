@@ -11,7 +11,7 @@ from service.http.body import read_json
 from service.http.responses import json_response
 from service.jobs.tasks.emails import enqueue_delivery_notice
 from service.schemas import projects as schema
-from service.schemas.fields import parse_id, validate_body
+from service.schemas.validate import parse_id, validate_body
 from service.store import clients, projects
 from service.store.projects import money
 
@@ -22,8 +22,8 @@ def _with_total_price(body: dict) -> dict:
         per_post = money(body["price_per_post"]) + (money(body.get("research_price_per_post")) or 0)
         body["total_price"] = per_post * body["num_posts"]
         # The product of two valid inputs can still overflow numeric(12,2).
-        if body["total_price"] > money(schema.PRICE.maximum):
-            raise ValidationFailed(f"total_price: num_posts x price comes to more than {schema.PRICE.maximum:,.2f}",
+        if body["total_price"] > money(schema.PRICE_MAX):
+            raise ValidationFailed(f"total_price: num_posts x price comes to more than {schema.PRICE_MAX:,.2f}",
                                    field="total_price")
     return body
 

@@ -10,13 +10,13 @@ every route answers as its row says.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
 
-from service.api import auth, clients, health, jobs, posts, projects, runs
+from service.api import auth, clients, docs, health, jobs, posts, projects, runs
 from service.api.admin import cache, database, full, metrics, profiling, status_page
 from service.api.admin import jobs as admin_jobs
 from service.schemas import admin as admin_schema
@@ -26,11 +26,10 @@ from service.schemas import posts as post_schema
 from service.schemas import projects as project_schema
 from service.schemas import runs as run_schema
 from service.schemas import users as user_schema
-from service.schemas.fields import Field
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["public", "user", "admin", "metrics", "admin_or_metrics"]
-Schema = Mapping[str, Field]
+Schema = type   # a TypedDict of service/schemas (validation and the OpenAPI document read it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +155,17 @@ ROUTES: tuple[Route, ...] = (
           "The status page's script", response="javascript"),
     Route("GET", "/api/health/dashboard/app.css", status_page.status_page_style, "public",
           "The status page's style sheet", response="css"),
+    # The API's own description (issue 11): built from this table and service/schemas (api/openapi.py)
+    Route("GET", "/api/openapi.json", docs.openapi_json, "public", "This OpenAPI 3.1 document",
+          response="openapi document"),
+    Route("GET", "/api/docs", docs.docs_page, "public", "Interactive API documentation (Swagger UI, HTML)",
+          response="html page"),
+    Route("GET", "/api/docs/init.js", docs.docs_script, "public", "The documentation page's start-up script",
+          response="javascript"),
+    Route("GET", "/api/docs/swagger-ui-bundle.js", docs.swagger_bundle, "public", "Swagger UI (packaged)",
+          response="javascript"),
+    Route("GET", "/api/docs/swagger-ui.css", docs.swagger_style, "public", "Swagger UI's style sheet (packaged)",
+          response="css"),
     # Prometheus
     Route("GET", "/metrics", metrics.metrics, "metrics", "Prometheus text format", response="metrics"),
 )

@@ -9,7 +9,7 @@ from service.errors import NotFound
 from service.http.body import read_json
 from service.http.responses import json_response
 from service.schemas import runs as schema
-from service.schemas.fields import parse_id, validate_body
+from service.schemas.validate import parse_id, validate_body
 from service.store import projects, runs
 
 

@@ -22,7 +22,7 @@ import ipaddress
 from aiohttp import web
 
 from service.errors import TooManyRequests
-from service.schemas.fields import normalize_email as normalize_email_form
+from service.schemas.types import normalize_email as normalize_email_form
 from service.settings import Settings
 from service.store import login_failures
 

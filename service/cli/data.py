@@ -56,8 +56,8 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from service.api.auth import create_user
     from service.errors import ApiError
-    from service.schemas.fields import validate_body
     from service.schemas.users import REGISTER
+    from service.schemas.validate import validate_body
 
     # The same rules as POST /api/auth/register.
     try:

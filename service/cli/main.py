@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
             raise
     else:
         add_bench(commands)
+    from service.cli.fuzz import add_parser as add_fuzz
+    add_fuzz(commands)
     return parser
 
 
@@ -77,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["serve"])
     try:
-        # bench keeps everything in its own directory: no ./var/secret_key for it.
-        settings = load_settings(create_secret=args.command != "bench")
+        # bench and fuzz keep everything in their own directory: no ./var/secret_key for them.
+        settings = load_settings(create_secret=args.command not in ("bench", "fuzz"))
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -114,7 +114,8 @@ async def request_middleware(request: web.Request, handler):
             response = await _handle(handler, request, ctx)
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
-                                      field=exc.field, headers=exc.headers)
+                                      field=exc.field, headers=exc.headers, errors=exc.errors,
+                                      errors_truncated=exc.errors_truncated)
             if exc.status == 408:
                 response.force_close()      # the rest of a slow body is not waited for
         except web.HTTPException as exc:

@@ -12,10 +12,16 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 def error_response(status: int, code: str, message: str, request_id: str, *,
-                   field: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+                   field: str | None = None, headers: dict[str, str] | None = None,
+                   errors: list[dict] | None = None, errors_truncated: bool = False) -> web.Response:
     error: dict[str, Any] = {"status": status, "code": code, "message": message}
     if field is not None:
         error["field"] = field
+    if status in (400, 422):
+        # Every problem found (docs/API.md section 9); field and message above name the first.
+        error["errors"] = errors if errors is not None else [{"field": field, "message": message}]
+        if errors_truncated:
+            error["errors_truncated"] = True
     return web.Response(status=status, body=dumps({"error": error, "request_id": request_id}),
                         content_type=JSON_CONTENT_TYPE, headers=headers)
 

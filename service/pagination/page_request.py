@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.errors import InvalidCursor, InvalidParameter
-from service.schemas.fields import parse_whole_number
+from service.schemas.validate import parse_whole_number
 from service.settings import Settings
 
 PAGE_PARAMETERS = frozenset({"page", "cursor", "page_size", "order"})

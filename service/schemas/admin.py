@@ -1,20 +1,41 @@
 """Query strings of the admin health endpoints."""
 from __future__ import annotations
 
-from service.cache.response_cache import NAMESPACES, TIERS
-from service.schemas.fields import Field
+from typing_extensions import TypedDict
 
-CACHE_TIER = {"tier": Field("text", choices=TIERS)}
-CACHE_CLEAR = {**CACHE_TIER, "key_prefix": Field("text", choices=NAMESPACES)}
-PROFILING_QUERIES = {
-    "min_execution_count": Field("int", minimum=0),
-    "min_avg_time_ms": Field("number", minimum=0),
-    "only_slow": Field("bool"),
-    "limit": Field("int", minimum=1, maximum=1000),
-}
-SLOW_QUERIES = {
-    "limit": Field("int", minimum=1, maximum=100000),
-    "since_minutes": Field("number", minimum=0, maximum=525600),
-    "very_slow_only": Field("bool"),
-}
-NONE: dict = {}
+from service.cache.response_cache import NAMESPACES, TIERS
+from service.schemas.types import STRICT, Choice, QueryBool, QueryInt, QueryNumber
+
+
+class CacheTier(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    tier: Choice(TIERS)
+
+
+class CacheClear(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    tier: Choice(TIERS)
+    key_prefix: Choice(NAMESPACES)
+
+
+class ProfilingQueries(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    min_execution_count: QueryInt(0)
+    min_avg_time_ms: QueryNumber(0)
+    only_slow: QueryBool
+    limit: QueryInt(1, 1000)
+
+
+class SlowQueries(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    limit: QueryInt(1, 100000)
+    since_minutes: QueryNumber(0, 525600)
+    very_slow_only: QueryBool
+
+
+class NoParameters(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+
+
+CACHE_TIER, CACHE_CLEAR, PROFILING_QUERIES, SLOW_QUERIES, NONE = (
+    CacheTier, CacheClear, ProfilingQueries, SlowQueries, NoParameters)

@@ -1,18 +1,30 @@
 """Client bodies and list filters."""
 from __future__ import annotations
 
-from service.schemas.fields import SEARCH, Field
+from typing import NotRequired, Required
 
-_TEXT = Field("text", max_length=10000)
-CLIENT = {
-    "name": Field("text", required=True, nullable=False, min_length=1, max_length=200),
-    "email": Field("email", max_length=254),
-    "business_description": _TEXT,
-    "ideal_customer": _TEXT,
-    "main_problem_solved": _TEXT,
-    "tone_preference": Field("text", max_length=200),
-    "platforms": Field("text_list", max_length=50, max_items=20),
-    "customer_pain_points": Field("text_list", max_length=1000, max_items=100),
-    "customer_questions": Field("text_list", max_length=1000, max_items=100),
-}
-FILTERS = {"search": SEARCH}
+from typing_extensions import TypedDict
+
+from service.schemas.types import STRICT, Email, Search, Text, TextList
+
+
+class ClientBody(TypedDict, total=False):
+    """A client (the business content is made for)."""
+    __pydantic_config__ = STRICT
+    name: Required[Text(200, 1, examples=["Acme Coffee"])]
+    email: NotRequired[Email | None]
+    business_description: NotRequired[Text() | None]
+    ideal_customer: NotRequired[Text() | None]
+    main_problem_solved: NotRequired[Text() | None]
+    tone_preference: NotRequired[Text(200) | None]
+    platforms: NotRequired[TextList(20, 50) | None]
+    customer_pain_points: NotRequired[TextList(100, 1000) | None]
+    customer_questions: NotRequired[TextList(100, 1000) | None]
+
+
+class ClientFilters(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    search: Search
+
+
+CLIENT, FILTERS = ClientBody, ClientFilters

@@ -1,24 +1,37 @@
 """Project bodies and list filters."""
 from __future__ import annotations
 
-from service.schemas.enums import PROJECT_STATUSES
-from service.schemas.fields import SEARCH, Field
+from typing import NotRequired, Required
 
-PRICE = Field("number", minimum=0, maximum=9_999_999_999.99)     # numeric(12,2)
-PROJECT = {
-    "client_id": Field("id", required=True, nullable=False),
-    "name": Field("text", required=True, nullable=False, min_length=1, max_length=200),
-    "status": Field("text", nullable=False, choices=PROJECT_STATUSES),
-    "template_quantities": Field("int_map", max_items=200),
-    "num_posts": Field("int", minimum=0, maximum=1_000_000),
-    "price_per_post": PRICE,
-    "research_price_per_post": PRICE,
-    "total_price": PRICE,
-    "platforms": Field("text_list", max_length=50, max_items=20),
-    "tone": Field("text", max_length=200),
-}
-FILTERS = {
-    "status": Field("text", choices=PROJECT_STATUSES),
-    "client_id": Field("id"),
-    "search": SEARCH,
-}
+from typing_extensions import TypedDict
+
+from service.schemas.enums import PROJECT_STATUSES
+from service.schemas.types import STRICT, Choice, Id, Int, IntMap, Number, Search, Text, TextList
+
+PRICE_MAX = 9_999_999_999.99             # numeric(12,2)
+Price = Number(0, PRICE_MAX)
+
+
+class ProjectBody(TypedDict, total=False):
+    """A project of a client. total_price defaults to num_posts x (price_per_post + research_price_per_post)."""
+    __pydantic_config__ = STRICT
+    client_id: Required[Id]
+    name: Required[Text(200, 1, examples=["Spring launch"])]
+    status: NotRequired[Choice(PROJECT_STATUSES)]
+    template_quantities: NotRequired[IntMap(200) | None]
+    num_posts: NotRequired[Int() | None]
+    price_per_post: NotRequired[Price | None]
+    research_price_per_post: NotRequired[Price | None]
+    total_price: NotRequired[Price | None]
+    platforms: NotRequired[TextList(20, 50) | None]
+    tone: NotRequired[Text(200) | None]
+
+
+class ProjectFilters(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    status: Choice(PROJECT_STATUSES)
+    client_id: Id
+    search: Search
+
+
+PROJECT, FILTERS = ProjectBody, ProjectFilters

@@ -17,12 +17,19 @@ LEAKS = ("Traceback", 'File "', "asyncpg", "SELECT ", "INSERT ", "UPDATE ", " FR
 
 
 def assert_error(resp, body: dict, status: int, *, field: str | None = None) -> dict:
-    """The docs/API.md error shape: {"error": {status, code, message, field?}, "request_id"}, and nothing leaked."""
+    """The docs/API.md error shape: {"error": {status, code, message, field?, errors (400, 422)}, "request_id"},
+    and nothing leaked."""
     assert resp.status == status
     assert resp.content_type == "application/json"
     assert set(body) == {"error", "request_id"}
     error = body["error"]
-    assert ERROR_KEYS <= set(error) <= ERROR_KEYS | {"field"}
+    assert ERROR_KEYS <= set(error) <= ERROR_KEYS | {"field", "errors", "errors_truncated"}
+    if status in (400, 422):
+        # Every problem (docs/API.md section 9); the first is the one field and message name.
+        assert error["errors"] and error["errors"][0]["field"] == error.get("field")
+        assert all(set(problem) == {"field", "message"} and problem["message"] for problem in error["errors"])
+    else:
+        assert "errors" not in error
     assert error["status"] == status and isinstance(error["code"], str) and error["message"]
     assert body["request_id"] == resp.headers["X-Request-ID"]
     if field is not None:
@@ -308,3 +315,31 @@ async def test_public_endpoints_refuse_bodies_over_16_kib_before_parsing(api, pa
         yield b"{}"
     resp, body = await api.call("POST", path, data=chunked(), headers={"Content-Type": "application/json"})
     assert assert_error(resp, body, 413)["code"] == "payload_too_large"
+
+
+async def test_every_problem_of_a_body_or_query_is_listed(api):
+    """docs/API.md section 9: error.errors names every problem; field and message the first."""
+    user = await api.user()
+    resp, body = await api.call("POST", "/api/clients", user, json={"nmae": "typo", "email": "nope", "platforms": [1]})
+    error = assert_error(resp, body, 422, field="nmae")
+    assert error["errors"] == [{"field": "nmae", "message": "unknown field"},
+                               {"field": "name", "message": "is required"},
+                               {"field": "email", "message": "must be an email address"},
+                               {"field": "platforms[0]", "message": "must be a string"}]
+    project = await api.project_of(user)
+    items = [{"project_id": project["id"], "content": "ok"}, {"project_id": project["id"]},
+             {"project_id": project["id"], "content": "x", "variant": -1}]
+    resp, body = await api.call("POST", "/api/posts", user, json={"items": items})
+    error = assert_error(resp, body, 422, field="items[1].content")
+    assert [e["field"] for e in error["errors"]] == ["items[1].content", "items[2].variant"]
+    assert (await api.get(f"/api/posts?project_id={project['id']}", user))["metadata"]["total"] == 0
+    resp, body = await api.call("GET", "/api/posts?has_cta=maybe&sort=new&min_word_count=-1", user)
+    error = assert_error(resp, body, 400)
+    assert {e["field"] for e in error["errors"]} == {"has_cta", "sort", "min_word_count"}
+
+
+async def test_more_than_100_problems_are_cut_and_say_so(api):
+    user = await api.user()
+    resp, body = await api.call("POST", "/api/clients", user, json={f"f{i:03}": i for i in range(150)})
+    error = assert_error(resp, body, 422, field="f000")
+    assert len(error["errors"]) == 100 and error["errors_truncated"] is True

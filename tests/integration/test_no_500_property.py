@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.api.routes import ROUTES
-from service.schemas.fields import Field
+from service.schemas.validate import adapter
 
 EXAMPLES = 300
 _INT_EDGES = [0, -1, 1, 2**31 - 1, 2**31, -(2**31) - 1, 2**53, 2**63, -(2**63) - 1, 10**30]
@@ -29,33 +29,45 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_
 deep = st.integers(min_value=1, max_value=400).map(lambda n: orjson.loads(b"[" * n + b"]" * n))
 
 
-def field_value(field: Field) -> st.SearchStrategy:
-    """Values near what the field takes, and the wrong kinds."""
-    near = {
-        "text": st.text(max_size=field.max_length + 2),
-        "email": st.emails() | st.text(max_size=40),
-        "int": st.integers() | st.sampled_from(_INT_EDGES),
-        "number": st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(_INT_EDGES),
-        "bool": st.booleans(),
-        "text_list": st.lists(st.text(max_size=60), max_size=field.max_items + 1),
-        "int_map": st.dictionaries(st.text(max_size=210), st.integers(), max_size=5),
-        "json_list": st.lists(json_values, max_size=5) | deep,
-        "id": st.uuids().map(str) | st.text(max_size=40),
-    }[field.kind]
-    if field.choices:
-        near = near | st.sampled_from(field.choices)
+def field_value(prop: dict) -> st.SearchStrategy:
+    """Values near what a property of the schema's JSON Schema takes, and the wrong kinds."""
+    options = prop.get("anyOf", [prop])
+    near = st.nothing()
+    for option in options:
+        kind = option.get("type")
+        if "enum" in option:
+            near |= st.sampled_from(option["enum"]) | st.text(max_size=12)
+        elif option.get("format") == "uuid":
+            near |= st.uuids().map(str) | st.text(max_size=40)
+        elif option.get("format") == "email":
+            near |= st.emails() | st.text(max_size=40)
+        elif kind == "string":
+            near |= st.text(max_size=option.get("maxLength", 100) + 2)
+        elif kind == "integer":
+            near |= st.integers() | st.sampled_from(_INT_EDGES)
+        elif kind == "number":
+            near |= st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(_INT_EDGES)
+        elif kind == "boolean":
+            near |= st.booleans()
+        elif kind == "array" and option.get("items", {}).get("type") == "string":
+            near |= st.lists(st.text(max_size=60), max_size=option.get("maxItems", 10) + 1)
+        elif kind == "array":
+            near |= st.lists(json_values, max_size=5) | deep
+        elif kind == "object":
+            near |= st.dictionaries(st.text(max_size=210), st.integers(), max_size=5)
     return near | json_values
 
 
 def body_for(schema) -> st.SearchStrategy:
-    known = st.fixed_dictionaries({}, optional={name: field_value(f) for name, f in schema.items()})
+    props = adapter(schema).json_schema().get("properties", {})
+    known = st.fixed_dictionaries({}, optional={name: field_value(prop) for name, prop in props.items()})
     unknown = st.dictionaries(st.text(max_size=12), json_values, max_size=3)
     return st.one_of(known, st.tuples(known, unknown).map(lambda kv: {**kv[1], **kv[0]}), json_values,
                      st.just({"items": []}), st.lists(known, max_size=3).map(lambda items: {"items": items}))
 
 
 def query_for(route) -> st.SearchStrategy:
-    names = list(route.query or {}) + (["page", "cursor", "page_size", "order"] if route.paginated else [])
+    names = list(route.query.__annotations__ if route.query else {}) + (["page", "cursor", "page_size", "order"] if route.paginated else [])
     values = st.one_of(st.text(max_size=30), st.sampled_from([str(n) for n in _INT_EDGES]),
                        st.sampled_from(["true", "no", "%", "asc", "desc", "nan", "1e309", "-0"]))
     return st.dictionaries(st.sampled_from(names or ["x"]) | st.text(min_size=1, max_size=8), values, max_size=4)

@@ -29,7 +29,7 @@ async def test_null_in_any_field_of_any_body_is_never_a_500(api):
     user = await api.user()
     failures = []
     for name, (method, path, base, schema) in (await _targets(api, user)).items():
-        for field in schema:
+        for field in schema.__annotations__:
             resp, body = await api.call(method, path, user, json={**base, field: None})
             if resp.status >= 500 or resp.status not in (200, 201, 404, 422):
                 failures.append(f"{name} {field}=null: {resp.status} {body}")

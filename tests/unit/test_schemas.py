@@ -5,10 +5,19 @@ from uuid import UUID, uuid4
 
 import pytest
 from multidict import MultiDict
+from typing_extensions import TypedDict
 
 from service.errors import InvalidParameter, NotFound, ValidationFailed
-from service.schemas import clients, enums, posts, projects, runs, users
-from service.schemas.fields import Field, parse_id, parse_query, parse_whole_number, validate_body
+from service.schemas import clients, enums, jobs, posts, projects, runs, users
+from service.schemas.types import STRICT, Choice, Int, IntMap, JsonList, Number, Text, TextList
+from service.schemas.validate import parse_id, parse_query, parse_whole_number, validate_body
+
+
+def _schema(**fields) -> type:
+    """A one-off body schema: a strict TypedDict of optional fields."""
+    model = TypedDict("Body", fields, total=False)
+    model.__pydantic_config__ = STRICT
+    return model
 
 
 def _refused(body, schema, **kwargs) -> ValidationFailed:
@@ -60,7 +69,7 @@ def test_a_missing_required_field_is_refused_by_name():
                                           (runs.CREATE, "is_batch"), (posts.POST, "has_cta")])
 def test_null_is_refused_where_the_field_is_required_or_not_nullable(schema, name):
     body = {"name": "n", "client_id": str(uuid4()), "project_id": str(uuid4()), "content": "c"}
-    body = {k: v for k, v in body.items() if k in schema}
+    body = {k: v for k, v in body.items() if k in schema.__annotations__}
     error = _refused({**body, name: None}, schema)
     assert error.field == name and "null" in error.message
 
@@ -69,8 +78,8 @@ def test_null_is_kept_for_a_nullable_field():
     assert validate_body({"name": "n", "email": None}, clients.CLIENT)["email"] is None
 
 
-INT = {"n": Field("int", minimum=0, maximum=10)}
-NUMBER = {"x": Field("number", minimum=0, maximum=100)}
+INT = _schema(n=Int(0, 10))
+NUMBER = _schema(x=Number(0, 100))
 
 
 @pytest.mark.parametrize("value", [True, False, 1.5, 2.0, "3", [3], {"n": 3}])
@@ -106,7 +115,7 @@ def test_number_bounds(value, accepted):
 
 @pytest.mark.parametrize("value", [1, 0, "true", "false", None])
 def test_a_bool_field_takes_only_true_or_false(value):
-    spec = {"b": Field("bool", nullable=False)}
+    spec = _schema(b=bool)
     assert _refused({"b": value}, spec).field == "b"
     assert validate_body({"b": False}, spec) == {"b": False}
 
@@ -117,7 +126,7 @@ def test_a_text_field_takes_only_a_string(value):
 
 
 def test_text_length_limits_count_characters():
-    spec = {"t": Field("text", min_length=2, max_length=3)}
+    spec = _schema(t=Text(3, 2))
     assert validate_body({"t": "ééé"}, spec) == {"t": "ééé"}
     assert "at most 3" in _refused({"t": "abcd"}, spec).message
     assert "at least 2" in _refused({"t": "a"}, spec).message
@@ -151,7 +160,7 @@ def test_nul_in_an_int_map_key_is_refused():
 def test_choices_are_enforced_for_text_and_for_each_list_item():
     assert "one of" in _refused({"status": "shipped"}, projects.PROJECT, partial=True).message
     assert validate_body({"status": "ready"}, projects.PROJECT, partial=True) == {"status": "ready"}
-    spec = {"tags": Field("text_list", choices=("a", "b"))}
+    spec = _schema(tags=list[Choice(("a", "b"))])
     assert validate_body({"tags": ["a", "b", "a"]}, spec) == {"tags": ["a", "b", "a"]}
     assert _refused({"tags": ["a", "c"]}, spec).field == "tags[1]"
 
@@ -166,7 +175,7 @@ def test_email_must_look_like_an_address(value):
 
 
 def test_list_and_map_sizes_are_bounded():
-    spec = {"l": Field("text_list", max_items=2), "m": Field("int_map", max_items=1), "j": Field("json_list", max_items=1)}
+    spec = _schema(l=TextList(2, 10), m=IntMap(1), j=JsonList(1, 8, 1000))
     assert _refused({"l": ["a", "b", "c"]}, spec).field == "l"
     assert _refused({"m": {"a": 1, "b": 2}}, spec).field == "m"
     assert _refused({"j": [1, 2]}, spec).field == "j"
@@ -210,7 +219,7 @@ def test_an_empty_body_is_fine_when_nothing_is_required_and_not_partial():
 
 
 def test_post_patch_schema_makes_content_optional_but_never_null_or_empty():
-    assert "project_id" not in posts.PATCH and "project_id" in posts.POST
+    assert "project_id" not in posts.PATCH.__annotations__ and "project_id" in posts.POST.__annotations__
     assert validate_body({"status": "approved"}, posts.PATCH, partial=True) == {"status": "approved"}
     assert _refused({"content": None}, posts.PATCH, partial=True).field == "content"
     assert _refused({"content": " "}, posts.PATCH, partial=True).field == "content"
@@ -297,25 +306,44 @@ def test_an_empty_query_gives_no_filters():
 # Enumerations ---------------------------------------------------------------------
 
 def test_enumerations_are_the_choices_the_schemas_use():
-    assert projects.PROJECT["status"].choices == enums.PROJECT_STATUSES
-    assert projects.FILTERS["status"].choices == enums.PROJECT_STATUSES
-    assert runs.CREATE["status"].choices == runs.PATCH["status"].choices == enums.RUN_STATUSES
-    assert posts.POST["status"].choices == posts.PATCH["status"].choices == enums.POST_STATUSES
-    assert posts.FILTERS["status"].choices == enums.POST_STATUSES
-    assert posts.POST["target_platform"].choices == posts.PATCH["target_platform"].choices == enums.PLATFORMS
-    assert posts.FILTERS["platform"].choices == enums.PLATFORMS
+    from service.schemas.validate import adapter
+
+    def enum_of(schema, name):
+        prop = adapter(schema).json_schema()["properties"][name]
+        options = prop.get("anyOf", [prop])
+        return tuple(next(option["enum"] for option in options if "enum" in option))
+    assert enum_of(projects.PROJECT, "status") == enum_of(projects.FILTERS, "status") == enums.PROJECT_STATUSES
+    assert enum_of(runs.CREATE, "status") == enum_of(runs.PATCH, "status") == enums.RUN_STATUSES
+    assert enum_of(posts.POST, "status") == enum_of(posts.PATCH, "status") == enums.POST_STATUSES
+    assert enum_of(posts.FILTERS, "status") == enums.POST_STATUSES
+    assert enum_of(posts.POST, "target_platform") == enum_of(posts.PATCH, "target_platform") == enums.PLATFORMS
+    assert enum_of(posts.FILTERS, "platform") == enums.PLATFORMS
 
 
 def test_every_choice_list_in_the_resource_schemas_is_an_enumeration():
-    """No inline tuple of values that could drift from enums.py (and the CHECK constraints)."""
-    known = set(enums.CHECKED_COLUMNS.values())
-    for module in (projects, runs, posts):
+    """No inline tuple of values that could drift from enums.py (and the CHECK constraints):
+    every enum of every resource schema, as the OpenAPI document shows it, is one of them."""
+    from service.schemas.validate import adapter
+    known = {tuple(values) for values in enums.CHECKED_COLUMNS.values()} | {enums.EXPORT_FORMATS}
+
+    def enums_in(node):
+        if isinstance(node, dict):
+            if "enum" in node:
+                yield tuple(node["enum"])
+            for value in node.values():
+                yield from enums_in(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from enums_in(value)
+
+    found = 0
+    for module in (projects, runs, posts, jobs):
         for name, schema in vars(module).items():
-            if not isinstance(schema, dict):
-                continue
-            for field_name, spec in schema.items():
-                if isinstance(spec, Field) and spec.choices is not None:
-                    assert spec.choices in known, f"{module.__name__}.{name}[{field_name!r}]: {spec.choices}"
+            if isinstance(schema, type) and hasattr(schema, "__pydantic_config__"):
+                for values in enums_in(adapter(schema).json_schema()):
+                    found += 1
+                    assert values in known, f"{module.__name__}.{name}: {values}"
+    assert found >= 10
 
 
 def test_checked_columns_cover_every_enumeration_once():
@@ -324,3 +352,52 @@ def test_checked_columns_cover_every_enumeration_once():
                                                    enums.JOB_KINDS, enums.JOB_STATUSES}
     for values in enums.CHECKED_COLUMNS.values():
         assert len(set(values)) == len(values) and all(v == v.strip().lower() for v in values)
+
+
+# Every problem (docs/API.md section 9) ----------------------------------------------
+
+def test_every_problem_of_a_body_is_listed_and_the_first_is_field_and_message():
+    error = _refused({"zz": 1, "name": None, "email": "nope", "platforms": ["ok", 3]}, clients.CLIENT)
+    assert error.errors == [{"field": "zz", "message": "unknown field"},
+                            {"field": "name", "message": "must not be null"},
+                            {"field": "email", "message": "must be an email address"},
+                            {"field": "platforms[1]", "message": "must be a string"}]
+    assert error.field == "zz" and error.message.startswith("unknown field: zz (and 3 more problems")
+    assert error.errors_truncated is False
+
+
+def test_at_most_100_problems_are_listed_and_the_rest_is_said():
+    body = {f"unknown_{i:04}": i for i in range(5000)}
+    error = _refused(body, clients.CLIENT)
+    assert len(error.errors) == 100 and error.errors_truncated is True
+    assert error.errors[0]["field"] == "unknown_0000" and "5000 more" in error.message  # 5000 unknown + name missing
+
+
+def test_a_million_unknown_keys_cost_one_pass_not_a_million_errors():
+    import time
+    body = dict.fromkeys((str(i) for i in range(1_000_000)), 0)
+    start = time.perf_counter()
+    error = _refused(body, clients.CLIENT)
+    assert len(error.errors) == 100 and error.errors_truncated
+    assert time.perf_counter() - start < 30      # a generous bound: only that it is not quadratic or stuck
+
+
+def test_bulk_problems_name_the_item():
+    from service.schemas.validate import validate_items
+    good = {"project_id": str(uuid4()), "content": "c"}
+    with pytest.raises(ValidationFailed) as caught:
+        validate_items([good, {"content": ""}, good, 7, {**good, "x": 1}], posts.POST)
+    assert caught.value.errors == [
+        {"field": "items[1].project_id", "message": "is required"},
+        {"field": "items[1].content", "message": "must not be empty"},
+        {"field": "items[3]", "message": "must be an object"},
+        {"field": "items[4].x", "message": "unknown field"}]
+    assert caught.value.field == "items[1].project_id"
+
+
+def test_every_problem_of_a_query_is_listed():
+    error = _bad_parameter({"stauts": "x", "has_cta": "yes", "min_word_count": "-1", "search": "ab"}, posts.FILTERS)
+    assert {(e["field"], e["message"]) for e in error.errors} == {
+        ("stauts", "unknown query parameter"), ("has_cta", "must be true or false"),
+        ("min_word_count", "must be at least 0"), ("search", "must be at least 3 characters")}
+    assert error.field == "stauts"

@@ -7,7 +7,7 @@ from service import keys
 from service.auth.guards import require_admin, require_admin_or_metrics
 from service.http.responses import json_response
 from service.schemas import admin as schema
-from service.schemas.fields import parse_query
+from service.schemas.validate import parse_query
 
 
 def _report(request: web.Request, tier: str | None = None) -> dict:

@@ -8,7 +8,7 @@ from service.api.health import worker_info
 from service.auth.guards import require_admin, require_admin_or_metrics
 from service.http.responses import json_response
 from service.schemas import admin as schema
-from service.schemas.fields import parse_query
+from service.schemas.validate import parse_query
 
 
 async def profiling_report(request: web.Request) -> web.Response:

@@ -1,0 +1,268 @@
+"""The OpenAPI 3.1 document, built from the route table (service/api/routes.py) and the
+pydantic schemas (service/schemas): no second description of the API to drift.
+
+Each route gives its method, path, who may call (security and 401/403), its body
+(422), its query (400), paging, success status and answer; this module adds what
+every route shares (the error envelope, 503 with Retry-After, 304 for GETs with an
+ETag). tests/integration/test_openapi.py proves the router and the document agree
+both ways and that openapi-spec-validator accepts it.
+"""
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from service import __version__
+from service.schemas import posts as post_schema
+from service.schemas import responses as out
+from service.schemas.validate import partial
+
+TITLE = "Content Jumpstart API"
+REF = "#/components/schemas/{model}"
+
+# Route.response -> the schema of a successful answer
+_RESOURCES = {"user": out.User, "token": out.Token, "client": out.Client, "project": out.Project,
+              "run": out.Run, "post": out.Post, "job": out.Job}
+_MEDIA = {"html page": "text/html", "javascript": "text/javascript", "css": "text/css",
+          "metrics": "text/plain"}
+_WHAT_404 = {"clients": "client", "projects": "project", "runs": "run", "posts": "post", "jobs": "job"}
+
+_ERRORS = {
+    400: "Bad parameter or body: invalid JSON, an unknown or malformed query parameter, an invalid cursor",
+    401: "No token, or an invalid or expired one",
+    403: "Authenticated but not an admin",
+    404: "No such object (or not the caller's; a malformed id is not found too)",
+    408: "The body did not arrive in time (REQUEST_BODY_TIMEOUT_S); the connection is closed",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Body is not application/json",
+    422: "Well-formed JSON that breaks the schema; error.errors lists every problem",
+    429: "Too many failed logins from this address or for this account; retry after Retry-After seconds",
+    503: "Database unavailable, pool exhausted or statement timed out; retry after Retry-After seconds",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                "schema": {"type": "integer", "minimum": 0}}}
+_EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
+                          "message": "name: is required (and 1 more problem, see errors)", "field": "name",
+                          "errors": [{"field": "name", "message": "is required"},
+                                     {"field": "colour", "message": "unknown field"}]},
+                "request_id": "4f0c8b1e2a9d4c7e"}
+
+
+class _Components:
+    """Collects the JSON Schemas of the document's models into components/schemas."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def ref(self, model: Any, mode: str = "validation", name: str | None = None) -> dict:
+        schema = TypeAdapter(model).json_schema(ref_template=REF, mode=mode)
+        for key, value in schema.pop("$defs", {}).items():
+            self.schemas.setdefault(key, value)
+        key = name or schema.get("title") or model.__name__
+        self.schemas.setdefault(key, schema)
+        return {"$ref": REF.format(model=key)}
+
+
+def _error(status: int, description: str, components: _Components) -> dict:
+    answer: dict[str, Any] = {"description": description,
+                              "content": {"application/json": {"schema": components.ref(out.Error, "serialization")}}}
+    if status in (429, 503):
+        answer["headers"] = _RETRY_AFTER
+    if status == 422:
+        answer["content"]["application/json"]["example"] = _EXAMPLE_422
+    return answer
+
+
+def _query_parameters(route, components: _Components, settings_max_page_size: int) -> list[dict]:
+    parameters = []
+    if route.query is not None:
+        schema = TypeAdapter(route.query).json_schema(ref_template=REF)
+        for name, prop in schema.get("properties", {}).items():
+            prop = dict(prop)
+            prop.pop("title", None)
+            parameters.append({"name": name, "in": "query", "required": False,
+                               "description": prop.pop("description", "") or f"Filter: {name}",
+                               "schema": prop})
+    if route.paginated:
+        parameters += [
+            {"name": "page", "in": "query", "description": "Page number (not with cursor)",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},
+            {"name": "cursor", "in": "query",
+             "description": "An opaque next_cursor or prev_cursor of an earlier page (not with page)",
+             "schema": {"type": "string", "maxLength": 1000}},
+            {"name": "page_size", "in": "query", "description": "Items per page",
+             "schema": {"type": "integer", "minimum": 1, "maximum": settings_max_page_size}},
+            {"name": "order", "in": "query", "description": "On (created_at, id)",
+             "schema": {"type": "string", "enum": ["desc", "asc"], "default": "desc"}},
+        ]
+    return parameters
+
+
+def _request_body(route, components: _Components) -> dict | None:
+    if route.body is None:
+        return None
+    if route.method == "PATCH":
+        schema = dict(components.ref(partial(route.body)))
+        schema = {"allOf": [schema], "minProperties": 1}
+    elif route.body is post_schema.POST:
+        schema = {"oneOf": [components.ref(post_schema.POST), components.ref(post_schema.BULK)]}
+    else:
+        schema = components.ref(route.body)
+    # Runs, exports and reports take no body at all as an empty object.
+    required = bool(TypeAdapter(route.body).json_schema().get("required")) or route.method == "PATCH"
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _success(route, components: _Components) -> tuple[str, dict]:
+    status = str(route.status)
+    kind = route.response
+    if kind == "no content":
+        return status, {"description": "Done (no content)"}
+    if kind in _MEDIA:
+        return status, {"description": route.summary, "content": {_MEDIA[kind]: {"schema": {"type": "string"}}}}
+    if kind == "file":
+        media = {"schema": {"type": "string", "format": "binary"}}
+        return status, {"description": "The result file (csv, jsonl or a JSON report)",
+                        "content": {"text/csv": media, "application/x-ndjson": media,
+                                    "application/json": {"schema": {"description": "A report (JSON)"}}}}
+    if kind.startswith("list of "):
+        schema = components.ref(out.page_of(_RESOURCES[kind.removeprefix("list of ")]), "serialization")
+    elif route.path == "/api/posts" and route.method == "POST":
+        schema = {"oneOf": [components.ref(out.Post, "serialization"),
+                            components.ref(out.PostItems, "serialization")]}
+    elif kind in _RESOURCES:
+        schema = components.ref(_RESOURCES[kind], "serialization")
+    elif route.path == "/api/health":
+        schema = components.ref(out.Health, "serialization")
+    elif kind == "openapi document":
+        schema = {"type": "object", "description": "An OpenAPI 3.1 document"}
+    else:
+        schema = {"type": "object", "description": "A report object; see docs/API.md section 6"}
+    return status, {"description": route.summary, "content": {"application/json": {"schema": schema}}}
+
+
+# What a created object's id leads to (OpenAPI links: clients and stateful fuzzing follow them).
+_CREATED = {("POST", "/api/clients"): "/api/clients/{id}", ("POST", "/api/projects"): "/api/projects/{id}",
+            ("POST", "/api/projects/{id}/runs"): "/api/runs/{id}", ("POST", "/api/posts"): "/api/posts/{id}",
+            ("POST", "/api/projects/{id}/exports"): "/api/jobs/{id}",
+            ("POST", "/api/projects/{id}/reports"): "/api/jobs/{id}"}
+
+
+def _links(route) -> dict:
+    from service.api.routes import ROUTES
+    target = _CREATED.get((route.method, route.path))
+    if target is None:
+        return {}
+    links = {}
+    for other in ROUTES:
+        if other.path == target or (target == "/api/projects/{id}" and other.path.startswith("/api/projects/{id}/")) \
+                or (target == "/api/jobs/{id}" and other.path.startswith("/api/jobs/{id}/")):
+            name = f"{other.method.lower()}_{other.path.strip('/').replace('/', '_').replace('{id}', 'id')}"
+            links[name] = {"operationId": _operation_id(other), "parameters": {"id": "$response.body#/id"}}
+    return links
+
+
+def _operation_id(route) -> str:
+    return f"{route.handler.__module__.rsplit('.', 1)[-1]}_{route.handler.__name__}"
+
+
+def _operation(route, components: _Components, max_page_size: int) -> dict:
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(route),
+        "summary": route.summary,
+        "tags": [route.path.split("/")[2] if route.path.startswith("/api/") else "metrics"],
+    }
+    parameters = []
+    if "{id}" in route.path:
+        parameters.append({"name": "id", "in": "path", "required": True,
+                           "description": "The object's id; anything that is not one of the caller's is 404",
+                           "schema": {"type": "string", "format": "uuid"}})
+    parameters += _query_parameters(route, components, max_page_size)
+    if route.path.endswith(("/exports", "/reports")):
+        parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "description": "The same key within a day answers the first job (200) instead of a new one",
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
+    if parameters:
+        operation["parameters"] = parameters
+    body = _request_body(route, components)
+    if body is not None:
+        operation["requestBody"] = body
+
+    status, success = _success(route, components)
+    responses: dict[str, Any] = {status: success}
+    if route.path.endswith(("/exports", "/reports")):
+        responses["200"] = {**success, "description": "The job an earlier request with this Idempotency-Key made"}
+    if route.method == "GET" and route.response not in ("no content",):
+        responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)"}
+    codes = {503}
+    if route.body is not None or route.query is not None or route.paginated or route.path.endswith("/reports"):
+        codes.add(400)
+    if route.auth in ("user", "admin", "admin_or_metrics"):
+        codes.add(401)
+    if route.auth in ("admin", "admin_or_metrics"):
+        codes.add(403)
+    if route.auth == "metrics":
+        codes.add(401)
+    if "{id}" in route.path or (route.body is not None and route.path in ("/api/projects", "/api/posts")) or \
+            (route.query is not None and any(name.endswith("_id") for name in route.query.__annotations__)) or \
+            route.method == "PATCH":
+        codes.add(404)
+    if route.body is not None or route.path.endswith(("/runs", "/reports")) or route.method in ("POST", "PATCH"):
+        codes |= {400, 408, 413, 415}
+        if route.body is not None:
+            codes.add(422)
+    if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/"):
+        codes.add(409)
+    if route.path == "/api/auth/login":
+        codes |= {401, 429}
+    for code in sorted(codes):
+        description = _ERRORS[code]
+        if code == 409:
+            description = ("Email already registered" if route.path == "/api/auth/register"
+                           else "The job is already finished (cancel) or not finished yet (result)")
+        responses[str(code)] = _error(code, description, components)
+    links = _links(route)
+    if links:
+        responses[status]["links"] = links
+    operation["responses"] = responses
+    if route.auth in ("user", "admin"):
+        operation["security"] = [{"bearer": []}]
+    elif route.auth in ("admin_or_metrics", "metrics"):
+        operation["security"] = [{"bearer": []}, {}] if route.auth == "metrics" else [{"bearer": []}]
+    else:
+        operation["security"] = []
+    if route.auth == "admin_or_metrics":
+        operation["description"] = "An admin's token, or METRICS_TOKEN (for scrapers) as the bearer token."
+    elif route.auth == "admin":
+        operation["description"] = "An admin's token."
+    elif route.auth == "metrics":
+        operation["description"] = "Open unless METRICS_TOKEN is set; then that token as the bearer token."
+    return operation
+
+
+@cache
+def document(max_page_size: int = 100) -> dict:
+    """The whole OpenAPI 3.1 document (cached: it depends only on the code and MAX_PAGE_SIZE)."""
+    from service.api.routes import ROUTES
+
+    components = _Components()
+    paths: dict[str, dict] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components, max_page_size)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": __version__,
+                 "description": ("Raw-SQL async API for content generation projects. Sign in with "
+                                 "POST /api/auth/login and send `Authorization: Bearer <access_token>`. "
+                                 "Errors share one JSON envelope; 400 and 422 list every problem in error.errors.")},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.schemas.items())),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "access_token from POST /api/auth/login"}},
+        },
+    }
