@@ -11,7 +11,7 @@ from service.db.registry import query
 from service.store.lists import list_queries
 from service.store.patterns import contains
 
-LIST = list_queries("posts")
+LIST = list_queries("posts", text_search=True)
 DELETE = query("posts/delete")
 GET = query("posts/get")
 INSERT_MANY = query("posts/insert_many")
