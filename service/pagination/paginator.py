@@ -24,7 +24,7 @@ counted when it expects more than SEARCH_COUNT_EXACT_LIMIT rows (see count()).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,8 @@ class ListQueries:
     # Page 1 of a text search (only where the list has the files: posts), see _text_first_page.
     text_walk: Mapping[str, Query] | None = None
     text_matches: Mapping[str, Query] | None = None
+    # (session, filters) -> the pattern text_matches asks the trigram index for.
+    text_index_pattern: Callable[[Session, Mapping[str, Any]], Awaitable[str | None]] | None = None
 
 
 def _key(row: asyncpg.Record) -> tuple:
@@ -204,7 +206,9 @@ class Paginator:
                                        limit=size + 1)
             if len(rows) > size:
                 return rows[:size], True, False, strategy, max(estimate, len(rows)), True
-        matches = await session.fetch(lq.text_matches[order], **filters, limit=size + 1)
+        index_pattern = await lq.text_index_pattern(session, filters)
+        matches = await session.fetch(lq.text_matches[order], **filters, search_index=index_pattern,
+                                      limit=size + 1)
         total = matches[0]["total"] if matches else 0
         rows = [_without_total(row) for row in matches[:size]]
         return rows, len(matches) > size, False, strategy, total, False

@@ -17,17 +17,23 @@
 --   $11 max_word_count  integer: or NULL
 --   $12 min_readability float8: or NULL
 --   $13 max_readability float8: or NULL
---   $14 limit  integer: rows to return (page_size + 1, to know has_next)
+--   $14 search_index    text: the ILIKE pattern the trigram index is asked for: $9, or a
+--                       part of its term without near-universal trigrams (service/store/trigrams.py)
+--   $15 limit  integer: rows to return (page_size + 1, to know has_next)
 -- Each row carries total, the number of matches (none when there is no match).
 -- The filters live in visible_posts() (migration 0011).
 WITH matches AS MATERIALIZED (
     SELECT *
     FROM visible_posts($1, $2, $3, $4, $5, $6, $7,
-                      $8, $9, $10, $11, $12, $13)
+                      $8, NULL, $10, $11, $12, $13) AS posts
+    -- Every row holding the term holds the part: the index finds candidates by the part,
+    -- the whole pattern is tested on each (IS TRUE keeps it out of the index condition).
+    WHERE ($14::text IS NULL OR posts.content ILIKE $14)
+      AND ($9::text IS NULL OR (posts.content ILIKE $9) IS TRUE)
 )
 SELECT id, project_id, run_id, content, template_id, template_name, variant, word_count,
        readability_score, has_cta, status, flags, target_platform, created_at, updated_at,
        count(*) OVER () AS total
 FROM matches
 ORDER BY matches.created_at DESC, matches.id DESC
-LIMIT $14;
+LIMIT $15;
