@@ -48,7 +48,13 @@ class UserLimiter:
         self._users_waiting[user] = self._users_waiting.get(user, 0) + 1
         try:
             try:
-                await asyncio.wait_for(semaphore.acquire(), self.wait_s)
+                if semaphore.locked():
+                    async with asyncio.timeout(self.wait_s):
+                        await semaphore.acquire()
+                else:
+                    # A free slot is taken at once: no timer (asyncio.wait_for would also
+                    # wrap the acquire in a new Task on every request on Python 3.11).
+                    await semaphore.acquire()
             except TimeoutError:
                 self.refusals += 1
                 raise TooManyConcurrentRequests(

@@ -377,7 +377,10 @@ class Pool:
         deadline = start + self.settings.db_pool_timeout
         for _ in range(CHECKOUT_ATTEMPTS):
             try:
-                conn = await pool.acquire(timeout=max(deadline - time.perf_counter(), 0.0))
+                # asyncio.timeout, not acquire(timeout=): on Python 3.11 asyncpg's timeout is
+                # asyncio.wait_for, which wraps the acquire in a new Task on every checkout.
+                async with asyncio.timeout(max(deadline - time.perf_counter(), 0.0)):
+                    conn = await pool.acquire()
             except TimeoutError:
                 raise self._timed_out() from None
             except Exception as exc:

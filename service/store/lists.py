@@ -7,11 +7,18 @@ from service.pagination.page_request import ORDERS
 from service.pagination.paginator import ListQueries
 
 
-def list_queries(resource: str) -> ListQueries:
+def list_queries(resource: str, text_index_pattern=None) -> ListQueries:
+    """With text_index_pattern the list also has text_walk_{desc,asc} and
+    text_matches_{desc,asc} (page 1 of a search read by a plan the service chooses,
+    Paginator._text_first_page)."""
+    text_search = text_index_pattern is not None
     return ListQueries(
         resource=resource,
         offset={o: query(f"{resource}/list_offset_{o}") for o in ORDERS},
         keyset={o: query(f"{resource}/list_keyset_{o}") for o in ORDERS},
         boundary={o: query(f"{resource}/boundary_{o}") for o in ORDERS},
         count=query(f"{resource}/count"),
+        text_walk={o: query(f"{resource}/text_walk_{o}") for o in ORDERS} if text_search else None,
+        text_matches={o: query(f"{resource}/text_matches_{o}") for o in ORDERS} if text_search else None,
+        text_index_pattern=text_index_pattern,
     )

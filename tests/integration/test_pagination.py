@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 import pytest
 
 from service.pagination.cursors import CursorCodec
+from service.store import trigrams
+from service.store.patterns import contains
 
 PAGE = 100           # page_size of the big walks
 POSTS = 2400         # per seeded user: 24 pages of 100
@@ -408,6 +410,39 @@ async def test_search_totals_are_exact_up_to_the_search_limit_then_estimated(mak
     assert 20 < few <= 50
     narrow = await get_page(api, user, "/api/posts", search="needle", status="flagged", page_size=20)
     assert (narrow["metadata"]["total"], narrow["metadata"]["total_is_estimate"]) == (few, False)
+
+
+@pytest.mark.parametrize("search_cap", [200, 0], ids=["planner-decides", "walk-first"])
+async def test_search_page_one_is_exactly_the_ilike_whichever_way_it_is_read(make_api, settings, db_conn, search_cap):
+    """Page 1 of a search holds the first rows that match ILIKE '%term%', by every path
+    (Paginator._text_first_page): a word in every post ("post"), one that fills the page
+    within the walk, one too rare for it that matches only old posts ("post 14"), and an
+    absent one. search_cap 0 makes
+    every search start with the walk, so the rare words take the walk's fallback."""
+    api = await make_api(settings.replace(cache_enabled=False, search_count_exact_limit=search_cap))
+    user = await api.user()
+    await seed(db_conn, user, posts=1200)
+    # Every post ends "Post N." with N its age rank: "post" is in every row, "post 14" only
+    # in N = 14 and 140..149, among the oldest: beyond the walk (1,050 rows) newest first.
+    await db_conn.execute("""
+        UPDATE posts AS p SET content = p.content || ' Post ' || o.n || '.'
+        FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS n FROM posts WHERE owner_id = $1) AS o
+        WHERE p.id = o.id""", user.id)
+    await db_conn.execute("ANALYZE posts")
+    trigrams._FREQUENCIES = trigrams.TrigramFrequencies()     # this database's statistics, not another test's
+    for term in ("post", "POST 1", "post 14", "post 5%", "zzyzx"):
+        for order in ("desc", "asc"):
+            want = await expected(db_conn, "posts", user, order, "content ILIKE $2", contains(term))
+            page = await get_page(api, user, "/api/posts", search=term, page_size=20, order=order)
+            meta = page["metadata"]
+            assert ids(page) == want[:20], (term, order)
+            assert meta["has_next"] is (len(want) > 20), (term, order)
+            if meta["total_is_estimate"]:
+                assert meta["total"] >= 21, (term, order, meta)
+            else:
+                assert meta["total"] == len(want), (term, order, meta)
+            if term == "post 14":
+                assert (meta["total"], meta["total_is_estimate"]) == (len(want), False), (order, meta)
 
 
 async def test_a_first_page_that_ends_the_list_is_its_own_total_with_no_count(make_api, settings, db_conn):

@@ -33,7 +33,8 @@ from service.db.migrations import apply_session_defaults
 from service.db.pool import connect
 from service.db.registry import query
 from service.settings import Settings
-from service.store import clients, posts, projects, runs
+from service.store import clients, posts, projects, runs, trigrams
+from service.store.patterns import contains
 from service.topology.pgbouncer import database_of
 
 ROWS = 100_000          # per list table; posts get 20% more
@@ -340,5 +341,70 @@ async def test_a_generic_plan_would_lose_the_filter_index(big_database, settings
         assert counters["generic_plans"] >= REPEATS
         used = {n.get("Index Name") for n in plan_nodes(plan)}
         assert "posts_project_created_at_id_idx" not in used, describe(plan)
+    finally:
+        await conn.close()
+
+
+def _scans_of(plan: dict, node_type: str, index: str | None = None) -> list[dict]:
+    return [n for n in plan_nodes(plan) if n["Node Type"] == node_type
+            and (index is None or n.get("Index Name") == index)]
+
+
+@pytest.mark.parametrize("statistics", [1, 100, 1000])
+async def test_rare_word_page_one_reads_the_trigram_index_whatever_the_statistics(
+        big_database, settings, samples, statistics):
+    """Page 1 of a rare word ("post 777": every row holds "post", 111 rows match) and its
+    exact total come from one trigram index scan (text_matches_desc.sql), with any
+    statistics target on posts.content: never a walk of (created_at, id) testing ILIKE.
+    The matching rows sit deep in (created_at, id) order, as they did at 1M posts when
+    ANALYZE's sample happened to hold one and the planner walked 222,000 rows."""
+    conn = await connect(big_database, settings)
+    try:
+        await conn.execute(f"ALTER TABLE posts ALTER COLUMN content SET STATISTICS {statistics}")
+        await conn.execute("ANALYZE posts (content)")
+        frequencies = {r["trigram"]: r["frequency"] for r in await conn.fetch(trigrams.FREQUENCIES.text)}
+        part = trigrams.narrowest_part("post 777", frequencies)
+        if statistics >= 100:
+            # "post" is in every row: the index is asked for the rest only (migration 0080).
+            assert part.endswith(" 777") and "pos" not in part, (part, frequencies.get("pos"))
+        for owner in (None, samples["owner"]):
+            matches = query("posts/text_matches_desc")
+            filters = posts.list_filters(owner, search="post 777")
+            args = matches.bind({**filters, "search_index": contains(part), "limit": 21})
+            raw = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {matches.text}", *args)
+            plan = orjson.loads(raw)[0]["Plan"]
+            shown = describe(plan)
+            trigram_scans = _scans_of(plan, "Bitmap Index Scan", "posts_content_trgm_idx")
+            assert trigram_scans, shown
+            assert contains(part) in trigram_scans[0]["Index Cond"], shown
+            assert not _scans_of(plan, "Seq Scan"), shown
+            assert not [n for n in plan_nodes(plan) if n["Node Type"] in ("Index Scan", "Index Only Scan")
+                        and "created_at_id" in n.get("Index Name", "")], shown
+            rows = await conn.fetch(matches.text, *args)
+            expected = await conn.fetchval(
+                "SELECT count(*) FROM posts WHERE content ILIKE '%post 777%' AND ($1::uuid IS NULL OR owner_id = $1)",
+                owner)
+            assert expected > 0 or owner is not None
+            assert (rows[0]["total"] if rows else 0) == expected
+    finally:
+        await conn.execute("ALTER TABLE posts ALTER COLUMN content SET STATISTICS -1")
+        await conn.execute("ANALYZE posts (content)")
+        await conn.close()
+
+
+async def test_text_walk_tests_at_most_its_budget(big_database, settings):
+    """The walk that serves a common word's page 1 stops after `walk` rows of the list,
+    even for a word that first matches 60,000 rows deep ("post 5", desc), where the plain
+    page query's plan would walk until the page filled."""
+    conn = await connect(big_database, settings)
+    try:
+        walk = query("posts/text_walk_desc")
+        filters = posts.list_filters(None, search="post 5")
+        raw = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {walk.text}",
+                                  *walk.bind({**filters, "walk": 1050, "limit": 21}))
+        plan = orjson.loads(raw)[0]["Plan"]
+        scans = _scans_of(plan, "Index Scan", "posts_created_at_id_idx")
+        assert scans and scans[0]["Actual Rows"] <= 1050, describe(plan)
+        assert plan["Actual Rows"] == 0, describe(plan)
     finally:
         await conn.close()

@@ -1,0 +1,115 @@
+"""Narrowing a search's trigram index condition to its uncommon trigrams.
+
+pg_trgm answers `content ILIKE '%post 777%'` from the GIN index by intersecting the
+posting lists of every trigram of the pattern: "pos", "ost", "st ", "  7", " 77",
+"777". When some of them are in nearly every row ("Post N." ends every seeded post),
+the scan decodes those whole posting trees (865 pages, 17-24 ms at 1M posts) although
+"777" alone narrows it to a few thousand rows. So the index is asked for a part of
+the term instead: the longest substring none of whose trigrams is held by more than
+COMMON of the rows (" 777": 0.8 ms), and the whole pattern is still tested on every
+candidate (sql/posts/text_matches_*.sql): a row holding the term holds any substring of
+it, so the answer is exactly the ILIKE's.
+
+How common a trigram is comes from ANALYZE (migration 0080: statistics on
+show_trgm(content)), read at most every REFRESH_S seconds per process. Without them
+(before the first ANALYZE) the whole term is the index condition, as before.
+"""
+from __future__ import annotations
+
+import time
+
+from service.db.registry import query
+from service.store.patterns import contains
+
+FREQUENCIES = query("posts/content_trigram_frequencies")
+# A trigram in more than this fraction of the rows is left out of the index condition
+# when the rest of the term still has trigrams: its posting list costs more to decode
+# than the candidates it removes cost to recheck.
+COMMON = 0.2
+REFRESH_S = 300.0
+# Longer terms are used whole: the search below tries every substring (cubic in length).
+LONGEST_NARROWED = 64
+
+
+def like_trigrams(term: str) -> set[str]:
+    """The trigrams pg_trgm asks the index for on ILIKE '%term%' (generate_wildcard_trgm):
+    per run of word characters, lowercased, padded with two blanks in front when a
+    non-word character precedes it inside the term and one behind when one follows it;
+    the pattern's own leading and trailing % add no padding."""
+    trigrams: set[str] = set()
+    i, n = 0, len(term)
+    while i < n:
+        if not term[i].isalnum():
+            i += 1
+            continue
+        start = i
+        while i < n and term[i].isalnum():
+            i += 1
+        word = ("  " if start > 0 else "") + term[start:i].lower() + (" " if i < n else "")
+        trigrams.update(word[k:k + 3] for k in range(len(word) - 2))
+    return trigrams
+
+
+def narrowest_part(term: str, frequencies: dict[str, float]) -> str:
+    """The longest substring of `term` whose trigrams are all uncommon (the first of
+    equals), or the term itself when it has no common trigram or no such substring."""
+    if len(term) > LONGEST_NARROWED:
+        return term
+    trigrams = like_trigrams(term)
+    if not any(frequencies.get(t, 0.0) > COMMON for t in trigrams):
+        return term
+    best = ""
+    best_count = 0
+    n = len(term)
+    for start in range(n):
+        for end in range(n, start, -1):
+            if end - start <= len(best):
+                break
+            part = term[start:end]
+            found = like_trigrams(part)
+            if found and not any(frequencies.get(t, 0.0) > COMMON for t in found):
+                if len(found) > best_count:
+                    best, best_count = part, len(found)
+                break
+    return best or term
+
+
+class TrigramFrequencies:
+    """The planner statistics' most common trigrams of posts.content, per process."""
+
+    def __init__(self) -> None:
+        self._frequencies: dict[str, float] = {}
+        self._loaded_at = float("-inf")
+
+    async def get(self, session) -> dict[str, float]:
+        now = time.monotonic()
+        if now - self._loaded_at >= REFRESH_S:
+            self._loaded_at = now
+            rows = await session.fetch(FREQUENCIES)
+            self._frequencies = {row["trigram"]: row["frequency"] for row in rows}
+        return self._frequencies
+
+
+_FREQUENCIES = TrigramFrequencies()
+
+
+async def search_index_pattern(session, filters) -> str | None:
+    """The ILIKE pattern for the trigram index condition of a posts search: the search's
+    own pattern narrowed to its uncommon part (None without a search)."""
+    pattern = filters.get("search")
+    if pattern is None:
+        return None
+    term = _unescaped(pattern)
+    frequencies = await _FREQUENCIES.get(session)
+    return contains(narrowest_part(term, frequencies)) if frequencies else pattern
+
+
+def _unescaped(pattern: str) -> str:
+    """The term of a contains() pattern: '%...%' without its escapes."""
+    inner, out, i = pattern[1:-1], [], 0
+    while i < len(inner):
+        if inner[i] == "\\" and i + 1 < len(inner):
+            i += 1
+        out.append(inner[i])
+        i += 1
+    return "".join(out)

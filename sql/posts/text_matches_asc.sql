@@ -1,0 +1,39 @@
+-- Page 1 of a text search (search, template_name) and the exact number of matches,
+-- from one trigram index scan: every match is read once (MATERIALIZED: planned for
+-- all its rows, so by the trigram index, never by walking (created_at, id) in order),
+-- then counted and sorted. Used when the word is rare: the planner expects few
+-- matches, or the walk of text_walk_asc.sql did not fill the page.
+-- Parameters:
+--   $1  owner_id        uuid: the caller's id, or NULL for an admin (all rows)
+--   $2  project_id      uuid: or NULL
+--   $3  run_id          uuid: or NULL
+--   $4  status          text: approved | flagged, or NULL
+--   $5  platform        text: linkedin | twitter | facebook | blog, or NULL
+--   $6  has_cta         boolean: or NULL
+--   $7  template_name   text: ILIKE pattern ('%x%', wildcards escaped), or NULL
+--   $8  needs_review    boolean: true = has flags, false = none, or NULL
+--   $9  search          text: ILIKE pattern on content, or NULL
+--   $10 min_word_count  integer: or NULL
+--   $11 max_word_count  integer: or NULL
+--   $12 min_readability float8: or NULL
+--   $13 max_readability float8: or NULL
+--   $14 search_index    text: the ILIKE pattern the trigram index is asked for: $9, or a
+--                       part of its term without near-universal trigrams (service/store/trigrams.py)
+--   $15 limit  integer: rows to return (page_size + 1, to know has_next)
+-- Each row carries total, the number of matches (none when there is no match).
+-- The filters live in visible_posts() (migration 0011).
+WITH matches AS MATERIALIZED (
+    SELECT *
+    FROM visible_posts($1, $2, $3, $4, $5, $6, $7,
+                      $8, NULL, $10, $11, $12, $13) AS posts
+    -- Every row holding the term holds the part: the index finds candidates by the part,
+    -- the whole pattern is tested on each (IS TRUE keeps it out of the index condition).
+    WHERE ($14::text IS NULL OR posts.content ILIKE $14)
+      AND ($9::text IS NULL OR (posts.content ILIKE $9) IS TRUE)
+)
+SELECT id, project_id, run_id, content, template_id, template_name, variant, word_count,
+       readability_score, has_cta, status, flags, target_platform, created_at, updated_at,
+       count(*) OVER () AS total
+FROM matches
+ORDER BY matches.created_at ASC, matches.id ASC
+LIMIT $15;
