@@ -32,8 +32,8 @@ from service.observability.stats import HTTP_BUCKETS, QUERY_BUCKETS, Histogram
 if TYPE_CHECKING:
     from service.context import RequestContext
     from service.db.pool import Pool
-    from service.db.routing import ReplicaRouter
     from service.db.registry import Query
+    from service.db.routing import ReplicaRouter
     from service.settings import Settings
 
 PREFIX = "cj"

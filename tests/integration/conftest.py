@@ -178,3 +178,22 @@ def pgbouncer(pg_server):
     finally:
         bouncer.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def standby(pg_server):
+    """A streaming standby of the session's embedded server (service/topology/standby.py),
+    made with pg_basebackup -R and started as the server's account, for the session.
+    Tests may pause its replay or stop it; they leave it streaming and replaying."""
+    admin_url, server = pg_server
+    if server is None:
+        pytest.skip("a standby is made from the embedded server; TEST_DATABASE_URL is external")
+    from service.topology.standby import Standby
+    workdir = Path(tempfile.mkdtemp(prefix="cj-standby-"))
+    replica = Standby(admin_url, workdir, run_as=server.system_user)
+    try:
+        replica.create().start().wait_streaming()
+        yield replica
+    finally:
+        replica.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -19,6 +19,7 @@ DOCUMENTED_DEFAULTS = {
     "profiling_enabled": True, "slow_query_threshold_ms": 100, "very_slow_query_threshold_ms": 500,
     "max_slow_queries": 100, "n_plus_one_threshold": 5, "metrics_token": None, "token_ttl_hours": 168,
     "login_max_failures": 10, "login_window_s": 300, "access_log": True, "log_format": "text",
+    "database_replica_url": None, "db_replica_max_lag_s": 5.0,
 }
 
 
@@ -155,3 +156,10 @@ def test_a_generated_secret_file_is_never_readable_by_others(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+
+
+def test_replica_settings(tmp_path):
+    s = _load(tmp_path, DATABASE_REPLICA_URL="postgresql://u@replica.example/app", DB_REPLICA_MAX_LAG_S="2.5")
+    assert (s.database_replica_url, s.db_replica_max_lag_s) == ("postgresql://u@replica.example/app", 2.5)
+    assert _error(tmp_path, DATABASE_REPLICA_URL="mysql://x").startswith("DATABASE_REPLICA_URL: ")
+    assert _error(tmp_path, DB_REPLICA_MAX_LAG_S="soon").startswith("DB_REPLICA_MAX_LAG_S: ")
