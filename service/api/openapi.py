@@ -76,6 +76,23 @@ def _error(status: int, description: str, components: _Components) -> dict:
     return answer
 
 
+# What a filter means (the schema says its type and limits)
+_FILTER_TEXT = {
+    "project_id": "Only those of this project (404 when it is not the caller's)",
+    "client_id": "Only those of this client (404 when it is not the caller's)",
+    "run_id": "Only those of this run (404 when it is not the caller's)",
+    "status": "Only those with this status", "platform": "Only posts for this target platform",
+    "kind": "Only jobs of this kind", "has_cta": "Only posts with (true) or without (false) a call to action",
+    "needs_review": "true: only posts with flags; false: only posts without",
+    "min_word_count": "At least this many words", "max_word_count": "At most this many words",
+    "min_readability": "Readability score at least", "max_readability": "Readability score at most",
+    "tier": "One cache tier", "key_prefix": "One resource's namespace",
+    "min_execution_count": "Only queries run at least this often", "min_avg_time_ms": "Only queries this slow on average",
+    "only_slow": "Only queries with slow executions", "limit": "At most this many rows",
+    "since_minutes": "Only executions of the last N minutes", "very_slow_only": "Only very slow executions",
+}
+
+
 def _query_parameters(route, components: _Components, settings_max_page_size: int) -> list[dict]:
     parameters = []
     if route.query is not None:
@@ -84,7 +101,7 @@ def _query_parameters(route, components: _Components, settings_max_page_size: in
             prop = dict(prop)
             prop.pop("title", None)
             parameters.append({"name": name, "in": "query", "required": False,
-                               "description": prop.pop("description", "") or f"Filter: {name}",
+                               "description": prop.pop("description", "") or _FILTER_TEXT.get(name, name),
                                "schema": prop})
     if route.paginated:
         parameters += [

@@ -373,13 +373,11 @@ def test_at_most_100_problems_are_listed_and_the_rest_is_said():
     assert error.errors[0]["field"] == "unknown_0000" and "5000 more" in error.message  # 5000 unknown + name missing
 
 
-def test_a_million_unknown_keys_cost_one_pass_not_a_million_errors():
-    import time
+def test_a_million_unknown_keys_are_counted_not_each_made_an_error():
     body = dict.fromkeys((str(i) for i in range(1_000_000)), 0)
-    start = time.perf_counter()
     error = _refused(body, clients.CLIENT)
     assert len(error.errors) == 100 and error.errors_truncated
-    assert time.perf_counter() - start < 30      # a generous bound: only that it is not quadratic or stuck
+    assert "1000000 more problems" in error.message      # a million unknown, name missing: all counted
 
 
 def test_bulk_problems_name_the_item():
