@@ -179,11 +179,12 @@ def _query_bool(raw: Any) -> Any:
 
 
 def QueryInt(minimum: int = 0, maximum: int = INT32_MAX) -> Any:
-    return Annotated[int, BeforeValidator(_query_int), Field(ge=minimum, le=maximum)]
+    # Field before the validator: so the JSON Schema says minimum/maximum, not ge/le.
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_query_int)]
 
 
 def QueryNumber(minimum: float = 0, maximum: float = 1e15) -> Any:
-    return Annotated[float, BeforeValidator(_query_number), Field(ge=minimum, le=maximum, allow_inf_nan=False)]
+    return Annotated[float, Field(ge=minimum, le=maximum, allow_inf_nan=False), BeforeValidator(_query_number)]
 
 
 QueryBool = Annotated[bool, BeforeValidator(_query_bool)]

@@ -4,11 +4,13 @@ stored whole, one more character or item is 422 naming the field, never cut and 
 from __future__ import annotations
 
 import pytest
+from schema_fields import fields
 
 from service.schemas import clients, posts, projects, runs
 
 # (schema, route kind) -> the body the other fields need
-CASES = [("client", clients.CLIENT), ("project", projects.PROJECT), ("post", posts.POST), ("run", runs.CREATE)]
+CASES = [("client", fields(clients.ClientBody)), ("project", fields(projects.ProjectBody)),
+         ("post", fields(posts.PostBody)), ("run", fields(runs.RunCreate))]
 
 
 def _fields(schema, kinds):
