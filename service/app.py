@@ -51,11 +51,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:
-    """The response cache's cross-instance invalidation feed (LISTEN)."""
+    """The cache's cross-instance invalidation feed (LISTEN): it runs whenever anything is
+    cached, responses or only token lookups (CACHE_ENABLED=false, AUTH_CACHE_ENABLED=true)."""
     settings = app[keys.SETTINGS]
     feed = InvalidationFeed(settings.listen_url, app[keys.CACHE], settings)
     app[keys.CACHE_FEED] = feed
-    if settings.cache_enabled:
+    if settings.invalidation_feed:
         await feed.start()
     try:
         yield

@@ -64,6 +64,9 @@ class Settings:
     cache_max_size: int = 100
     # Bytes all tiers of one process's cache may hold together (bodies, keys, bookkeeping).
     cache_max_bytes: int = 64 * 1024 * 1024
+    # Token -> session lookups cached while the invalidation feed is up, whatever
+    # CACHE_ENABLED says (which is about responses): README "Cache".
+    auth_cache_enabled: bool = True
 
     offset_threshold: int = 100
     default_page_size: int = 20
@@ -123,6 +126,12 @@ class Settings:
     def owner_url(self) -> str | None:
         """The schema owner's session connection (migrations, grants, bulk loads)."""
         return self.database_owner_url or self.direct_url
+
+    @property
+    def invalidation_feed(self) -> bool:
+        """Does a process LISTEN for cache invalidations? Whenever it caches anything:
+        responses (CACHE_ENABLED) or token lookups (AUTH_CACHE_ENABLED)."""
+        return self.cache_enabled or self.auth_cache_enabled
 
     @property
     def listen_url(self) -> str | None:
@@ -247,6 +256,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CACHE_LONG_TTL": ("cache_long_ttl", _int(1)),
     "CACHE_MAX_SIZE": ("cache_max_size", _int(1)),
     "CACHE_MAX_BYTES": ("cache_max_bytes", _int(65536)),
+    "AUTH_CACHE_ENABLED": ("auth_cache_enabled", _bool),
     "OFFSET_THRESHOLD": ("offset_threshold", _int(0)),
     "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
     "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),

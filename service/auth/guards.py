@@ -18,7 +18,10 @@ from service.store import users
 
 async def require_user(request: web.Request) -> User:
     """The caller, from the bearer token; looked up once, then cached until the
-    token's expiry (logout invalidates the cache on every worker)."""
+    token's expiry (checked on every hit) while the invalidation feed is up, whatever
+    CACHE_ENABLED says (AUTH_CACHE_ENABLED, README "Cache"). Logout, a user's deletion
+    or changed admin flag NOTIFY (migration 0010), which drops the entries on every
+    worker and instance; with the feed down every request asks the database."""
     user = request.get(keys.USER)
     if user is not None:
         return user

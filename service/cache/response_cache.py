@@ -18,6 +18,10 @@ Correctness rules, in order of importance:
 - A failed load is not cached; its waiters get the same error.
 - While the cross-instance invalidation feed (LISTEN) is down, the cache is
   emptied and bypassed: it cannot know what other instances changed.
+
+What is switched on is per namespace: responses with CACHE_ENABLED, token lookups (the
+"users" namespace) with AUTH_CACHE_ENABLED, so CACHE_ENABLED=false can keep the token
+lookups cached (the feed then runs for them alone; app.py).
 """
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ NAMESPACES = ("clients", "projects", "runs", "posts", "users")
 # Namespaces whose entries carry an owner scope; an owner-scoped invalidation of any
 # other namespace (users: keyed by token) drops all of it.
 SCOPED_NAMESPACES = frozenset({"clients", "projects", "runs", "posts"})
+# Bearer token -> session (auth/guards.py): switched by AUTH_CACHE_ENABLED, not CACHE_ENABLED.
+TOKEN_NAMESPACE = "users"
 ADMIN_SCOPE = "admin"
 # Partition stamps remembered; beyond this the oldest are forgotten and a load that
 # began before a forgotten stamp is not stored (safe, costs a miss).
@@ -208,7 +214,11 @@ class _LoadAbandoned(Exception):
 
 class ResponseCache:
     def __init__(self, settings: Settings) -> None:
-        self.enabled = settings.cache_enabled
+        self.enabled = settings.cache_enabled               # responses
+        self.tokens_enabled = settings.auth_cache_enabled   # token lookups
+        # namespace -> is it cached at all (while the feed is up)
+        self._switched_on = {namespace: self.enabled for namespace in NAMESPACES}
+        self._switched_on[TOKEN_NAMESPACE] = self.tokens_enabled
         self.budget = ByteBudget(settings.cache_max_bytes)
         self.tiers = {
             "short": CacheTier("short", settings.cache_short_ttl, settings.cache_max_size, self.budget),
@@ -235,7 +245,12 @@ class ResponseCache:
 
     @property
     def active(self) -> bool:
+        """Are responses read from and stored in the cache right now?"""
         return self.enabled and self.trusted
+
+    def caches(self, namespace: str) -> bool:
+        """Is this namespace read from and stored in the cache right now?"""
+        return self.trusted and self._switched_on.get(namespace, self.enabled)
 
     def _changed_since(self, partition: Partition, began: int) -> bool:
         """Was the partition (or its namespace) invalidated after a load that began at `began`?"""
@@ -254,7 +269,7 @@ class ResponseCache:
         `scope` is the caller's visibility (a user id, or "admin"): part of the key, and
         what an owner-scoped invalidation drops."""
         ctx = current_request.get()
-        if not self.active:
+        if not self.caches(namespace):
             if ctx is not None:
                 ctx.cache = "bypass"
             return await loader()
@@ -307,7 +322,7 @@ class ResponseCache:
         elif ctx is not None:
             ctx.replica_covered = outer_covered
         # Stored only if no write that can change it happened while loading.
-        if value is not None and self.active and not self._changed_since(partition, began):
+        if value is not None and self.caches(namespace) and not self._changed_since(partition, began):
             await store.set(full_key, value, partition, ttl)
             await self._within_budget()
         return value
@@ -390,15 +405,19 @@ class ResponseCache:
     def report(self, tier: str | None = None) -> dict:
         names = [tier] if tier else list(TIERS)
         tiers = {name: self.tiers[name].report() for name in names}
-        return {"enabled": self.enabled, "coherent": self.trusted, "tiers": tiers,
-                "bytes": self.budget.used, "max_bytes": self.budget.limit,
-                "recommendations": recommendations(tiers, self.enabled, self.trusted)}
+        return {"enabled": self.enabled, "token_cache_enabled": self.tokens_enabled, "coherent": self.trusted,
+                "tiers": tiers, "bytes": self.budget.used, "max_bytes": self.budget.limit,
+                "recommendations": recommendations(tiers, self.enabled, self.trusted, self.tokens_enabled)}
 
 
-def recommendations(tiers: dict[str, dict], enabled: bool, trusted: bool) -> list[Advice]:
+def recommendations(tiers: dict[str, dict], enabled: bool, trusted: bool,
+                    tokens_enabled: bool = False) -> list[Advice]:
     found: list[Advice] = []
+    if not enabled and not tokens_enabled:
+        return [advice("info", "The cache is disabled (CACHE_ENABLED=false, AUTH_CACHE_ENABLED=false).")]
     if not enabled:
-        return [advice("info", "The cache is disabled (CACHE_ENABLED=false).")]
+        found.append(advice("info", "Responses are not cached (CACHE_ENABLED=false); token lookups are "
+                                    "(AUTH_CACHE_ENABLED)."))
     if not trusted:
         found.append(advice("critical", "The invalidation listener is disconnected: the cache is bypassed until it "
                                         "reconnects."))

@@ -48,8 +48,9 @@ def capacity_advice(settings: Settings, capacity: dict | None) -> Iterable[Advic
     if capacity is None:
         return
     usable = capacity["max_connections"] - capacity["reserved"]
-    # +1 per worker: the cache invalidation listener's own connection (as `run.py serve` counts at start-up).
-    per_worker = settings.pool_max_size + (1 if settings.cache_enabled else 0)
+    # +1 per worker: the cache invalidation listener's own connection (as `run.py serve` counts at
+    # start-up), there whenever responses or token lookups are cached.
+    per_worker = settings.pool_max_size + (1 if settings.invalidation_feed else 0)
     needed = per_worker * settings.workers
     if needed > usable:
         yield advice("critical", f"{settings.workers} worker(s) x {per_worker} connections (pool max "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 
 from checks import eventually
+from feedutil import settle_feed
 
 from service import keys
 
@@ -65,36 +65,6 @@ async def test_user_b_never_receives_user_a_cached_answers(api):
     assert seen_by_bob["items"] == [] and seen_by_bob["metadata"]["total"] == 0
     await api.get(f"/api/posts/{posts[0]['id']}", bob, expect=404)
     await api.get(f"/api/projects/{project['id']}", bob, expect=404)
-
-
-async def settle_feed(api):
-    """Wait until the feed has handled every NOTIFY sent so far, so that no invalidation
-    from the setup's own writes lands in the middle of a check. A marker with a unique
-    payload goes out last; notifications reach the connection's listeners in order, so
-    when the marker arrives every earlier one has reached the feed. (An unknown payload
-    makes the feed drop everything: harmless before a check that warms what it needs.)"""
-    from service.cache.feed import CHANNEL
-
-    feed = api.client.app[keys.CACHE_FEED]
-    if not feed.connected.is_set():
-        return
-    marker = f"settle-{secrets.token_hex(4)}"
-    heard = asyncio.Event()
-
-    def on_notify(_conn, _pid, _channel, payload):
-        if payload == marker:
-            heard.set()
-
-    conn = feed._conn
-    await conn.add_listener(CHANNEL, on_notify)
-    try:
-        async with api.client.app[keys.DB].pool.acquire() as sender:
-            await sender.execute("SELECT pg_notify($1, $2)", CHANNEL, marker)
-        await asyncio.wait_for(heard.wait(), 60)      # a hang detector, not a speed check
-    finally:
-        await conn.remove_listener(CHANNEL, on_notify)
-    for _ in range(3):
-        await asyncio.sleep(0)       # let the invalidation tasks the feed scheduled run
 
 
 async def _warm(api, user, *paths, settle=True):
@@ -298,13 +268,17 @@ async def test_entries_expire_after_their_ttl(make_api, settings):
 
 
 async def test_disabled_cache_is_bypassed(make_api, settings):
-    api = await make_api(settings.replace(cache_enabled=False))
-    user = await api.user()
-    for _ in range(2):
-        resp, _ = await api.call("GET", "/api/posts", user, expect=200)
-        assert 'cache;desc="bypass"' in timing(resp)
-    stats = cache_of(api).report()["tiers"]
-    assert sum(t["hits"] + t["sets"] for t in stats.values()) == 0
+    """CACHE_ENABLED=false: no response is cached; token lookups still are (AUTH_CACHE_ENABLED,
+    tests/integration/test_token_cache.py), unless that is off too."""
+    for auth_cache in (True, False):
+        api = await make_api(settings.replace(cache_enabled=False, auth_cache_enabled=auth_cache))
+        user = await api.user()
+        for _ in range(2):
+            resp, _ = await api.call("GET", "/api/posts", user, expect=200)
+            assert 'cache;desc="bypass"' in timing(resp)
+        stats = cache_of(api).report()["tiers"]
+        assert sum(stats[t]["hits"] + stats[t]["sets"] for t in ("short", "medium")) == 0
+        assert stats["long"]["sets"] + stats["long"]["hits"] <= (2 if auth_cache else 0)
 
 
 async def test_cache_endpoints_need_an_admin_and_validate_input(api):

@@ -91,9 +91,14 @@ def test_no_capacity_known_gives_no_capacity_advice():
     assert list(capacity_advice(_settings(workers=64), None)) == []
 
 
-@pytest.mark.parametrize("cache_enabled, needed", [(True, 2 * (15 + 1)), (False, 2 * 15)])
-def test_capacity_counts_pool_max_times_workers_plus_a_listener_each_when_caching(cache_enabled, needed):
-    settings = _settings(db_pool_size=10, db_max_overflow=5, workers=2, cache_enabled=cache_enabled)
+@pytest.mark.parametrize("cache_enabled, auth_cache_enabled, needed", [
+    (True, True, 2 * (15 + 1)), (True, False, 2 * (15 + 1)),
+    (False, True, 2 * (15 + 1)),       # the token cache alone keeps the listener
+    (False, False, 2 * 15)])
+def test_capacity_counts_pool_max_times_workers_plus_a_listener_each_when_caching(cache_enabled, auth_cache_enabled,
+                                                                                   needed):
+    settings = _settings(db_pool_size=10, db_max_overflow=5, workers=2, cache_enabled=cache_enabled,
+                         auth_cache_enabled=auth_cache_enabled)
     # Exactly enough usable connections: a warning (nothing left); one fewer: critical.
     fits = list(capacity_advice(settings, _capacity(needed + 3)))
     short = list(capacity_advice(settings, _capacity(needed + 3 - 1)))
@@ -110,7 +115,8 @@ def test_critical_capacity_names_the_settings_to_change():
 
 
 def test_reserved_connections_are_not_usable():
-    settings = _settings(db_pool_size=5, db_max_overflow=0, workers=1, cache_enabled=False)   # needs 5
+    settings = _settings(db_pool_size=5, db_max_overflow=0, workers=1, cache_enabled=False,
+                         auth_cache_enabled=False)   # needs 5
     assert list(capacity_advice(settings, _capacity(20, reserved=0))) == []
     assert [a["severity"] for a in capacity_advice(settings, _capacity(20, reserved=16))] == ["critical"]
 
@@ -123,14 +129,15 @@ def test_reserved_connections_are_not_usable():
     (79, ["critical"]),
 ])
 def test_capacity_warns_above_80_percent_and_is_critical_beyond_usable(usable, severities):
-    settings = _settings(db_pool_size=40, db_max_overflow=0, workers=2, cache_enabled=False)     # needs 80
+    settings = _settings(db_pool_size=40, db_max_overflow=0, workers=2, cache_enabled=False,
+                         auth_cache_enabled=False)     # needs 80
     found = list(capacity_advice(settings, _capacity(usable + 3)))
     assert [a["severity"] for a in found] == severities
 
 
 def test_the_listener_connection_can_tip_capacity_over():
     cached = _settings(db_pool_size=10, db_max_overflow=0, workers=4, cache_enabled=True)        # 44
-    uncached = cached.replace(cache_enabled=False)                                                # 40
+    uncached = cached.replace(cache_enabled=False, auth_cache_enabled=False)                      # 40
     assert [a["severity"] for a in capacity_advice(cached, _capacity(43))] == ["critical"]
     assert [a["severity"] for a in capacity_advice(uncached, _capacity(43))] == ["warning"]
 

@@ -104,6 +104,61 @@ async def test_a_disabled_cache_always_loads_and_stores_nothing():
     assert ctx.cache == "bypass" and sum(_stats(cache, t).sets for t in TIERS) == 0
 
 
+# Token lookups: switched by AUTH_CACHE_ENABLED, not CACHE_ENABLED -------------------
+
+async def _token(cache: ResponseCache, loader):
+    return await _get(cache, loader, key="token|t1", namespace="users", tier="long")
+
+
+async def test_token_lookups_stay_cached_when_responses_are_not():
+    cache = _cache(cache_enabled=False)
+    tokens, responses = Loader("session"), Loader("page")
+    assert [await _token(cache, tokens) for _ in range(3)] == ["session#1"] * 3
+    assert [await _get(cache, responses) for _ in range(2)] == ["page#1", "page#2"]
+    assert (_stats(cache, "long").sets, _stats(cache, "long").hits) == (1, 2)
+    assert _stats(cache, "short").sets == 0
+    assert cache.active is False                   # "active" speaks of responses
+    report = cache.report()
+    assert (report["enabled"], report["token_cache_enabled"]) == (False, True)
+    assert [a["severity"] for a in report["recommendations"]] == ["info"]
+    assert "token lookups are" in report["recommendations"][0]["message"]
+
+
+async def test_token_lookups_are_dropped_by_a_users_invalidation_with_responses_off():
+    cache = _cache(cache_enabled=False)
+    loader = Loader("session")
+    await _token(cache, loader)
+    await cache.invalidate(["users"])               # what NOTIFY users / access_tokens means
+    assert await _token(cache, loader) == "session#2"
+
+
+async def test_token_lookups_are_not_cached_while_the_feed_is_down():
+    cache = _cache(cache_enabled=False)
+    await _token(cache, Loader("before"))
+    await cache.distrust()
+    loader = Loader()
+    assert [await _token(cache, loader) for _ in range(2)] == ["value#1", "value#2"]
+    assert cache.tiers["long"].size() == 0
+    await cache.trust()
+    assert [await _token(cache, loader) for _ in range(2)] == ["value#3", "value#3"]
+
+
+async def test_auth_cache_disabled_looks_tokens_up_every_time_and_keeps_responses_cached():
+    cache = _cache(auth_cache_enabled=False)
+    tokens, responses = Loader("session"), Loader("page")
+    assert [await _token(cache, tokens) for _ in range(2)] == ["session#1", "session#2"]
+    assert [await _get(cache, responses) for _ in range(2)] == ["page#1", "page#1"]
+    assert _stats(cache, "long").sets == 0
+
+
+async def test_nothing_cached_when_both_are_disabled():
+    cache = _cache(cache_enabled=False, auth_cache_enabled=False)
+    loader = Loader()
+    assert [await _token(cache, loader) for _ in range(2)] == ["value#1", "value#2"]
+    assert sum(_stats(cache, t).sets for t in TIERS) == 0
+    assert "AUTH_CACHE_ENABLED=false" in cache.report()["recommendations"][0]["message"]
+
+
 # Single flight ----------------------------------------------------------------------
 
 async def test_concurrent_misses_of_one_key_load_once():

@@ -15,7 +15,7 @@ DOCUMENTED_DEFAULTS = {
     "db_pool_size": 20, "db_max_overflow": 40, "db_pool_recycle": 3600, "db_pool_pre_ping": True,
     "db_pool_timeout": 30, "db_echo_pool": False, "db_statement_timeout_ms": 30000,
     "cache_enabled": True, "cache_short_ttl": 300, "cache_medium_ttl": 600, "cache_long_ttl": 3600,
-    "cache_max_size": 100, "offset_threshold": 100, "default_page_size": 20, "max_page_size": 100,
+    "cache_max_size": 100, "auth_cache_enabled": True, "offset_threshold": 100, "default_page_size": 20, "max_page_size": 100,
     "profiling_enabled": True, "slow_query_threshold_ms": 100, "very_slow_query_threshold_ms": 500,
     "max_slow_queries": 100, "n_plus_one_threshold": 5, "metrics_token": None, "token_ttl_hours": 168,
     "login_max_failures": 10, "login_window_s": 300, "access_log": True, "log_format": "text",
@@ -66,6 +66,7 @@ def test_every_documented_variable_is_read(tmp_path):
     assert (s.profiling_enabled, s.slow_query_threshold_ms, s.very_slow_query_threshold_ms) == (False, 0.0, 0.5)
     assert (s.max_slow_queries, s.n_plus_one_threshold, s.metrics_token, s.token_ttl_hours) == (9, 3, "scrape-me", 1)
     assert s.var_dir == tmp_path
+    assert _load(tmp_path, AUTH_CACHE_ENABLED="false").auth_cache_enabled is False
     ops = _load(tmp_path, LOGIN_MAX_FAILURES="5", LOGIN_WINDOW_S="60", ACCESS_LOG="false", LOG_FORMAT="JSON")
     assert (ops.login_max_failures, ops.login_window_s, ops.access_log, ops.log_format) == (5, 60, False, "json")
 

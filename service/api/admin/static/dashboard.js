@@ -165,8 +165,10 @@
     setText("n-plus-one", fmt(summary.n_plus_one_findings, 0));
     setText("slow-threshold", "(at or above " + fmt(profiling.thresholds.slow_query_ms, 1) + " ms)");
 
-    setBadge("cache-coherent", !cache.enabled ? "unknown" : cache.coherent ? "healthy" : "critical",
-             !cache.enabled ? "disabled" : cache.coherent ? "coherent" : "incoherent");
+    // Token lookups are cached (AUTH_CACHE_ENABLED) even when responses are not (CACHE_ENABLED).
+    const caching = cache.enabled || cache.token_cache_enabled;
+    setBadge("cache-coherent", !caching ? "unknown" : cache.coherent ? "healthy" : "critical",
+             !caching ? "disabled" : cache.coherent ? "coherent" : "incoherent");
     const rows = TIERS.filter((tier) => cache.tiers[tier]).map((tier) => {
       const t = cache.tiers[tier];
       return [tier, fmt(t.size, 0) + " / " + fmt(t.maxsize, 0), fmt(t.hits, 0), fmt(t.misses, 0),
