@@ -32,7 +32,8 @@ async def full(request: web.Request) -> web.Response:
     cache = app.get(keys.CACHE)
     if cache is not None:
         body["cache"] = cache.report()
-        cached = body["cache"]["enabled"] or body["cache"]["token_cache_enabled"]
+        # Incoherent matters whenever anything is cached: the setting that starts the feed says so.
+        cached = app[keys.SETTINGS].invalidation_feed
         checks["cache"] = "ok" if body["cache"]["coherent"] or not cached else "incoherent"
     # Background jobs (issue 10): the queue report; its failure does not hide the rest.
     try:
