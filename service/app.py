@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from service import keys
-from service.api.routes import add_routes, write_tables
+from service.api.routes import add_routes, write_rows, write_tables
 from service.cache.feed import InvalidationFeed
 from service.cache.invalidation import WriteInvalidation
 from service.cache.response_cache import ResponseCache
@@ -119,7 +119,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.MIGRATIONS] = discover()      # readiness compares the database with these
     app[keys.CODEC] = CursorCodec(settings.secret_key)
     app[keys.CACHE] = ResponseCache(settings)
-    app[keys.AFTER_WRITE] = [WriteInvalidation(write_tables())]
+    app[keys.AFTER_WRITE] = [WriteInvalidation(write_tables(), write_rows())]
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)

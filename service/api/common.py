@@ -11,6 +11,7 @@ from aiohttp import web
 
 from service import keys
 from service.auth.user import User
+from service.cache.response_cache import LISTS
 from service.db.database import Database
 from service.errors import NotFound
 from service.http.responses import etag_for, json_response, no_content
@@ -55,18 +56,20 @@ def canonical_query(request: web.Request) -> str:
 
 
 async def cached_json(request: web.Request, tier: str, namespace: str, key: str,
-                      load: Callable[[], Awaitable[Any]]) -> web.Response:
+                      load: Callable[[], Awaitable[Any]], item: str = LISTS) -> web.Response:
     """Answer a GET from the cache, or load, serialize and cache it.
 
     The key must carry everything that shapes the answer except the namespace; the
-    caller's scope is added here, so no answer crosses users.
+    caller's scope is added here, so no answer crosses users. `item`: the id of the one
+    row the answer shows (a detail; a write to another row keeps it), else LISTS.
     """
     async def load_body() -> CachedBody:
         body = dumps(await load())
         return CachedBody(body, etag_for(body))
 
     user = request[keys.USER]
-    cached = await request.app[keys.CACHE].get_or_load(tier, namespace, key, load_body, scope=user.scope_name)
+    cached = await request.app[keys.CACHE].get_or_load(tier, namespace, key, load_body, scope=user.scope_name,
+                                                    item=item)
     return json_response(request, body=cached.body, etag=cached.etag)
 
 
@@ -87,7 +90,7 @@ async def detail_response(request: web.Request, user: User, get: GetOne, what: s
             raise NotFound(f"{what} not found")
         return serialize(row)
 
-    return await cached_json(request, tier, f"{what}s", f"get|{object_id}", load)
+    return await cached_json(request, tier, f"{what}s", f"get|{object_id}", load, item=str(object_id))
 
 
 async def delete_response(request: web.Request, user: User, delete: DeleteOne, what: str) -> web.Response:

@@ -19,6 +19,7 @@ from aiohttp import web
 from service.api import auth, clients, docs, health, jobs, posts, projects, runs
 from service.api.admin import cache, database, full, metrics, profiling, status_page
 from service.api.admin import jobs as admin_jobs
+from service.cache.invalidation import NEW_ROWS, OWNER_ROWS, PATH_ROW
 from service.schemas import admin as admin_schema
 from service.schemas import clients as client_schema
 from service.schemas import jobs as job_schema
@@ -45,6 +46,9 @@ class Route:
     response: str = "object"           # what a success answers (a resource name, "list of ...", "no content")
     status: int = 200                  # the success status
     writes: tuple[str, ...] = ()       # tables whose cached answers a success can change (cache/invalidation.py)
+    # Which rows of writes[0] a success changes: OWNER_ROWS (any of the caller's), NEW_ROWS
+    # (only rows it creates) or PATH_ROW (the one named by {id}); cache/invalidation.py.
+    rows: str = OWNER_ROWS
 
     @property
     def is_write(self) -> bool:
@@ -72,44 +76,44 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/clients", clients.list_clients, "user", "The caller's clients",
           query=client_schema.FILTERS, paginated=True, response="list of client"),
     Route("POST", "/api/clients", clients.create_client, "user", "Create a client", body=client_schema.CLIENT,
-          response="client", status=201, writes=("clients",)),
+          response="client", status=201, writes=("clients",), rows=NEW_ROWS),
     Route("GET", "/api/clients/{id}", clients.get_client, "user", "One client", response="client"),
     Route("PATCH", "/api/clients/{id}", clients.patch_client, "user", "Change a client's fields",
-          body=client_schema.CLIENT, response="client", writes=("clients",)),
+          body=client_schema.CLIENT, response="client", writes=("clients",), rows=PATH_ROW),
     Route("DELETE", "/api/clients/{id}", clients.delete_client, "user",
           "Delete a client with its projects, runs and posts", response="no content", status=204, writes=_ALL),
     # Projects
     Route("GET", "/api/projects", projects.list_projects, "user", "The caller's projects",
           query=project_schema.FILTERS, paginated=True, response="list of project"),
     Route("POST", "/api/projects", projects.create_project, "user", "Create a project under a client",
-          body=project_schema.PROJECT, response="project", status=201, writes=("projects",)),
+          body=project_schema.PROJECT, response="project", status=201, writes=("projects",), rows=NEW_ROWS),
     Route("GET", "/api/projects/{id}", projects.get_project, "user", "One project with its post counts",
           response="project"),
     Route("PATCH", "/api/projects/{id}", projects.patch_project, "user",
           "Change a project's fields (delivered: a delivery email job for its client)",
-          body=project_schema.PROJECT, response="project", writes=("projects", "jobs")),
+          body=project_schema.PROJECT, response="project", writes=("projects", "jobs"), rows=PATH_ROW),
     Route("DELETE", "/api/projects/{id}", projects.delete_project, "user",
           "Delete a project with its runs and posts", response="no content", status=204,
           writes=("projects", "runs", "posts")),
     # Runs
     Route("POST", "/api/projects/{id}/runs", runs.create_run, "user", "Start a generation run of a project",
-          body=run_schema.CREATE, response="run", status=201, writes=("runs",)),
+          body=run_schema.CREATE, response="run", status=201, writes=("runs",), rows=NEW_ROWS),
     Route("GET", "/api/runs", runs.list_runs, "user", "The caller's runs", query=run_schema.FILTERS,
           paginated=True, response="list of run"),
     Route("GET", "/api/runs/{id}", runs.get_run, "user", "One run", response="run"),
     Route("PATCH", "/api/runs/{id}", runs.patch_run, "user", "Change a run's status, error or logs",
-          body=run_schema.PATCH, response="run", writes=("runs",)),
+          body=run_schema.PATCH, response="run", writes=("runs",), rows=PATH_ROW),
     # Posts
     Route("GET", "/api/posts", posts.list_posts, "user", "The caller's posts, filtered",
           query=post_schema.FILTERS, paginated=True, response="list of post"),
     Route("POST", "/api/posts", posts.create_posts, "user",
           f"Create one post, or up to {post_schema.MAX_BULK} as {{\"items\": [...]}} in one transaction",
-          body=post_schema.POST, response="post", status=201, writes=("posts",)),
+          body=post_schema.POST, response="post", status=201, writes=("posts",), rows=NEW_ROWS),
     Route("GET", "/api/posts/{id}", posts.get_post, "user", "One post", response="post"),
     Route("PATCH", "/api/posts/{id}", posts.patch_post, "user", "Change a post's fields",
-          body=post_schema.PATCH, response="post", writes=("posts",)),
+          body=post_schema.PATCH, response="post", writes=("posts",), rows=PATH_ROW),
     Route("DELETE", "/api/posts/{id}", posts.delete_post, "user", "Delete a post", response="no content",
-          status=204, writes=("posts",)),
+          status=204, writes=("posts",), rows=PATH_ROW),
     # Jobs (issue 10): never cached, so writing "jobs" drops nothing (cache/invalidation.py)
     Route("POST", "/api/projects/{id}/exports", jobs.create_export, "user",
           "Export a project's posts (csv or jsonl) in the background; Idempotency-Key honoured",
@@ -179,3 +183,8 @@ def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None
 def write_tables(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], tuple[str, ...]]:
     """(method, path) -> tables a successful call can change, for every write route."""
     return {(route.method, route.path): route.writes for route in routes if route.is_write}
+
+
+def write_rows(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], str]:
+    """(method, path) -> which rows of its first table a successful call changes (Route.rows)."""
+    return {(route.method, route.path): route.rows for route in routes if route.is_write}

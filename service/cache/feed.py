@@ -1,8 +1,8 @@
 """Cache invalidation across workers and instances, through PostgreSQL LISTEN/NOTIFY.
 
-Triggers (migrations 0010 and 0013) NOTIFY cj_cache_invalidation with a table name,
-and the owner of the changed rows (`posts:<owner id>`), when a statement changing
-it commits. Each process keeps one dedicated connection that
+Triggers (migrations 0010, 0013 and 0100) NOTIFY cj_cache_invalidation with a table
+name, the owner of the changed rows and which rows (`posts:<owner id>:<id>,...`, or
+`:+` for new rows), when a statement changing it commits. Each process keeps one dedicated connection that
 LISTENs (db/listener.py) and drops the namespaces that table feeds
 (cache/invalidation.py). When that connection is lost the cache is emptied and
 bypassed until it is back, since notifications sent meanwhile are lost.
@@ -38,8 +38,8 @@ class InvalidationFeed(Listener):
 
     def on_notify(self, payload: str) -> None:
         # An unknown table drops everything rather than guess.
-        namespaces, owner = parse_notification(payload)
-        asyncio.get_running_loop().create_task(self.cache.invalidate(namespaces, owner))
+        namespaces, owner, rows = parse_notification(payload)
+        asyncio.get_running_loop().create_task(self.cache.invalidate(namespaces, owner, rows))
 
     async def on_up(self) -> None:
         await self.cache.trust()    # start empty: changes while we were away are unknown

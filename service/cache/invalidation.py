@@ -12,6 +12,15 @@ admin's are dropped, other users' stay. A user can change only their own rows, s
 a user's write is scoped to the user; an admin's write (any owner) drops the whole
 namespace locally, and the notifications scope it for the other processes.
 
+Both are also scoped to the rows changed, where that is known: a create drops the
+owner's lists of the table but no detail (a new row has no cached detail: a 404 is
+never cached), a change of one row (`PATCH`/`DELETE /api/posts/{id}`) its lists and
+that row's details. Locally a route says which it is (`rows` in api/routes.py); the
+triggers (migration 0100) say it in the payload: `posts:<owner>:+` for new rows,
+`posts:<owner>:<id>,<id>,...` for up to 100 changed rows, `posts:<owner>` beyond.
+Other namespaces fed by the table (a post's project carries post counts) are dropped
+for the whole owner.
+
 Handlers commit before they return, so the local hook, which the request
 middleware runs once the handler has returned, acts after the commit: a reader
 between commit and invalidation may still load old rows, but the cache's
@@ -20,11 +29,19 @@ generation check refuses to store them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from uuid import UUID
 
 from aiohttp import web
 
 from service import keys
-from service.cache.response_cache import NAMESPACES
+from service.cache.response_cache import NAMESPACES, ChangedRows
+
+# What a write route changes in the first table it writes (Route.rows, api/routes.py):
+OWNER_ROWS = "owner"    # any of the owner's rows: every answer of the owner
+NEW_ROWS = "new"        # only rows it creates: the owner's lists, no detail
+PATH_ROW = "path"       # the one row named by {id} in its path: the lists and that row's details
+# A payload's rows part for "new rows only".
+NEW_ROWS_MARK = "+"
 
 # table -> namespaces whose cached answers a change to it can alter
 TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
@@ -48,11 +65,29 @@ def namespaces_fed_by(tables: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def changed_rows(tables: tuple[str, ...], rows: str, path_id: str | None) -> ChangedRows:
+    """What a write route changed in its first table (keyed by that table's namespace,
+    which is its name), by its Route.rows; {} when not narrower than the owner."""
+    if not tables or tables[0] not in TABLE_NAMESPACES.get(tables[0], ()):
+        return {}
+    if rows == NEW_ROWS:
+        return {tables[0]: frozenset()}
+    if rows == PATH_ROW and path_id is not None:
+        try:
+            return {tables[0]: frozenset((str(UUID(path_id)),))}     # as cached: the canonical form
+        except ValueError:
+            return {}
+    return {}
+
+
 class WriteInvalidation:
     """The AFTER_WRITE hook: drop what a successful write can have changed."""
 
-    def __init__(self, write_tables: Mapping[tuple[str, str], tuple[str, ...]]) -> None:
+    def __init__(self, write_tables: Mapping[tuple[str, str], tuple[str, ...]],
+                 write_rows: Mapping[tuple[str, str], str] | None = None) -> None:
         self.namespaces = {route: namespaces_fed_by(tables) for route, tables in write_tables.items()}
+        self.tables = dict(write_tables)
+        self.rows = dict(write_rows or {})
 
     async def __call__(self, request: web.Request) -> None:
         resource = request.match_info.route.resource
@@ -63,10 +98,18 @@ class WriteInvalidation:
         if namespaces:
             user = request.get(keys.USER)
             owner = None if user is None or user.is_admin else str(user.id)
-            await request.app[keys.CACHE].invalidate(namespaces, owner)
+            route = (request.method, template)
+            rows = changed_rows(self.tables.get(route, ()), self.rows.get(route, OWNER_ROWS),
+                                request.match_info.get("id"))
+            await request.app[keys.CACHE].invalidate(namespaces, owner, rows)
 
 
-def parse_notification(payload: str) -> tuple[tuple[str, ...], str | None]:
-    """(namespaces, owner) of a NOTIFY payload `table` or `table:owner_id`."""
-    table, _, owner = payload.partition(":")
-    return namespaces_fed_by((table,)), owner or None
+def parse_notification(payload: str) -> tuple[tuple[str, ...], str | None, ChangedRows]:
+    """(namespaces, owner, changed rows) of a NOTIFY payload `table`, `table:owner_id`,
+    `table:owner_id:+` (new rows only) or `table:owner_id:id,id,...`."""
+    table, _, rest = payload.partition(":")
+    owner, _, ids = rest.partition(":")
+    rows: dict[str, frozenset[str]] = {}
+    if owner and ids:
+        rows[table] = frozenset() if ids == NEW_ROWS_MARK else frozenset(ids.split(","))
+    return namespaces_fed_by((table,)), owner or None, rows

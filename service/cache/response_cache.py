@@ -5,10 +5,16 @@ keys that carry the resource namespace, the caller's visibility scope (a user id
 "admin") and every request parameter, so one user's rows can never answer another
 user's request.
 
-Entries are grouped in partitions (namespace, scope). A write by one owner drops that
+Entries are grouped in partitions (namespace, scope, item): the item is the id of the
+one row a detail answer shows (GET /api/posts/{id}), or LISTS for everything else
+(lists, and any answer that may show several rows). A write by one owner drops that
 owner's partitions and the admin's (who sees every owner's rows) in the namespaces it
 feeds, and leaves other users' entries alone; a write whose owner is unknown drops
-the whole namespace.
+the whole namespace. When the write says which rows it changed (the NOTIFY payload
+`posts:<owner>:<id>,<id>`, or `:+` for new rows only), only those rows' detail
+entries and the owner's and admin's LISTS entries of that namespace are dropped: a
+patch of one post leaves the owner's other cached posts in place, a create leaves
+every cached post.
 
 Correctness rules, in order of importance:
 - Invalidation drops entries and stamps the partition (or the namespace) with the
@@ -29,7 +35,7 @@ import asyncio
 import bisect
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +53,18 @@ SCOPED_NAMESPACES = frozenset({"clients", "projects", "runs", "posts"})
 # Bearer token -> session (auth/guards.py): switched by AUTH_CACHE_ENABLED, not CACHE_ENABLED.
 TOKEN_NAMESPACE = "users"
 ADMIN_SCOPE = "admin"
+# The item of entries that are not one row's detail (lists); ALL_ITEMS stamps a whole
+# (namespace, scope), every item of it.
+LISTS = ""
+ALL_ITEMS = "*"
 # Partition stamps remembered; beyond this the oldest are forgotten and a load that
 # began before a forgotten stamp is not stored (safe, costs a miss).
 MAX_REMEMBERED_STAMPS = 10_000
 
-Partition = tuple[str, str]        # (namespace, scope)
+Partition = tuple[str, str, str]   # (namespace, scope, item)
+# What a write changed, per namespace: the ids of the changed rows (an empty set: only
+# new rows, so no detail entry). A namespace absent from it changed for the whole owner.
+ChangedRows = Mapping[str, frozenset[str]]
 # What one entry costs beyond its value: the key, our bookkeeping, aiocache's.
 ENTRY_OVERHEAD_BYTES = 300
 # A value over this share of the budget is answered but not stored: it would flush the rest.
@@ -103,6 +116,7 @@ class CacheTier:
         self._entries: OrderedDict[str, tuple[Partition, float]] = OrderedDict()
         self._by_partition: dict[Partition, set[str]] = {}
         self._scopes: dict[str, set[str]] = {}      # namespace -> scopes holding entries
+        self._items: dict[tuple[str, str], set[str]] = {}   # (namespace, scope) -> items holding entries
         self.stats = TierStats()
 
     async def get(self, key: str) -> Any:
@@ -131,6 +145,7 @@ class CacheTier:
         self._entries[key] = (partition, time.monotonic() + ttl)
         self._by_partition.setdefault(partition, set()).add(key)
         self._scopes.setdefault(partition[0], set()).add(partition[1])
+        self._items.setdefault(partition[:2], set()).add(partition[2])
         self._sizes[key] = size
         self.bytes += size
         self.budget.used += size
@@ -156,16 +171,25 @@ class CacheTier:
             keys.discard(key)
             if not keys:
                 del self._by_partition[partition]
-                self._scopes.get(partition[0], set()).discard(partition[1])
+                self._forget_partition(partition)
 
     def _forget(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._unlink(key, entry[0])
 
+    def _forget_partition(self, partition: Partition) -> None:
+        """The partition holds no entry any more: unlist it from its scope and namespace."""
+        items = self._items.get(partition[:2])
+        if items is not None:
+            items.discard(partition[2])
+            if not items:
+                del self._items[partition[:2]]
+                self._scopes.get(partition[0], set()).discard(partition[1])
+
     async def drop_partition(self, partition: Partition) -> int:
         keys = self._by_partition.pop(partition, set())
-        self._scopes.get(partition[0], set()).discard(partition[1])
+        self._forget_partition(partition)
         for key in keys:
             self._entries.pop(key, None)
             size = self._sizes.pop(key, 0)
@@ -174,10 +198,18 @@ class CacheTier:
             await self.backend.delete(key)
         return len(keys)
 
+    async def drop_scope(self, namespace: str, scope: str) -> int:
+        """Every entry of one scope in a namespace, whatever its item."""
+        dropped = 0
+        for item in list(self._items.get((namespace, scope), ())):
+            dropped += await self.drop_partition((namespace, scope, item))
+        return dropped
+
     async def drop_namespace(self, namespace: str) -> int:
         dropped = 0
-        for scope in list(self._scopes.pop(namespace, set())):
-            dropped += await self.drop_partition((namespace, scope))
+        for scope in list(self._scopes.get(namespace, ())):
+            dropped += await self.drop_scope(namespace, scope)
+        self._scopes.pop(namespace, None)
         return dropped
 
     async def clear(self) -> int:
@@ -186,6 +218,7 @@ class CacheTier:
         self._entries.clear()
         self._by_partition.clear()
         self._scopes.clear()
+        self._items.clear()
         self._sizes.clear()
         self.budget.used -= self.bytes
         self.bytes = 0
@@ -253,21 +286,24 @@ class ResponseCache:
         return self.trusted and self._switched_on.get(namespace, self.enabled)
 
     def _changed_since(self, partition: Partition, began: int) -> bool:
-        """Was the partition (or its namespace) invalidated after a load that began at `began`?"""
+        """Was the partition (its scope, or its namespace) invalidated after a load that
+        began at `began`?"""
         if self._cleared_at > began or self._namespace_stamps.get(partition[0], 0) > began:
             return True
+        return self._stamp_of(partition) > began or self._stamp_of((*partition[:2], ALL_ITEMS)) > began
+
+    def _stamp_of(self, partition: Partition) -> int:
         stamp = self._partition_stamps.get(partition)
-        if stamp is None:
-            stamp = self._forgotten_up_to      # unknown: assume the newest forgotten stamp
-        return stamp > began
+        return self._forgotten_up_to if stamp is None else stamp    # unknown: the newest forgotten stamp
 
     async def get_or_load(self, tier: str, namespace: str, key: str,
                           loader: Callable[[], Awaitable[Any]], ttl: float | None = None,
-                          scope: str = "") -> Any:
+                          scope: str = "", item: str = LISTS) -> Any:
         """The cached value for key, or loader()'s result (stored unless a write intervened).
 
         `scope` is the caller's visibility (a user id, or "admin"): part of the key, and
-        what an owner-scoped invalidation drops."""
+        what an owner-scoped invalidation drops. `item`: the id of the one row the answer
+        shows (a detail), or LISTS when it may show several; the key must already name it."""
         ctx = current_request.get()
         if not self.caches(namespace):
             if ctx is not None:
@@ -282,13 +318,13 @@ class ResponseCache:
             return value
         if ctx is not None:
             ctx.cache = "miss"
-        partition = (namespace, scope)
+        partition = (namespace, scope, item)
         pending = self._inflight.get(full_key)
         if pending is not None and not self._changed_since(partition, pending[1]):
             try:
                 return await asyncio.shield(pending[0])
             except _LoadAbandoned:       # the leader's request went away: load for ourselves
-                return await self.get_or_load(tier, namespace, key, loader, ttl, scope)
+                return await self.get_or_load(tier, namespace, key, loader, ttl, scope, item)
         began = self._clock
         future = asyncio.get_running_loop().create_future()
         self._inflight[full_key] = (future, began)
@@ -351,9 +387,13 @@ class ResponseCache:
         index = bisect.bisect_right(self._tick_times, moment)
         return self._tick_clocks[index - 1] if index else self._tick_floor
 
-    async def invalidate(self, namespaces: Iterable[str], owner: str | None = None) -> None:
+    async def invalidate(self, namespaces: Iterable[str], owner: str | None = None,
+                         rows: ChangedRows | None = None) -> None:
         """Drop what a write can have changed in these namespaces: with an owner, that
-        owner's entries and the admin's; without one (or in an unscoped namespace), all."""
+        owner's entries and the admin's; without one (or in an unscoped namespace), all.
+        `rows` narrows an owner's write further, per namespace: only the LISTS entries and
+        the details of the changed rows (ChangedRows)."""
+        rows = rows or {}
         for namespace in set(namespaces):
             self._tick()
             if owner is None or namespace not in SCOPED_NAMESPACES:
@@ -362,10 +402,17 @@ class ResponseCache:
                     await store.drop_namespace(namespace)
                     store.stats.invalidations += 1
                 continue
+            changed = rows.get(namespace)
             for scope in (owner, ADMIN_SCOPE):
-                self._stamp((namespace, scope))
-                for store in self.tiers.values():
-                    await store.drop_partition((namespace, scope))
+                if changed is None:
+                    self._stamp((namespace, scope, ALL_ITEMS))
+                    for store in self.tiers.values():
+                        await store.drop_scope(namespace, scope)
+                    continue
+                for item in (LISTS, *changed):
+                    self._stamp((namespace, scope, item))
+                    for store in self.tiers.values():
+                        await store.drop_partition((namespace, scope, item))
             for store in self.tiers.values():
                 store.stats.invalidations += 1
 

@@ -202,6 +202,73 @@ async def test_one_tenants_write_keeps_another_tenants_cache_on_every_instance(a
         assert "alice writes" in [p["content"] for p in body["items"]]         # the admin sees every owner
 
 
+async def test_a_write_to_one_post_keeps_the_owners_other_cached_posts_on_every_instance(api, make_api, settings,
+                                                                                         db_conn):
+    """Invalidation scoped to the rows changed (migration 0100): a patch of one post drops
+    the owner's lists and that post's details, on the writer's instance and another; the
+    owner's other posts stay cached; a create drops no detail; a statement changing more
+    than 100 rows drops everything of the owner; nothing stale is ever answered."""
+    other = await make_api(settings)
+    alice, admin = await api.user(), await api.user(admin=True)
+    project = await api.project_of(alice)
+    changed, kept, gone = (p["id"] for p in await api.posts_of(alice, project["id"], 3))
+    listing = f"/api/posts?project_id={project['id']}"
+    await settle_feed(api)
+    await settle_feed(other)
+    for instance in (api, other):
+        await _warm(instance, alice, listing, f"/api/posts/{changed}", f"/api/posts/{kept}",
+                    f"/api/posts/{gone}", settle=False)
+        await _warm(instance, admin, f"/api/posts/{changed}", f"/api/posts/{kept}", settle=False)
+
+    async def on_both(check, what):
+        for instance in (api, other):
+            await eventually(lambda instance=instance: check(instance), f"{what} on every instance")
+
+    async def hit(instance, user, path):
+        resp, _ = await instance.call("GET", path, user, expect=200)
+        return 'cache;desc="hit"' in timing(resp)
+
+    # A patch: the patched post is fresh everywhere, the other posts are still hits.
+    await api.call("PATCH", f"/api/posts/{changed}", alice, json={"content": "patched"}, expect=200)
+    async def patched_seen(instance):
+        return [(await instance.get(f"/api/posts/{changed}", user))["content"] for user in (alice, admin)] == [
+            "patched", "patched"]
+    await on_both(patched_seen, "the patched post")
+    for instance in (api, other):
+        contents = [p["content"] for p in (await instance.get(listing, alice))["items"]]
+        assert "patched" in contents
+        assert await hit(instance, alice, f"/api/posts/{kept}"), "alice's other post was dropped"
+        assert await hit(instance, admin, f"/api/posts/{kept}"), "the admin's copy of another post was dropped"
+
+    # A create: the lists grow, every cached detail stays.
+    await api.post("/api/posts", alice, json={"project_id": project["id"], "content": "created"})
+    async def four(instance):
+        return (await instance.get(listing, alice))["metadata"]["total"] == 4
+    await on_both(four, "the created post in alice's list")
+    for instance in (api, other):
+        for path in (f"/api/posts/{changed}", f"/api/posts/{kept}"):
+            assert await hit(instance, alice, path), f"a create dropped {path}"
+
+    # A delete: that post is gone everywhere, the others stay.
+    await api.call("DELETE", f"/api/posts/{gone}", alice, expect=204)
+    async def deleted(instance):
+        return (await instance.call("GET", f"/api/posts/{gone}", alice))[0].status == 404
+    await on_both(deleted, "the deleted post")
+    for instance in (api, other):
+        assert await hit(instance, alice, f"/api/posts/{kept}")
+
+    # One statement over more than 100 rows (here from psql's side): everything of the owner.
+    await api.posts_of(alice, project["id"], 100)
+    await settle_feed(api)
+    await settle_feed(other)
+    for instance in (api, other):
+        await _warm(instance, alice, f"/api/posts/{kept}", settle=False)
+    await db_conn.execute("UPDATE posts SET content = content || ' (bulk)' WHERE owner_id = $1", alice.id)
+    async def bulk_seen(instance):
+        return (await instance.get(f"/api/posts/{kept}", alice))["content"].endswith("(bulk)")
+    await on_both(bulk_seen, "the bulk update")
+
+
 async def test_concurrent_misses_run_the_query_once(api):
     user = await api.user()
     project = await api.project_of(user)

@@ -7,7 +7,16 @@ from aiohttp.test_utils import make_mocked_request
 from service import keys
 from service.api.routes import ROUTES, write_tables
 from service.app import create_app
-from service.cache.invalidation import TABLE_NAMESPACES, WriteInvalidation, namespaces_fed_by
+from service.cache.invalidation import (
+    NEW_ROWS,
+    OWNER_ROWS,
+    PATH_ROW,
+    TABLE_NAMESPACES,
+    WriteInvalidation,
+    changed_rows,
+    namespaces_fed_by,
+    parse_notification,
+)
 from service.cache.response_cache import NAMESPACES
 from service.settings import Settings
 
@@ -139,3 +148,48 @@ async def test_a_write_route_missing_from_the_map_drops_everything(app):
     await _warm(cache)
     await _run_hook(app, "PATCH", "/api/runs/0b8d5a4e-0000-4000-8000-000000000000")
     assert await _still_cached(cache) == set()
+
+
+# Row scope: which rows a write changed --------------------------------------------
+
+OWNER = "5f0c3c52-8a3c-4d49-9d0b-3f1de0c6a001"
+POST_A = "0b8d5a4e-0000-4000-8000-00000000000a"
+POST_B = "0b8d5a4e-0000-4000-8000-00000000000b"
+
+
+@pytest.mark.parametrize("payload, namespaces, owner, rows", [
+    ("posts", ("posts", "projects"), None, {}),
+    (f"posts:{OWNER}", ("posts", "projects"), OWNER, {}),
+    (f"posts:{OWNER}:+", ("posts", "projects"), OWNER, {"posts": frozenset()}),
+    (f"posts:{OWNER}:{POST_A}", ("posts", "projects"), OWNER, {"posts": frozenset({POST_A})}),
+    (f"runs:{OWNER}:{POST_A},{POST_B}", ("runs",), OWNER, {"runs": frozenset({POST_A, POST_B})}),
+    ("access_tokens", ("users",), None, {}),
+])
+def test_notification_payloads_carry_table_owner_and_rows(payload, namespaces, owner, rows):
+    assert parse_notification(payload) == (namespaces, owner, rows)
+
+
+def test_path_row_routes_name_a_row_of_the_table_they_write_first():
+    """PATH_ROW says the {id} in the path is the one row changed: it must be a row of
+    writes[0] (POST /api/projects/{id}/runs names the project, and creates a run)."""
+    for route in ROUTES:
+        if route.rows == PATH_ROW:
+            assert route.path == f"/api/{route.writes[0]}/{{id}}", route
+            assert route.method in ("PATCH", "DELETE"), route
+        if route.rows == NEW_ROWS:
+            assert route.method == "POST", route
+
+
+@pytest.mark.parametrize("rows, path_id, changed", [
+    (PATH_ROW, POST_A.upper(), {"posts": frozenset({POST_A})}),      # the canonical form, as cached
+    (PATH_ROW, "not-a-uuid", {}),
+    (NEW_ROWS, None, {"posts": frozenset()}),
+    (OWNER_ROWS, POST_A, {}),
+])
+def test_changed_rows_of_a_route(rows, path_id, changed):
+    assert changed_rows(("posts",), rows, path_id) == changed
+
+
+def test_a_table_feeding_no_namespace_of_its_own_changes_no_rows():
+    assert changed_rows(("jobs",), NEW_ROWS, None) == {}
+    assert changed_rows((), PATH_ROW, POST_A) == {}

@@ -488,6 +488,79 @@ async def test_a_load_from_before_a_forgotten_stamp_is_not_stored(monkeypatch):
     assert _stats(cache).sets == 0
 
 
+# Row-scoped invalidation ------------------------------------------------------------
+
+async def _detail(cache: ResponseCache, scope: str, item: str, value: str = "v", namespace: str = "posts") -> str:
+    return await cache.get_or_load("short", namespace, f"get|{item}", Loader(f"{value}-{scope}-{item}"),
+                                   scope=scope, item=item)
+
+
+async def _everything(cache: ResponseCache, value: str = "v") -> dict[str, str]:
+    """Lists and details of posts 1 and 2 for alice, bob and the admin; projects lists."""
+    found = {}
+    for scope in ("alice", "bob", "admin"):
+        found[f"{scope} list"] = await _scoped(cache, scope, value=value)
+        found[f"{scope} projects"] = await _scoped(cache, scope, namespace="projects", value=value)
+        for item in ("1", "2"):
+            found[f"{scope} {item}"] = await _detail(cache, scope, item, value=value)
+    return found
+
+
+def _reloaded(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {name for name in before if before[name] != after[name]}
+
+
+async def test_a_write_to_one_row_drops_the_owners_lists_and_that_rows_details_only():
+    cache = _cache()
+    before = await _everything(cache)
+    await cache.invalidate(["posts", "projects"], owner="alice", rows={"posts": frozenset({"1"})})
+    after = await _everything(cache, value="new")
+    # projects: not narrowed by rows (a post's project carries post counts): the owner's whole scope
+    assert _reloaded(before, after) == {"alice list", "alice 1", "admin list", "admin 1",
+                                        "alice projects", "admin projects"}
+
+
+async def test_new_rows_drop_the_owners_lists_and_no_detail():
+    cache = _cache()
+    before = await _everything(cache)
+    await cache.invalidate(["posts"], owner="alice", rows={"posts": frozenset()})
+    assert _reloaded(before, await _everything(cache, value="new")) == {"alice list", "admin list"}
+
+
+async def test_without_rows_an_owners_write_drops_every_answer_of_the_owner():
+    cache = _cache()
+    before = await _everything(cache)
+    await cache.invalidate(["posts"], owner="alice")
+    assert _reloaded(before, await _everything(cache, value="new")) == {
+        "alice list", "alice 1", "alice 2", "admin list", "admin 1", "admin 2"}
+
+
+@pytest.mark.parametrize(("item", "rows", "stored"), [
+    ("1", {"posts": frozenset({"1"})}, False),     # its own row changed
+    ("2", {"posts": frozenset({"1"})}, True),      # another row
+    ("2", {"posts": frozenset()}, True),           # new rows only
+    ("2", {}, False),                              # any row of the owner
+    ("", {"posts": frozenset({"1"})}, False),      # a list: any change of the owner's rows
+])
+async def test_a_detail_load_straddling_a_write_is_stored_only_when_the_write_cannot_touch_it(item, rows, stored):
+    cache = _cache()
+    loader = Loader(held=True)
+    task = asyncio.create_task(cache.get_or_load("short", "posts", f"get|{item}", loader, scope="alice", item=item))
+    await loader.started.wait()
+    await cache.invalidate(["posts"], owner="alice", rows=rows)
+    loader.release.set()
+    await task
+    assert (_stats(cache).sets == 1) is stored
+
+
+async def test_dropping_a_namespace_reaches_every_item_of_every_scope():
+    cache = _cache()
+    before = await _everything(cache)
+    await cache.invalidate(["posts"])
+    assert _reloaded(before, await _everything(cache, value="new")) == {
+        f"{scope} {what}" for scope in ("alice", "bob", "admin") for what in ("list", "1", "2")}
+
+
 # Byte budget ------------------------------------------------------------------------
 
 class Body:
