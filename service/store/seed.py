@@ -189,6 +189,10 @@ async def _posts_without_secondary_structures(session: Session):
             await session.execute_generated("seed/drop_index", f"DROP INDEX {index['name']}")
         yield
         await session.execute_generated("seed/maintenance_work_mem", "SET LOCAL maintenance_work_mem = '256MB'")
+        # Each rebuild is one statement under the session's DB_STATEMENT_TIMEOUT_MS (30 s):
+        # at 1,000,000 posts the trigram (GIN) build is the longest, and on a loaded machine
+        # one build past the timeout rolled the whole load back. A seeding tool waits instead.
+        await session.execute_generated("seed/statement_timeout", "SET LOCAL statement_timeout = 0")
         for index in indexes:
             await session.execute_generated("seed/create_index", index["definition"])
         for fk in foreign_keys:
@@ -199,5 +203,10 @@ async def _posts_without_secondary_structures(session: Session):
 async def analyze(db: Database) -> None:
     """Fresh statistics and visibility map after a bulk load (index-only scans need the latter)."""
     async with db.session() as session:
-        for table in ("clients", "projects", "runs", "posts"):
-            await session.execute_generated("seed/vacuum_analyze", f"VACUUM (ANALYZE) {table}")
+        # VACUUM cannot run in a transaction (no SET LOCAL): lifted for these statements only.
+        await session.execute_generated("seed/statement_timeout", "SET statement_timeout = 0")
+        try:
+            for table in ("clients", "projects", "runs", "posts"):
+                await session.execute_generated("seed/vacuum_analyze", f"VACUUM (ANALYZE) {table}")
+        finally:
+            await session.execute_generated("seed/statement_timeout", "RESET statement_timeout")
