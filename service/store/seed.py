@@ -181,6 +181,10 @@ async def _posts_without_secondary_structures(session: Session):
     table is locked against other writers meanwhile (a seeding tool's trade-off).
     The DDL comes from the catalog (names and definitions PostgreSQL gave us)."""
     async with session.transaction():
+        # The COPY and each rebuild are single statements under the session's
+        # DB_STATEMENT_TIMEOUT_MS (30 s): at 1,000,000 posts on a loaded machine the COPY
+        # alone ran past it and rolled the whole load back. A seeding tool waits instead.
+        await session.execute_generated("seed/statement_timeout", "SET LOCAL statement_timeout = 0")
         indexes = await session.fetch(POSTS_INDEXES)
         foreign_keys = await session.fetch(POSTS_FOREIGN_KEYS)
         for fk in foreign_keys:
@@ -189,10 +193,6 @@ async def _posts_without_secondary_structures(session: Session):
             await session.execute_generated("seed/drop_index", f"DROP INDEX {index['name']}")
         yield
         await session.execute_generated("seed/maintenance_work_mem", "SET LOCAL maintenance_work_mem = '256MB'")
-        # Each rebuild is one statement under the session's DB_STATEMENT_TIMEOUT_MS (30 s):
-        # at 1,000,000 posts the trigram (GIN) build is the longest, and on a loaded machine
-        # one build past the timeout rolled the whole load back. A seeding tool waits instead.
-        await session.execute_generated("seed/statement_timeout", "SET LOCAL statement_timeout = 0")
         for index in indexes:
             await session.execute_generated("seed/create_index", index["definition"])
         for fk in foreign_keys:
