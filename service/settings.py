@@ -72,6 +72,10 @@ class Settings:
     default_page_size: int = 20
     max_page_size: int = 100
     count_exact_limit: int = 10000
+    # A list without a text filter is counted only when the planner's cost for the
+    # capped count is at most this (an index-only range of ~10,000 rows costs ~500-1,000;
+    # a walk testing a filter on every heap row 4,000-50,000): README "Pagination".
+    count_exact_max_cost: float = 2500.0
     # Lists filtered by a text search (search, template_name) count exactly up to this
     # many rows only: each counted row is an ILIKE test (README "Pagination").
     search_count_exact_limit: int = 200
@@ -261,6 +265,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
     "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),
     "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1)),
+    "COUNT_EXACT_MAX_COST": ("count_exact_max_cost", _float(0.0)),
     "SEARCH_COUNT_EXACT_LIMIT": ("search_count_exact_limit", _int(1)),
     "PROFILING_ENABLED": ("profiling_enabled", _bool),
     "SLOW_QUERY_THRESHOLD_MS": ("slow_query_threshold_ms", _float(0.0)),

@@ -39,9 +39,11 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         # A bulk load holds one session (DDL, COPY, several transactions) and drops and
-        # rebuilds indexes: the owner's direct connection.
+        # rebuilds indexes: the owner's direct connection. Without a statement timeout, on
+        # either side: at 1,000,000 posts the COPY alone is one statement that ran past
+        # DB_STATEMENT_TIMEOUT_MS (30 s) on a loaded machine and rolled the load back.
         await roles.prepare(settings)
-        async with Database.connect(settings.owner_url, settings) as db:
+        async with Database.connect(settings.owner_url, settings.replace(db_statement_timeout_ms=0)) as db:
             owner = await _owner_for_seed(db, args.owner_email)
             report = await seed(db, owner_id=owner, clients=args.clients, projects=args.projects, posts=args.posts)
             await analyze(db)

