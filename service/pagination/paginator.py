@@ -216,20 +216,13 @@ class Paginator:
           read by the trigram index like the first case."""
         strategy = "offset" if self.settings.offset_threshold > 0 else "cursor"
         limit = self.settings.search_count_exact_limit
-        # A term the trigram statistics call rare (in under 1 % of the rows, below the 2 %
-        # that fills a page within the walk) goes to the trigram index at once: no
-        # planner round trip, no walk that could not fill the page.
-        index_pattern = None
-        if lq.text_rare_pattern is not None and filters.get("search") is not None:
-            index_pattern = await lq.text_rare_pattern(session, filters)
-        if index_pattern is None:
-            estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
-            if estimate > limit:
-                rows = await session.fetch(lq.text_walk[order], **filters, walk=TEXT_WALK_PAGES * (size + 1),
-                                           limit=size + 1)
-                if len(rows) > size:
-                    return rows[:size], True, False, strategy, max(estimate, len(rows)), True
-            index_pattern = await lq.text_index_pattern(session, filters)
+        estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
+        if estimate > limit:
+            rows = await session.fetch(lq.text_walk[order], **filters, walk=TEXT_WALK_PAGES * (size + 1),
+                                       limit=size + 1)
+            if len(rows) > size:
+                return rows[:size], True, False, strategy, max(estimate, len(rows)), True
+        index_pattern = await lq.text_index_pattern(session, filters)
         matches = await session.fetch(lq.text_matches[order], **filters, search_index=index_pattern,
                                       limit=size + 1)
         total = matches[0]["total"] if matches else 0
