@@ -63,6 +63,10 @@ class ListQueries:
     text_matches: Mapping[str, Query] | None = None
     # (session, filters) -> the pattern text_matches asks the trigram index for.
     text_index_pattern: Callable[[Session, Mapping[str, Any]], Awaitable[str | None]] | None = None
+    # Cursor pages of a rare search term, see _text_cursor_page; (session, filters) -> the
+    # pattern text_keyset asks the trigram index for, or None when the term is not rare.
+    text_keyset: Mapping[str, Query] | None = None
+    text_rare_pattern: Callable[[Session, Mapping[str, Any]], Awaitable[str | None]] | None = None
 
 
 def _key(row: asyncpg.Record) -> tuple:
@@ -77,6 +81,12 @@ def _after(row: asyncpg.Record) -> dict:
 def _without_total(row: asyncpg.Record) -> dict:
     item = dict(row)
     del item["total"]
+    return item
+
+
+def _without(row: asyncpg.Record, column: str) -> dict:
+    item = dict(row)
+    del item[column]
     return item
 
 
@@ -259,6 +269,10 @@ class Paginator:
         return rows, has_next, has_prev, strategy
 
     async def _cursor_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], cursor: Cursor, size: int):
+        if lq.text_keyset is not None and cursor.key is not None and filters.get("search") is not None:
+            index_pattern = await lq.text_rare_pattern(session, filters)
+            if index_pattern is not None:
+                return await self._text_cursor_page(session, lq, filters, cursor, size, index_pattern)
         forward = cursor.order if cursor.direction == "next" else OPPOSITE[cursor.order]
         if cursor.key is None:      # from the edge: the first page, or (walking back) the last
             rows = await session.fetch(lq.offset[forward], **filters, limit=size + 1, offset=0)
@@ -273,6 +287,24 @@ class Paginator:
         else:
             behind = cursor.key is not None and bool(
                 await session.fetch(lq.offset[forward], **filters, limit=1, offset=0))
+        if cursor.direction == "next":
+            return rows, more, behind
+        rows.reverse()
+        return rows, behind, more
+
+    async def _text_cursor_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], cursor: Cursor,
+                                size: int, index_pattern: str):
+        """A cursor page of a search for a rare term: its matches read once by the trigram
+        index (text_keyset), which also says whether any lies on the other side of the key;
+        walking the list in order would test ILIKE on ~1/frequency rows per match
+        ("post 777" at 1M posts: ~900 rows a match, ~30 ms a page, and again for the probe)."""
+        forward = cursor.order if cursor.direction == "next" else OPPOSITE[cursor.order]
+        found = await session.fetch(lq.text_keyset[forward], **filters, search_index=index_pattern,
+                                    key_created_at=cursor.key[0], key_id=cursor.key[1], limit=size + 1)
+        behind = bool(found) and bool(found[0]["behind"])
+        rows = [_without(row, "behind") for row in found if row["id"] is not None]
+        more = len(rows) > size
+        rows = rows[:size]
         if cursor.direction == "next":
             return rows, more, behind
         rows.reverse()

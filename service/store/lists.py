@@ -7,10 +7,11 @@ from service.pagination.page_request import ORDERS
 from service.pagination.paginator import ListQueries
 
 
-def list_queries(resource: str, text_index_pattern=None) -> ListQueries:
+def list_queries(resource: str, text_index_pattern=None, text_rare_pattern=None) -> ListQueries:
     """With text_index_pattern the list also has text_walk_{desc,asc} and
     text_matches_{desc,asc} (page 1 of a search read by a plan the service chooses,
-    Paginator._text_first_page)."""
+    Paginator._text_first_page); with text_rare_pattern text_keyset_{desc,asc} (cursor
+    pages of a rare term, Paginator._text_cursor_page)."""
     text_search = text_index_pattern is not None
     return ListQueries(
         resource=resource,
@@ -21,4 +22,6 @@ def list_queries(resource: str, text_index_pattern=None) -> ListQueries:
         text_walk={o: query(f"{resource}/text_walk_{o}") for o in ORDERS} if text_search else None,
         text_matches={o: query(f"{resource}/text_matches_{o}") for o in ORDERS} if text_search else None,
         text_index_pattern=text_index_pattern,
+        text_keyset={o: query(f"{resource}/text_keyset_{o}") for o in ORDERS} if text_rare_pattern else None,
+        text_rare_pattern=text_rare_pattern,
     )

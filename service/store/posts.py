@@ -10,9 +10,9 @@ import orjson
 from service.db.registry import query
 from service.store.lists import list_queries
 from service.store.patterns import contains
-from service.store.trigrams import search_index_pattern
+from service.store.trigrams import rare_search_index_pattern, search_index_pattern
 
-LIST = list_queries("posts", text_index_pattern=search_index_pattern)
+LIST = list_queries("posts", text_index_pattern=search_index_pattern, text_rare_pattern=rare_search_index_pattern)
 DELETE = query("posts/delete")
 GET = query("posts/get")
 INSERT_MANY = query("posts/insert_many")

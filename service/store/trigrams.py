@@ -26,6 +26,11 @@ FREQUENCIES = query("posts/content_trigram_frequencies")
 # when the rest of the term still has trigrams: its posting list costs more to decode
 # than the candidates it removes cost to recheck.
 COMMON = 0.2
+# A term one of whose trigrams is in fewer than this fraction of the rows (or is not
+# among ANALYZE's most common ones at all) is rare: its cursor pages are read from the
+# trigram index (sql/posts/text_keyset_*.sql), at most this fraction of 1M posts
+# (10,000) candidates, rather than by walking the list, which tests ~1/fraction rows per match.
+RARE = 0.01
 REFRESH_S = 300.0
 # Longer terms are used whole: the search below tries every substring (cubic in length).
 LONGEST_NARROWED = 64
@@ -102,6 +107,24 @@ async def search_index_pattern(session, filters) -> str | None:
     term = _unescaped(pattern)
     frequencies = await _FREQUENCIES.get(session)
     return contains(narrowest_part(term, frequencies)) if frequencies else pattern
+
+
+def is_rare(term: str, frequencies: dict[str, float]) -> bool:
+    """Whether some trigram of the term is in fewer than RARE of the rows (a trigram not
+    among the most common ones counts as rare). False without trigrams or statistics."""
+    trigrams = like_trigrams(term)
+    return bool(frequencies) and any(frequencies.get(t, 0.0) < RARE for t in trigrams)
+
+
+async def rare_search_index_pattern(session, filters) -> str | None:
+    """The narrowed index pattern of a posts search whose term is rare (is_rare), else
+    None: a common word's cursor pages walk the list (list_keyset_*.sql)."""
+    pattern = filters.get("search")
+    if pattern is None:
+        return None
+    term = _unescaped(pattern)
+    frequencies = await _FREQUENCIES.get(session)
+    return contains(narrowest_part(term, frequencies)) if is_rare(term, frequencies) else None
 
 
 def _unescaped(pattern: str) -> str:

@@ -1,10 +1,7 @@
 -- The trigrams ANALYZE found most common in posts.content, with the fraction of posts
--- holding each (migration 0080). Empty before the first ANALYZE of posts, or for a
--- role that does not own the table (pg_stats_ext_exprs shows only the owner's).
+-- holding each (statistics of migration 0080, read by the SECURITY DEFINER function of
+-- migration 0095 so that the serving role sees them too: pg_stats_ext_exprs shows them
+-- only to the table's owner). Empty before the first ANALYZE of posts.
 -- Parameters: none.
-SELECT t.trigram, t.frequency
-FROM pg_stats_ext_exprs AS s
-CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS t(trigram, frequency)
-WHERE s.statistics_name = 'posts_content_trigrams'
-  AND s.schemaname = current_schema()
-  AND t.trigram IS NOT NULL;
+SELECT trigram, frequency
+FROM posts_content_trigram_frequencies();
