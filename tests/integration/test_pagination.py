@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
+import asyncpg
 import pytest
+from dbutil import scratch_database
 
 from service.pagination.cursors import CursorCodec
 from service.store import trigrams
@@ -389,11 +391,26 @@ async def test_totals_are_exact_up_to_the_limit_and_estimated_beyond(make_api, s
     assert (flagged["metadata"]["total"], flagged["metadata"]["total_is_estimate"]) == (count, False)
 
 
-async def test_search_totals_are_exact_up_to_the_search_limit_then_estimated(make_api, settings, db_conn):
+async def test_search_totals_are_exact_up_to_the_search_limit_then_estimated(make_api, settings, pg_server):
     """A text search counts at most SEARCH_COUNT_EXACT_LIMIT rows (each is an ILIKE test);
-    the same list without a search still counts up to COUNT_EXACT_LIMIT."""
-    api = await make_api(settings.replace(search_count_exact_limit=50, count_exact_limit=10000,
-                                          cache_enabled=False))
+    the same list without a search still counts up to COUNT_EXACT_LIMIT.
+
+    In a database of its own: the planner's estimate for this user's needle is
+    (needle share of every post) x (this user's share), so other tests' posts in the
+    shared database would push it under the cap (data-dependent, not the rule)."""
+    async with scratch_database(pg_server[0], "cj_search_totals") as url:
+        api = await make_api(settings.replace(database_url=url, search_count_exact_limit=50,
+                                              count_exact_limit=10000, cache_enabled=False))
+        api.database_url = url
+        db_conn = await asyncpg.connect(url)
+        try:
+            await _search_totals(api, db_conn)
+        finally:
+            await db_conn.close()
+            await api.client.close()
+
+
+async def _search_totals(api, db_conn) -> None:
     user = await api.user()
     await seed(db_conn, user, posts=POSTS)
     await db_conn.execute("ANALYZE posts")
