@@ -240,7 +240,13 @@ async def test_a_write_to_one_post_keeps_the_owners_other_cached_posts_on_every_
         assert await hit(instance, alice, f"/api/posts/{kept}"), "alice's other post was dropped"
         assert await hit(instance, admin, f"/api/posts/{kept}"), "the admin's copy of another post was dropped"
 
-    # A create: the lists grow, every cached detail stays.
+    # A create: the lists grow, every cached detail stays. First every notification of the
+    # patch has arrived everywhere (the writer's own comes after its local invalidation and
+    # would drop the patched post's detail again), and the details are cached anew.
+    for instance in (api, other):
+        await settle_feed(instance)
+    for instance in (api, other):
+        await _warm(instance, alice, f"/api/posts/{changed}", f"/api/posts/{kept}", settle=False)
     await api.post("/api/posts", alice, json={"project_id": project["id"], "content": "created"})
     async def four(instance):
         return (await instance.get(listing, alice))["metadata"]["total"] == 4
