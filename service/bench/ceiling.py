@@ -40,14 +40,13 @@ def sql_app() -> web.Application:
 
     from service.db.pool import init_connection, server_settings
     from service.jsonutil import dumps
-    from service.pagination.paginator import _rows_estimate
+    from service.pagination.paginator import _rows_estimate, counting_is_cheap
     from service.settings import load_settings
     from service.store import posts
 
     settings = load_settings(create_secret=False)
     count, listing = posts.LIST.count, posts.LIST.offset["desc"]
     cap = settings.count_exact_limit
-    max_cost = settings.count_exact_max_cost
     size = settings.default_page_size
     # The admin's page 1 with no filters, laid out once: the ceiling does no per-request binding work.
     admin = posts.list_filters(None)
@@ -70,7 +69,7 @@ def sql_app() -> web.Application:
             plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {count.text}",
                                                     *count_args))[0]["Plan"]
             estimate = _rows_estimate(plan)
-            estimated = estimate > 2 * cap or plan["Total Cost"] > max_cost
+            estimated = not counting_is_cheap(plan, settings)
             if estimated:
                 total = estimate
             else:

@@ -78,12 +78,6 @@ def _after(row: asyncpg.Record) -> dict:
     return {"key_created_at": row["created_at"], "key_id": row["id"]}
 
 
-def _without_total(row: asyncpg.Record) -> dict:
-    item = dict(row)
-    del item["total"]
-    return item
-
-
 def _without(row: asyncpg.Record, column: str) -> dict:
     item = dict(row)
     del item[column]
@@ -97,6 +91,14 @@ def _rows_estimate(plan: dict) -> int:
         node = node["Plans"][0]
     inner = node.get("Plans", [node])[0]
     return int(inner.get("Plan Rows", 0))
+
+
+def counting_is_cheap(plan: dict, settings: Settings) -> bool:
+    """Whether a list without a text filter is counted (its capped count's plan): the
+    planner expects at most 2 x COUNT_EXACT_LIMIT rows at a cost of at most
+    COUNT_EXACT_MAX_COST. Paginator.count and the bench's ceiling-sql share it."""
+    return (_rows_estimate(plan) <= 2 * settings.count_exact_limit
+            and plan.get("Total Cost", 0.0) <= settings.count_exact_max_cost)
 
 
 class Paginator:
@@ -140,7 +142,7 @@ class Paginator:
         limit = self.settings.count_exact_limit
         plan = await session.explain(lq.count, **filters, cap=limit + 1)
         estimate = _rows_estimate(plan)
-        if estimate > 2 * limit or plan.get("Total Cost", 0.0) > self.settings.count_exact_max_cost:
+        if not counting_is_cheap(plan, self.settings):
             return max(estimate, seen), True
         capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
         if capped <= limit:
@@ -245,7 +247,7 @@ class Paginator:
         matches = await session.fetch(lq.text_matches[order], **filters, search_index=index_pattern,
                                       limit=size + 1)
         total = matches[0]["total"] if matches else 0
-        rows = [_without_total(row) for row in matches[:size]]
+        rows = [_without(row, "total") for row in matches[:size]]
         return rows, len(matches) > size, False, strategy, total, False
 
     async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,

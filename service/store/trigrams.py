@@ -122,9 +122,8 @@ async def rare_search_index_pattern(session, filters) -> str | None:
     pattern = filters.get("search")
     if pattern is None:
         return None
-    term = _unescaped(pattern)
     frequencies = await _FREQUENCIES.get(session)
-    return contains(narrowest_part(term, frequencies)) if is_rare(term, frequencies) else None
+    return await search_index_pattern(session, filters) if is_rare(_unescaped(pattern), frequencies) else None
 
 
 def _unescaped(pattern: str) -> str:
