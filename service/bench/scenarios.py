@@ -346,6 +346,7 @@ class Runner:
                 row.runs.append(dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - before,
                                                     machine_busy_pct=busy_percent(machine, cpu_counters())))
                 rates.append(calls.tally.hit_rate)
+                say(f"{row.label:<36} hit rate by read: {calls.tally.kind_hit_rates()}")
             shown = " / ".join("n/a" if r is None else f"{r:.1f} %" for r in rates)
             row.note = (f"built-in generator; {POSTS_EACH} posts each; cache hit rate of reads {shown}; "
                         f"{calls.tally.rejected_writes} writes rejected"

@@ -63,11 +63,18 @@ class Tally:
     misses: int = 0
     rejected_writes: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    # kind -> [hits, misses]: which reads the misses come from
+    reads_by_kind: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def hit_rate(self) -> float | None:
         reads = self.hits + self.misses
         return None if reads == 0 else 100.0 * self.hits / reads
+
+    def kind_hit_rates(self) -> str:
+        """e.g. "page1 62 %, by_id 91 %": the hit rate of each kind of read."""
+        return ", ".join(f"{kind} {100.0 * hits / (hits + misses):.0f} %"
+                         for kind, (hits, misses) in sorted(self.reads_by_kind.items()) if hits + misses)
 
 
 class TenantCalls:
@@ -87,7 +94,7 @@ class TenantCalls:
         kind, tenant = next(self._slots), self._pick(self._tenants)
         self.tally.by_kind[kind] = self.tally.by_kind.get(kind, 0) + 1
         if kind == "by_id":
-            return Call("GET", f"/api/posts/{next(self._posts[id(tenant)])}", headers=tenant.headers, tag="read")
+            return Call("GET", f"/api/posts/{next(self._posts[id(tenant)])}", headers=tenant.headers, tag=kind)
         if kind == "patch":
             return Call("PATCH", f"/api/posts/{next(self._posts[id(tenant)])}",
                         {"content": f"tenant patch {secrets.token_hex(8)}"}, tag="write", headers=tenant.headers)
@@ -95,7 +102,7 @@ class TenantCalls:
             return Call("POST", "/api/posts", {"project_id": next(self._projects[id(tenant)]),
                                                "content": f"tenant create {secrets.token_hex(8)}"},
                         tag="write", headers=tenant.headers)
-        return Call("GET", READS[kind], headers=tenant.headers, tag="read")
+        return Call("GET", READS[kind], headers=tenant.headers, tag=kind)
 
     def on_response(self, call: Call, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         if call.tag == "write":
@@ -103,10 +110,13 @@ class TenantCalls:
                 self.tally.rejected_writes += 1
             return
         timing = headers.get("Server-Timing", "")
+        tally = self.tally.reads_by_kind.setdefault(call.tag, [0, 0])
         if 'cache;desc="hit"' in timing:
             self.tally.hits += 1
+            tally[0] += 1
         elif 'cache;desc="miss"' in timing:
             self.tally.misses += 1
+            tally[1] += 1
 
 
 def run_tenants(base_url: str, calls: TenantCalls, *, connections: int, seconds: float,

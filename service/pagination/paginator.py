@@ -22,6 +22,8 @@ twice that many rows at a plan cost of at most COUNT_EXACT_MAX_COST; otherwise, 
 the cap, the planner's estimate is the total. With a text filter
 (search, template_name: an ILIKE per row) the planner is asked first and nothing is
 counted when it expects more than SEARCH_COUNT_EXACT_LIMIT rows (see count()).
+A list with maintained tallies (posts within a project or a run, migration 0110) sums
+them instead: exact at any size, a few rows read.
 """
 from __future__ import annotations
 
@@ -67,6 +69,11 @@ class ListQueries:
     # pattern text_keyset asks the trigram index for, or None when the term is not rare.
     text_keyset: Mapping[str, Query] | None = None
     text_rare_pattern: Callable[[Session, Mapping[str, Any]], Awaitable[str | None]] | None = None
+    # Maintained counts (posts: migration 0110), see _tallied: the exact total of a list
+    # whose filters are all in tally_filters and name at least one of tally_scopes.
+    tally: Query | None = None
+    tally_filters: frozenset[str] = frozenset()
+    tally_scopes: frozenset[str] = frozenset()
 
 
 def _key(row: asyncpg.Record) -> tuple:
@@ -111,8 +118,9 @@ class Paginator:
 
     async def count(self, session: Session, lq: ListQueries, filters: Mapping[str, Any],
                     seen: int = 0) -> tuple[int, bool]:
-        """(total, is_estimate): exact up to COUNT_EXACT_LIMIT rows where counting is cheap
-        (_count_without_text), the planner's estimate otherwise.
+        """(total, is_estimate): from maintained tallies where the list has them for these
+        filters (_tallied, exact at any size); else exact up to COUNT_EXACT_LIMIT rows where
+        counting is cheap (_count_without_text), the planner's estimate otherwise.
 
         With a text filter (search, template_name) the cap is SEARCH_COUNT_EXACT_LIMIT and
         the planner is asked first: when it expects more rows than the cap, nothing is
@@ -126,7 +134,20 @@ class Paginator:
                 return max(estimate, seen), True
             capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
             return (capped, False) if capped <= limit else (max(estimate, capped, seen), True)
+        if self._tallied(lq, filters):
+            return await session.fetchval(lq.tally, **{name: filters.get(name) for name in lq.tally.params}), False
         return await self._count_without_text(session, lq, filters, seen)
+
+    @staticmethod
+    def _tallied(lq: ListQueries, filters: Mapping[str, Any]) -> bool:
+        """Is the total a sum of maintained tallies? Only for filters the tallies hold, and
+        within a project or a run: a handful of tally rows, where a count would read
+        every matching post (10,000 per project at 1M). Unscoped, the sum would read a
+        tally row per run of every owner, and the estimate stays the cheaper answer."""
+        if lq.tally is None:
+            return False
+        given = {name for name, value in filters.items() if value is not None}
+        return bool(given & lq.tally_scopes) and given <= lq.tally_filters
 
     async def _count_without_text(self, session: Session, lq: ListQueries, filters: Mapping[str, Any],
                                   seen: int) -> tuple[int, bool]:

@@ -7,12 +7,16 @@ from service.pagination.page_request import ORDERS
 from service.pagination.paginator import ListQueries
 
 
-def list_queries(resource: str, text_index_pattern=None, text_rare_pattern=None) -> ListQueries:
-    """With text_index_pattern the list also has text_walk_{desc,asc} and
+def list_queries(resource: str, text_index_pattern=None, text_rare_pattern=None,
+                 tally_scopes: frozenset[str] = frozenset()) -> ListQueries:
+    """With tally_scopes the list also has tally_count (its totals within those scopes
+    from maintained counts: the filters that file takes, Paginator._tallied).
+    With text_index_pattern the list also has text_walk_{desc,asc} and
     text_matches_{desc,asc} (page 1 of a search read by a plan the service chooses,
     Paginator._text_first_page); with text_rare_pattern text_keyset_{desc,asc} (cursor
     pages of a rare term, Paginator._text_cursor_page)."""
     text_search = text_index_pattern is not None
+    tally = query(f"{resource}/tally_count") if tally_scopes else None
     return ListQueries(
         resource=resource,
         offset={o: query(f"{resource}/list_offset_{o}") for o in ORDERS},
@@ -24,4 +28,7 @@ def list_queries(resource: str, text_index_pattern=None, text_rare_pattern=None)
         text_index_pattern=text_index_pattern,
         text_keyset={o: query(f"{resource}/text_keyset_{o}") for o in ORDERS} if text_rare_pattern else None,
         text_rare_pattern=text_rare_pattern,
+        tally=tally,
+        tally_filters=frozenset(tally.params) if tally is not None else frozenset(),
+        tally_scopes=tally_scopes,
     )

@@ -12,7 +12,8 @@ from service.store.lists import list_queries
 from service.store.patterns import contains
 from service.store.trigrams import rare_search_index_pattern, search_index_pattern
 
-LIST = list_queries("posts", text_index_pattern=search_index_pattern, text_rare_pattern=rare_search_index_pattern)
+LIST = list_queries("posts", text_index_pattern=search_index_pattern, text_rare_pattern=rare_search_index_pattern,
+                    tally_scopes=frozenset({"project_id", "run_id"}))
 DELETE = query("posts/delete")
 GET = query("posts/get")
 INSERT_MANY = query("posts/insert_many")
