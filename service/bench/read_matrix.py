@@ -44,6 +44,8 @@ FILTERS: dict[str, str] = {
     "has_cta=false": "has_cta=false",
     "needs_review=true": "needs_review=true",
     "needs_review=false": "needs_review=false",
+    "approved+needs_review (none)": "status=approved&needs_review=true",
+    "flagged+no review": "status=flagged&needs_review=false",
     "template_name=how": "template_name=how",
     "min_word_count=100": "min_word_count=100",
     "max_word_count=10 (rare)": "max_word_count=10",

@@ -13,7 +13,8 @@ its filters on a connection configured like the pool's (custom plans). What is a
   are found, by an index-only scan of its own index; the page's rows are then read by
   primary key (the (created_at, id) list is not walked);
 - migration 0092: the planner's estimate for needs_review comes from statistics on
-  cardinality(flags), near the truth rather than a default third of the rows.
+  cardinality(flags), near the truth rather than a default third of the rows;
+- migration 0111: status with needs_review reads an index of that review state in order.
 """
 from __future__ import annotations
 
@@ -225,3 +226,35 @@ async def test_needs_review_is_estimated_from_statistics(conn, needs_review):
     actual = await conn.fetchval("SELECT count(*) FROM posts WHERE (cardinality(flags) > 0) = $1", needs_review)
     assert actual == (POSTS // 20 if needs_review else POSTS - POSTS // 20)
     assert actual / 1.5 <= estimate <= actual * 1.5, (estimate, actual)
+
+
+REVIEW_INDEXES = {
+    (False, True): "posts_reviewed_status_created_at_id_idx",
+    (False, False): "posts_unreviewed_status_created_at_id_idx",
+    (True, True): "posts_reviewed_owner_status_created_at_id_idx",
+    (True, False): "posts_unreviewed_owner_status_created_at_id_idx",
+}
+
+
+@pytest.mark.parametrize("owner", [True, False], ids=["owner", "admin"])
+@pytest.mark.parametrize("status", ["approved", "flagged"])
+@pytest.mark.parametrize("needs_review", [True, False], ids=["needs_review", "no_review"])
+async def test_status_with_needs_review_reads_its_review_states_index(conn, sample, owner, status, needs_review):
+    """Migration 0111: here every post with flags is flagged, so approved + needs_review
+    matches nothing; page 1 of each combination is an ordered range of the index holding
+    only that review state (no filter on rows, no sort), and its rows are the list's."""
+    filters = posts.list_filters(sample["owner_id"] if owner else None, status=status, needs_review=needs_review)
+    plan = await plan_of(conn, "posts/list_offset_desc", filters, limit=21, offset=0)
+    shown = describe(plan)
+    scans = posts_scans(plan)
+    assert scans[0].get("Index Name") == REVIEW_INDEXES[(owner, needs_review)], shown
+    assert "Filter" not in scans[0] and not any(n["Node Type"] == "Sort" for n in nodes(plan)), shown
+
+    q = query("posts/list_offset_desc")
+    got = [r["id"] for r in await conn.fetch(q.text, *q.bind({**filters, "limit": 21, "offset": 0}))]
+    want = [r["id"] for r in await conn.fetch(
+        "SELECT id FROM posts WHERE status = $1 AND (cardinality(flags) > 0) = $2 AND ($3::uuid IS NULL OR owner_id = $3) "
+        "ORDER BY created_at DESC, id DESC LIMIT 21", status, needs_review, sample["owner_id"] if owner else None)]
+    assert got == want
+    if not owner:       # (the sampled owner's projects hold no flagged posts)
+        assert (want == []) == (status == "approved" and needs_review)
