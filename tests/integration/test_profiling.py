@@ -192,8 +192,9 @@ async def test_an_estimated_total_profiles_its_explain_as_a_query_of_its_own(mak
     admin, user = await api.user(admin=True), await api.user()
     project = await api.project_of(user)
     await api.posts_of(user, project["id"], 5)
-    # page_size 2: a page 1 that ends the list would be its own exact total, with no count.
-    listing = await api.get(f"/api/posts?project_id={project['id']}&page_size=2", user)
+    # page_size 2: a page 1 that ends the list would be its own exact total, with no count;
+    # min_word_count: a filter the maintained tallies (migration 0110) do not hold.
+    listing = await api.get(f"/api/posts?project_id={project['id']}&min_word_count=0&page_size=2", user)
     assert listing["metadata"]["total_is_estimate"] is True
     names = {q["name"]: q for q in (await api.get("/api/health/profiling/queries?limit=1000", admin))["items"]}
     assert names["explain/posts/count"]["execution_count"] >= 1
