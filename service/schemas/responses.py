@@ -145,7 +145,7 @@ class Job(TypedDict):
 class PageMetadata(TypedDict):
     """docs/API.md section 5: offset pages carry totals; cursor pages may not."""
     total: int | None
-    total_is_estimate: NotRequired[bool]     # a search's total past a small cap comes from the planner
+    total_is_estimate: NotRequired[bool]     # true: the planner's estimate (docs/API.md section 5, Totals)
     page: int | None
     page_size: int
     total_pages: int | None
