@@ -2,8 +2,12 @@
 -- Parameters:
 --   $1 owner_id uuid, $2 project_id uuid, $3 is_batch boolean (NULL: false),
 --   $4 status text (NULL: pending), $5 logs jsonb (NULL: []), $6 error_message text
-INSERT INTO runs (owner_id, project_id, is_batch, status, logs, error_message, started_at)
+-- One clock reading stamps created_at, updated_at and a started_at (see clients/insert.sql).
+WITH clock AS (SELECT clock_timestamp() AS at)
+INSERT INTO runs (owner_id, project_id, is_batch, status, logs, error_message, started_at,
+                  created_at, updated_at)
 VALUES ($1, $2, coalesce($3, false), coalesce($4, 'pending'), coalesce($5::jsonb, '[]'), $6,
-        CASE WHEN coalesce($4, 'pending') <> 'pending' THEN clock_timestamp() END)
+        CASE WHEN coalesce($4, 'pending') <> 'pending' THEN (SELECT at FROM clock) END,
+        (SELECT at FROM clock), (SELECT at FROM clock))
 RETURNING id, project_id, is_batch, status, started_at, completed_at, logs, error_message,
           created_at, updated_at;
