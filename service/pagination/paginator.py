@@ -37,6 +37,7 @@ import asyncpg
 from service.db.database import Database, Session
 from service.db.registry import Query
 from service.errors import InvalidCursor
+from service.pagination.count_plans import CountPlans
 from service.pagination.cursors import Cursor, CursorCodec
 from service.pagination.page_request import PageRequest
 from service.settings import Settings
@@ -115,6 +116,7 @@ class Paginator:
         self.db = db
         self.settings = settings
         self.codec = codec
+        self.count_plans = CountPlans()      # recent count plans: page 1 without an EXPLAIN each time
 
     async def count(self, session: Session, lq: ListQueries, filters: Mapping[str, Any],
                     seen: int = 0) -> tuple[int, bool]:
@@ -129,7 +131,7 @@ class Paginator:
         nor below the rows counted."""
         if any(filters.get(name) is not None for name in TEXT_FILTERS):
             limit = self.settings.search_count_exact_limit
-            estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
+            estimate = _rows_estimate(await self.count_plans.get(session, lq.count, filters, limit + 1))
             if estimate > limit:
                 return max(estimate, seen), True
             capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
@@ -157,11 +159,12 @@ class Paginator:
         rows (fewer would likely be counted to the end; more would only reach the cap and
         be reported as the estimate anyway) and the count's plan costs at most
         COUNT_EXACT_MAX_COST (an index-only range, not a heap walk testing each row).
-        Otherwise the estimate is the total, flagged. The EXPLAIN costs ~0.3 ms; a count
+        Otherwise the estimate is the total, flagged. The EXPLAIN costs ~0.3 ms and is
+        reused for 10 s per query and arguments (count_plans.py); a count
         of 10,001 rows 1-10 ms, a heap walk over a filter matching little up to the whole
         table. service/bench/ceiling.py mirrors this rule."""
         limit = self.settings.count_exact_limit
-        plan = await session.explain(lq.count, **filters, cap=limit + 1)
+        plan = await self.count_plans.get(session, lq.count, filters, limit + 1)
         estimate = _rows_estimate(plan)
         if not counting_is_cheap(plan, self.settings):
             return max(estimate, seen), True
@@ -258,7 +261,7 @@ class Paginator:
           read by the trigram index like the first case."""
         strategy = "offset" if self.settings.offset_threshold > 0 else "cursor"
         limit = self.settings.search_count_exact_limit
-        estimate = _rows_estimate(await session.explain(lq.count, **filters, cap=limit + 1))
+        estimate = _rows_estimate(await self.count_plans.get(session, lq.count, filters, limit + 1))
         if estimate > limit:
             rows = await session.fetch(lq.text_walk[order], **filters, walk=TEXT_WALK_PAGES * (size + 1),
                                        limit=size + 1)

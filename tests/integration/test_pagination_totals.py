@@ -147,3 +147,45 @@ async def test_a_later_page_number_uses_the_same_rule(make_api, settings, db_con
         "SELECT id::text FROM posts WHERE owner_id = $1 ORDER BY created_at DESC, id DESC OFFSET 20 LIMIT 20",
         user.id)]
     assert [item["id"] for item in every["items"]] == want
+
+
+async def test_a_repeated_page_one_reuses_the_count_plan_and_still_counts_exactly(make_api, settings, db_conn):
+    """The count's plan is asked once per TTL (pagination/count_plans.py); the count itself
+    runs on every request, so posts written in between are in the next exact total."""
+    api = await make_api(settings.replace(cache_enabled=False, profiling_enabled=True, count_exact_limit=500))
+    admin, user = await seeded(api, db_conn)
+    first = await page_one(api, user, status="flagged", page_size=20)
+    second = await page_one(api, user, status="flagged", page_size=20)
+    assert (first["total"], first["total_is_estimate"]) == (second["total"], False) == (FLAGGED, False)
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 7, status="flagged")
+    third = await page_one(api, user, status="flagged", page_size=20)
+    assert (third["total"], third["total_is_estimate"]) == (FLAGGED + 7, False)
+    ran = await executions(api, admin)
+    assert ran.get("explain/posts/count") == 1 and ran.get("posts/count") == 3, ran
+    # Other arguments are another plan.
+    await page_one(api, user, status="approved", has_cta="true", page_size=20)
+    assert (await executions(api, admin)).get("explain/posts/count") == 2
+
+
+async def test_count_plans_expire_and_stay_bounded(api):
+    from service import keys
+    from service.pagination.count_plans import CountPlans
+
+    user = await api.user()
+    count = query("posts/count")
+    filters = [posts.list_filters(user.id, status=status) for status in ("approved", "flagged")]
+    filters.append(posts.list_filters(user.id, has_cta=True))
+    async with api.client.app[keys.DB].session() as session:
+        kept = CountPlans(ttl_s=60.0, max_entries=2)
+        plan = await kept.get(session, count, filters[0], 11)
+        assert await kept.get(session, count, filters[0], 11) is plan          # reused
+        assert await kept.get(session, count, filters[0], 21) is not plan      # another cap
+        await kept.get(session, count, filters[1], 11)
+        await kept.get(session, count, filters[2], 11)
+        assert len(kept) == 2
+        assert await kept.get(session, count, filters[0], 11) is not plan      # the oldest went first
+        expiring = CountPlans(ttl_s=0.0)
+        plan = await expiring.get(session, count, filters[0], 11)
+        assert await expiring.get(session, count, filters[0], 11) is not plan  # asked again
+        assert plan.get("Node Type") == "Aggregate", plan
