@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -40,6 +41,7 @@ def sql_app() -> web.Application:
 
     from service.db.pool import init_connection, server_settings
     from service.jsonutil import dumps
+    from service.pagination.count_plans import TTL_S
     from service.pagination.paginator import _rows_estimate, counting_is_cheap
     from service.settings import load_settings
     from service.store import posts
@@ -53,6 +55,7 @@ def sql_app() -> web.Application:
     count_args = count.bind({**admin, "cap": cap + 1})
     listing_args = listing.bind({**admin, "limit": size + 1, "offset": 0})
     pool_key = web.AppKey("pool", asyncpg.Pool)
+    planned: dict = {"at": float("-inf"), "plan": None}
 
     async def open_pool(app: web.Application):
         app[pool_key] = await asyncpg.create_pool(
@@ -64,10 +67,14 @@ def sql_app() -> web.Application:
 
     async def page(request: web.Request) -> web.Response:
         async with request.app[pool_key].acquire() as conn:
-            # The service's Paginator.count without a text filter: the planner first, a
-            # capped count only for a small, cheap list, else the estimate.
-            plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {count.text}",
-                                                    *count_args))[0]["Plan"]
+            # The service's Paginator.count without a text filter: the planner first (its
+            # plan reused for TTL_S, as pagination/count_plans.py does), a capped count only
+            # for a small, cheap list, else the estimate.
+            if time.monotonic() - planned["at"] >= TTL_S:
+                planned["plan"] = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {count.text}",
+                                                                   *count_args))[0]["Plan"]
+                planned["at"] = time.monotonic()
+            plan = planned["plan"]
             estimate = _rows_estimate(plan)
             estimated = not counting_is_cheap(plan, settings)
             if estimated:
