@@ -41,8 +41,8 @@ def sql_app() -> web.Application:
 
     from service.db.pool import init_connection, server_settings
     from service.jsonutil import dumps
-    from service.pagination.count_plans import TTL_S
-    from service.pagination.paginator import _rows_estimate, counting_is_cheap
+    from service.pagination.count_plans import TTL_S, CountPlan
+    from service.pagination.paginator import counting_is_cheap
     from service.settings import load_settings
     from service.store import posts
 
@@ -71,11 +71,11 @@ def sql_app() -> web.Application:
             # plan reused for TTL_S, as pagination/count_plans.py does), a capped count only
             # for a small, cheap list, else the estimate.
             if time.monotonic() - planned["at"] >= TTL_S:
-                planned["plan"] = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {count.text}",
-                                                                   *count_args))[0]["Plan"]
+                planned["plan"] = CountPlan.of(orjson.loads(await conn.fetchval(
+                    f"EXPLAIN (FORMAT JSON) {count.text}", *count_args))[0]["Plan"])
                 planned["at"] = time.monotonic()
             plan = planned["plan"]
-            estimate = _rows_estimate(plan)
+            estimate = plan.rows
             estimated = not counting_is_cheap(plan, settings)
             if estimated:
                 total = estimate

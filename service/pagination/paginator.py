@@ -37,7 +37,7 @@ import asyncpg
 from service.db.database import Database, Session
 from service.db.registry import Query
 from service.errors import InvalidCursor
-from service.pagination.count_plans import CountPlans
+from service.pagination.count_plans import CountPlan, CountPlans
 from service.pagination.cursors import Cursor, CursorCodec
 from service.pagination.page_request import PageRequest
 from service.settings import Settings
@@ -92,21 +92,11 @@ def _without(row: asyncpg.Record, column: str) -> dict:
     return item
 
 
-def _rows_estimate(plan: dict) -> int:
-    """The planner's row estimate for the scan under the count query's LIMIT."""
-    node = plan
-    while node.get("Node Type") != "Limit" and node.get("Plans"):
-        node = node["Plans"][0]
-    inner = node.get("Plans", [node])[0]
-    return int(inner.get("Plan Rows", 0))
-
-
-def counting_is_cheap(plan: dict, settings: Settings) -> bool:
+def counting_is_cheap(plan: CountPlan, settings: Settings) -> bool:
     """Whether a list without a text filter is counted (its capped count's plan): the
     planner expects at most 2 x COUNT_EXACT_LIMIT rows at a cost of at most
     COUNT_EXACT_MAX_COST. Paginator.count and the bench's ceiling-sql share it."""
-    return (_rows_estimate(plan) <= 2 * settings.count_exact_limit
-            and plan.get("Total Cost", 0.0) <= settings.count_exact_max_cost)
+    return plan.rows <= 2 * settings.count_exact_limit and plan.cost <= settings.count_exact_max_cost
 
 
 class Paginator:
@@ -131,7 +121,7 @@ class Paginator:
         nor below the rows counted."""
         if any(filters.get(name) is not None for name in TEXT_FILTERS):
             limit = self.settings.search_count_exact_limit
-            estimate = _rows_estimate(await self.count_plans.get(session, lq.count, filters, limit + 1))
+            estimate = (await self.count_plans.get(session, lq.count, filters, limit + 1)).rows
             if estimate > limit:
                 return max(estimate, seen), True
             capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
@@ -165,7 +155,7 @@ class Paginator:
         table. service/bench/ceiling.py mirrors this rule."""
         limit = self.settings.count_exact_limit
         plan = await self.count_plans.get(session, lq.count, filters, limit + 1)
-        estimate = _rows_estimate(plan)
+        estimate = plan.rows
         if not counting_is_cheap(plan, self.settings):
             return max(estimate, seen), True
         capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
@@ -261,7 +251,7 @@ class Paginator:
           read by the trigram index like the first case."""
         strategy = "offset" if self.settings.offset_threshold > 0 else "cursor"
         limit = self.settings.search_count_exact_limit
-        estimate = _rows_estimate(await self.count_plans.get(session, lq.count, filters, limit + 1))
+        estimate = (await self.count_plans.get(session, lq.count, filters, limit + 1)).rows
         if estimate > limit:
             rows = await session.fetch(lq.text_walk[order], **filters, walk=TEXT_WALK_PAGES * (size + 1),
                                        limit=size + 1)

@@ -25,7 +25,7 @@ from dbutil import scratch_database
 
 from service.db.pool import connect
 from service.db.registry import query
-from service.pagination.paginator import _rows_estimate
+from service.pagination.count_plans import _rows_estimate
 from service.store import posts
 
 POSTS = 120_000
