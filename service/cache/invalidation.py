@@ -18,8 +18,10 @@ never cached), a change of one row (`PATCH`/`DELETE /api/posts/{id}`) its lists 
 that row's details. Locally a route says which it is (`rows` in api/routes.py); the
 triggers (migration 0100) say it in the payload: `posts:<owner>:+` for new rows,
 `posts:<owner>:<id>,<id>,...` for up to 100 changed rows, `posts:<owner>` beyond.
-Other namespaces fed by the table (a post's project carries post counts) are dropped
-for the whole owner.
+Other namespaces fed by the table are dropped for the whole owner, except where the
+table feeds only their details (DETAILS_ONLY): a post's project carries post counts in
+its detail, not in the projects list, so a post write drops the owner's (and admin's)
+project details and keeps their projects lists.
 
 Handlers commit before they return, so the local hook, which the request
 middleware runs once the handler has returned, acts after the commit: a reader
@@ -34,7 +36,7 @@ from uuid import UUID
 from aiohttp import web
 
 from service import keys
-from service.cache.response_cache import NAMESPACES, ChangedRows
+from service.cache.response_cache import EVERY_DETAIL, NAMESPACES, ChangedRows
 
 # What a write route changes in the first table it writes (Route.rows, api/routes.py):
 OWNER_ROWS = "owner"    # any of the owner's rows: every answer of the owner
@@ -53,6 +55,10 @@ TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "access_tokens": ("users",),           # the token -> user entries
     "jobs": (),                            # job answers are never cached (they change as workers run)
 }
+# table -> those of its namespaces in which a change to it alters detail answers only, never a
+# list: a project's detail shows post counts (sql/projects/get.sql), the projects list shows no
+# figure drawn from posts (sql/projects/list_*.sql).
+DETAILS_ONLY: dict[str, frozenset[str]] = {"posts": frozenset({"projects"})}
 
 
 def namespaces_fed_by(tables: Iterable[str]) -> tuple[str, ...]:
@@ -65,9 +71,22 @@ def namespaces_fed_by(tables: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _details_only(tables: Iterable[str], namespace: str) -> bool:
+    """Do these tables feed `namespace` through its details alone?"""
+    feeders = [table for table in tables if namespace in TABLE_NAMESPACES.get(table, NAMESPACES)]
+    return bool(feeders) and all(namespace in DETAILS_ONLY.get(table, ()) for table in feeders)
+
+
 def changed_rows(tables: tuple[str, ...], rows: str, path_id: str | None) -> ChangedRows:
-    """What a write route changed in its first table (keyed by that table's namespace,
-    which is its name), by its Route.rows; {} when not narrower than the owner."""
+    """What a write route changed, per namespace narrower than the owner: EVERY_DETAIL
+    where its tables feed details alone, and in its first table's namespace (its name)
+    the rows its Route.rows says."""
+    changed = {namespace: EVERY_DETAIL for namespace in namespaces_fed_by(tables) if _details_only(tables, namespace)}
+    changed.update(_first_table_rows(tables, rows, path_id))
+    return changed
+
+
+def _first_table_rows(tables: tuple[str, ...], rows: str, path_id: str | None) -> ChangedRows:
     if not tables or tables[0] not in TABLE_NAMESPACES.get(tables[0], ()):
         return {}
     if rows == NEW_ROWS:
@@ -109,7 +128,10 @@ def parse_notification(payload: str) -> tuple[tuple[str, ...], str | None, Chang
     `table:owner_id:+` (new rows only) or `table:owner_id:id,id,...`."""
     table, _, rest = payload.partition(":")
     owner, _, ids = rest.partition(":")
+    namespaces = namespaces_fed_by((table,))
     rows: dict[str, frozenset[str]] = {}
-    if owner and ids:
-        rows[table] = frozenset() if ids == NEW_ROWS_MARK else frozenset(ids.split(","))
-    return namespaces_fed_by((table,)), owner or None, rows
+    if owner:
+        rows = {namespace: EVERY_DETAIL for namespace in namespaces if _details_only((table,), namespace)}
+        if ids:
+            rows[table] = frozenset() if ids == NEW_ROWS_MARK else frozenset(ids.split(","))
+    return namespaces, owner or None, rows

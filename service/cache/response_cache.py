@@ -14,7 +14,9 @@ the whole namespace. When the write says which rows it changed (the NOTIFY paylo
 `posts:<owner>:<id>,<id>`, or `:+` for new rows only), only those rows' detail
 entries and the owner's and admin's LISTS entries of that namespace are dropped: a
 patch of one post leaves the owner's other cached posts in place, a create leaves
-every cached post.
+every cached post. A namespace whose details alone a table feeds (a project's detail
+carries its post counts; the projects list does not) loses the owner's and admin's
+details on a write to that table and keeps their lists (EVERY_DETAIL).
 
 Correctness rules, in order of importance:
 - Invalidation drops entries and stamps the partition (or the namespace) with the
@@ -57,14 +59,19 @@ ADMIN_SCOPE = "admin"
 # (namespace, scope), every item of it.
 LISTS = ""
 ALL_ITEMS = "*"
+# Stamps every detail of a (namespace, scope) and no list: see EVERY_DETAIL.
+DETAILS = "#"
 # Partition stamps remembered; beyond this the oldest are forgotten and a load that
 # began before a forgotten stamp is not stored (safe, costs a miss).
 MAX_REMEMBERED_STAMPS = 10_000
 
 Partition = tuple[str, str, str]   # (namespace, scope, item)
 # What a write changed, per namespace: the ids of the changed rows (an empty set: only
-# new rows, so no detail entry). A namespace absent from it changed for the whole owner.
+# new rows, so no detail entry), or EVERY_DETAIL (every detail answer, no list: a post
+# changes its project's post counts, which only the project's detail shows). A namespace
+# absent from it changed for the whole owner.
 ChangedRows = Mapping[str, frozenset[str]]
+EVERY_DETAIL: frozenset[str] = frozenset({DETAILS})     # no row id looks like "#"
 # What one entry costs beyond its value: the key, our bookkeeping, aiocache's.
 ENTRY_OVERHEAD_BYTES = 300
 # A value over this share of the budget is answered but not stored: it would flush the rest.
@@ -198,11 +205,12 @@ class CacheTier:
             await self.backend.delete(key)
         return len(keys)
 
-    async def drop_scope(self, namespace: str, scope: str) -> int:
-        """Every entry of one scope in a namespace, whatever its item."""
+    async def drop_scope(self, namespace: str, scope: str, *, keep_lists: bool = False) -> int:
+        """Every entry of one scope in a namespace, whatever its item (but LISTS with keep_lists)."""
         dropped = 0
         for item in list(self._items.get((namespace, scope), ())):
-            dropped += await self.drop_partition((namespace, scope, item))
+            if not (keep_lists and item == LISTS):
+                dropped += await self.drop_partition((namespace, scope, item))
         return dropped
 
     async def drop_namespace(self, namespace: str) -> int:
@@ -289,6 +297,8 @@ class ResponseCache:
         """Was the partition (its scope, or its namespace) invalidated after a load that
         began at `began`?"""
         if self._cleared_at > began or self._namespace_stamps.get(partition[0], 0) > began:
+            return True
+        if partition[2] != LISTS and self._stamp_of((*partition[:2], DETAILS)) > began:
             return True
         return self._stamp_of(partition) > began or self._stamp_of((*partition[:2], ALL_ITEMS)) > began
 
@@ -392,7 +402,7 @@ class ResponseCache:
         """Drop what a write can have changed in these namespaces: with an owner, that
         owner's entries and the admin's; without one (or in an unscoped namespace), all.
         `rows` narrows an owner's write further, per namespace: only the LISTS entries and
-        the details of the changed rows (ChangedRows)."""
+        the details of the changed rows, or every detail and no list (ChangedRows)."""
         rows = rows or {}
         for namespace in set(namespaces):
             self._tick()
@@ -404,6 +414,11 @@ class ResponseCache:
                 continue
             changed = rows.get(namespace)
             for scope in (owner, ADMIN_SCOPE):
+                if changed == EVERY_DETAIL:
+                    self._stamp((namespace, scope, DETAILS))
+                    for store in self.tiers.values():
+                        await store.drop_scope(namespace, scope, keep_lists=True)
+                    continue
                 if changed is None:
                     self._stamp((namespace, scope, ALL_ITEMS))
                     for store in self.tiers.values():

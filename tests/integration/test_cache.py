@@ -170,6 +170,43 @@ async def test_second_instance_sees_a_write_through_notify(api, make_api, settin
     await eventually(token_refused, "the other instance refuses the logged-out token")
 
 
+async def test_post_writes_refresh_project_details_and_keep_projects_lists(api, make_api, settings):
+    """Posts feed a project's detail (post counts), not the projects list: after a create,
+    a status patch and a delete of a post, on the writer's instance and on another one
+    (NOTIFY), the owner's and the admin's project details show the new counts while their
+    cached projects lists are still hits."""
+    other = await make_api(settings)
+    user, admin = await api.user(), await api.user(admin=True)
+    project = await api.project_of(user)
+    detail = f"/api/projects/{project['id']}"
+
+    async def warm_everywhere():
+        for instance in (api, other):
+            for caller in (user, admin):
+                await _warm(instance, caller, "/api/projects", detail)
+
+    async def counts_everywhere(total, approved):
+        for instance in (api, other):
+            for caller in (user, admin):
+                async def counted():
+                    counts = (await instance.get(detail, caller))["post_counts"]
+                    return (counts["total"], counts["approved"]) == (total, approved)
+                await eventually(counted, f"{detail} counts {total} posts, {approved} approved")
+                resp, _ = await instance.call("GET", "/api/projects", caller, expect=200)
+                assert 'cache;desc="hit"' in timing(resp)
+
+    await warm_everywhere()
+    created = await api.post("/api/posts", user, json={"project_id": project["id"], "content": "counted",
+                                                       "status": "approved"})
+    await counts_everywhere(1, 1)
+    await warm_everywhere()
+    await api.patch(f"/api/posts/{created['id']}", user, json={"status": "flagged"})
+    await counts_everywhere(1, 0)
+    await warm_everywhere()
+    await api.delete(f"/api/posts/{created['id']}", user)
+    await counts_everywhere(0, 0)
+
+
 async def test_one_tenants_write_keeps_another_tenants_cache_on_every_instance(api, make_api, settings):
     """Invalidation is scoped to the owner whose rows changed: B's cached answers survive A's
     write on the writer's instance and on another one (NOTIFY payload `posts:<owner>`),

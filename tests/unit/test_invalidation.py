@@ -8,6 +8,7 @@ from service import keys
 from service.api.routes import ROUTES, write_tables
 from service.app import create_app
 from service.cache.invalidation import (
+    DETAILS_ONLY,
     NEW_ROWS,
     OWNER_ROWS,
     PATH_ROW,
@@ -17,7 +18,7 @@ from service.cache.invalidation import (
     namespaces_fed_by,
     parse_notification,
 )
-from service.cache.response_cache import NAMESPACES
+from service.cache.response_cache import EVERY_DETAIL, NAMESPACES
 from service.settings import Settings
 
 
@@ -159,9 +160,10 @@ POST_B = "0b8d5a4e-0000-4000-8000-00000000000b"
 
 @pytest.mark.parametrize("payload, namespaces, owner, rows", [
     ("posts", ("posts", "projects"), None, {}),
-    (f"posts:{OWNER}", ("posts", "projects"), OWNER, {}),
-    (f"posts:{OWNER}:+", ("posts", "projects"), OWNER, {"posts": frozenset()}),
-    (f"posts:{OWNER}:{POST_A}", ("posts", "projects"), OWNER, {"posts": frozenset({POST_A})}),
+    (f"posts:{OWNER}", ("posts", "projects"), OWNER, {"projects": EVERY_DETAIL}),
+    (f"posts:{OWNER}:+", ("posts", "projects"), OWNER, {"posts": frozenset(), "projects": EVERY_DETAIL}),
+    (f"posts:{OWNER}:{POST_A}", ("posts", "projects"), OWNER,
+     {"posts": frozenset({POST_A}), "projects": EVERY_DETAIL}),
     (f"runs:{OWNER}:{POST_A},{POST_B}", ("runs",), OWNER, {"runs": frozenset({POST_A, POST_B})}),
     ("access_tokens", ("users",), None, {}),
 ])
@@ -187,7 +189,24 @@ def test_path_row_routes_name_a_row_of_the_table_they_write_first():
     (OWNER_ROWS, POST_A, {}),
 ])
 def test_changed_rows_of_a_route(rows, path_id, changed):
-    assert changed_rows(("posts",), rows, path_id) == changed
+    # whatever the posts changed, the projects only in their details (post counts)
+    assert changed_rows(("posts",), rows, path_id) == {**changed, "projects": EVERY_DETAIL}
+
+
+def test_posts_feed_the_project_details_alone():
+    assert DETAILS_ONLY == {"posts": frozenset({"projects"})}
+
+
+@pytest.mark.parametrize("tables, rows, path_id, changed", [
+    # a table feeding the projects whole (projects itself) outweighs the posts' detail-only feed
+    (("clients", "projects", "runs", "posts"), OWNER_ROWS, None, {}),
+    # ... and the first table's own rows narrow its namespace as before
+    (("projects", "runs", "posts"), PATH_ROW, POST_A, {"projects": frozenset({POST_A})}),
+    # no table feeding the projects whole: their details alone
+    (("runs", "posts"), NEW_ROWS, None, {"runs": frozenset(), "projects": EVERY_DETAIL}),
+])
+def test_changed_rows_of_a_route_writing_several_tables(tables, rows, path_id, changed):
+    assert changed_rows(tables, rows, path_id) == changed
 
 
 def test_a_table_feeding_no_namespace_of_its_own_changes_no_rows():

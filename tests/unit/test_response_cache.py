@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.cache.response_cache import TIERS, ResponseCache
+from service.cache.response_cache import EVERY_DETAIL, TIERS, ResponseCache
 from service.context import RequestContext, current_request
 from service.settings import Settings
 
@@ -518,6 +518,37 @@ async def test_a_write_to_one_row_drops_the_owners_lists_and_that_rows_details_o
     # projects: not narrowed by rows (a post's project carries post counts): the owner's whole scope
     assert _reloaded(before, after) == {"alice list", "alice 1", "admin list", "admin 1",
                                         "alice projects", "admin projects"}
+
+
+async def test_every_detail_drops_the_owners_details_and_keeps_the_lists():
+    """A post write in the projects namespace: the owner's and admin's project details
+    (post counts) go, their projects lists and every other owner's answers stay."""
+    cache = _cache()
+    found = {}
+    for scope in ("alice", "bob", "admin"):
+        found[f"{scope} list"] = await _scoped(cache, scope, namespace="projects")
+        for item in ("1", "2"):
+            found[f"{scope} {item}"] = await _detail(cache, scope, item, namespace="projects")
+    await cache.invalidate(["projects"], owner="alice", rows={"projects": EVERY_DETAIL})
+    after = {}
+    for scope in ("alice", "bob", "admin"):
+        after[f"{scope} list"] = await _scoped(cache, scope, namespace="projects", value="new")
+        for item in ("1", "2"):
+            after[f"{scope} {item}"] = await _detail(cache, scope, item, value="new", namespace="projects")
+    assert _reloaded(found, after) == {"alice 1", "alice 2", "admin 1", "admin 2"}
+
+
+@pytest.mark.parametrize(("item", "stored"), [("1", False), ("", True)])
+async def test_a_load_straddling_an_every_detail_write_is_stored_only_if_a_list(item, stored):
+    cache = _cache()
+    loader = Loader(held=True)
+    task = asyncio.create_task(cache.get_or_load("medium", "projects", f"get|{item}", loader, scope="alice",
+                                                 item=item))
+    await loader.started.wait()
+    await cache.invalidate(["projects"], owner="alice", rows={"projects": EVERY_DETAIL})
+    loader.release.set()
+    await task
+    assert (_stats(cache, "medium").sets == 1) is stored
 
 
 async def test_new_rows_drop_the_owners_lists_and_no_detail():
