@@ -356,12 +356,20 @@ def _stored_secret(var_dir: Path) -> str:
     except FileNotFoundError:
         pass
     var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: two workers starting together must agree on one key.
+    # Starters racing here (workers, `migrate` runs) must agree on one key, and none may read
+    # the file before its key is in it (creating the file itself with O_EXCL and then
+    # writing left that window: a concurrent starter read it empty and refused to start).
+    # So the key is written whole under a private name, then linked into place: link()
+    # refuses an existing target, and whoever loses reads the winner's key.
+    partial = var_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+    finally:
+        partial.unlink(missing_ok=True)
+    return path.read_text().strip()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import stat
 from pathlib import Path
 
@@ -118,6 +119,26 @@ def test_secret_key_is_generated_once_into_var_dir(tmp_path):
     assert _load(tmp_path, SECRET_KEY="given-" + "k" * 32).secret_key == "given-" + "k" * 32
     other = tmp_path / "other"
     assert load_settings({"VAR_DIR": str(other)}).secret_key != first.secret_key
+
+
+def test_starters_racing_to_create_the_secret_key_agree_and_never_read_it_empty(tmp_path, monkeypatch):
+    """Another starter arrives while the first is writing the new key (inside its write):
+    both get the same full-length key and nothing but secret_key is left in VAR_DIR.
+    Creating the target itself and then writing let the second read it empty."""
+    from service import settings as settings_module
+
+    seen: list[str] = []
+    real_fdopen = os.fdopen
+
+    def racing_fdopen(fd, *args, **kwargs):
+        monkeypatch.setattr(os, "fdopen", real_fdopen)       # one racer is enough
+        seen.append(_load(tmp_path).secret_key)
+        return real_fdopen(fd, *args, **kwargs)
+    monkeypatch.setattr(os, "fdopen", racing_fdopen)
+    seen.append(settings_module._stored_secret(tmp_path))
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert len(seen[0].encode()) >= settings_module.MIN_SECRET_BYTES
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
 
 
 def test_create_secret_false_writes_nothing(tmp_path):
