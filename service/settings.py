@@ -359,17 +359,33 @@ def _stored_secret(var_dir: Path) -> str:
     # Starters racing here (workers, `migrate` runs) must agree on one key, and none may read
     # the file before its key is in it (creating the file itself with O_EXCL and then
     # writing left that window: a concurrent starter read it empty and refused to start).
-    # So the key is written whole under a private name, then linked into place: link()
-    # refuses an existing target, and whoever loses reads the winner's key.
+    # So the key is written whole (and flushed to disk: a crash must not leave the name on
+    # an empty file) under a private name, then linked into place: link() refuses an
+    # existing target, and whoever loses reads the winner's key.
+    key = secrets.token_urlsafe(48) + "\n"
     partial = var_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
+        _write_synced(partial, key)
         try:
             os.link(partial, path)
         except FileExistsError:
             pass
+        except OSError:
+            # A file system without hard links (vfat, some network mounts): create the
+            # target itself, as before; only there can a racing starter read it short.
+            try:
+                _write_synced(path, key)
+            except FileExistsError:
+                pass
     finally:
         partial.unlink(missing_ok=True)
     return path.read_text().strip()
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """Create path (0600; FileExistsError if it is there) holding text, flushed to disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,6 +1,9 @@
 """Cache invalidation: which namespaces each table feeds, and what each write route drops."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
@@ -20,6 +23,8 @@ from service.cache.invalidation import (
 )
 from service.cache.response_cache import EVERY_DETAIL, NAMESPACES
 from service.settings import Settings
+
+SQL = Path(__file__).resolve().parents[2] / "sql"
 
 
 def test_each_table_feeds_its_own_namespace():
@@ -194,7 +199,22 @@ def test_changed_rows_of_a_route(rows, path_id, changed):
 
 
 def test_posts_feed_the_project_details_alone():
+    """What DETAILS_ONLY claims: no query of the projects list (nor the visible_projects()
+    they share) reads posts or their tallies, while the detail does (post_counts)."""
     assert DETAILS_ONLY == {"posts": frozenset({"projects"})}
+    reads_posts = re.compile(r"\bposts\b|post_tallies")
+    projects = SQL / "projects"
+    listing = [*projects.glob("list_*.sql"), *projects.glob("boundary_*.sql"), projects / "count.sql"]
+    assert len(listing) == 7
+    for path in listing:
+        assert not reads_posts.search(path.read_text()), path.name
+        assert "visible_projects(" in path.read_text(), path.name
+    defining = [m.name for m in sorted((SQL / "migrations").glob("*.sql")) if "visible_projects" in m.read_text()]
+    assert defining == ["0011_list_filter_functions.sql"]       # defined once, never redefined
+    functions = (SQL / "migrations" / defining[0]).read_text()
+    visible = re.search(r"CREATE FUNCTION visible_projects\(.*?\$\$;", functions, re.S).group(0)
+    assert not reads_posts.search(visible)
+    assert reads_posts.search((projects / "get.sql").read_text())
 
 
 @pytest.mark.parametrize("tables, rows, path_id, changed", [

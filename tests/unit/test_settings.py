@@ -139,6 +139,19 @@ def test_starters_racing_to_create_the_secret_key_agree_and_never_read_it_empty(
     assert len(seen) == 2 and seen[0] == seen[1]
     assert len(seen[0].encode()) >= settings_module.MIN_SECRET_BYTES
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+
+
+def test_the_secret_key_is_created_without_hard_links(tmp_path, monkeypatch):
+    """A file system that refuses link() (vfat, some network mounts) still gets its key."""
+    def no_links(*_args, **_kwargs):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "link", no_links)
+    key = _load(tmp_path).secret_key
+    assert len(key.encode()) >= 32 and (tmp_path / "secret_key").read_text().strip() == key
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert _load(tmp_path).secret_key == key
 
 
 def test_create_secret_false_writes_nothing(tmp_path):
