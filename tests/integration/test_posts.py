@@ -273,6 +273,25 @@ async def test_patch_changes_given_fields_and_recomputes_word_count(api):
         assert (await api.patch(path, user, json=body, expect=422))["error"].get("field") == field
 
 
+async def test_a_patch_with_nothing_to_check_against_the_stored_post_is_one_statement(api):
+    """Its UPDATE's WHERE is the visibility check; a recount (word_count null) or a run_id
+    reads the stored post first, in one transaction."""
+    user, other = await api.user(), await api.user()
+    post = (await api.posts_of(user, (await api.project_of(user))["id"], 1))[0]
+    path = f"/api/posts/{post['id']}"
+    await api.get("/api/auth/me", user)        # the token lookup is cached: only the patch's statements count
+    await api.get("/api/auth/me", other)
+    resp, patched = await api.call("PATCH", path, user, 200, json={"content": "one two three"})
+    assert 'desc="1 queries"' in resp.headers["Server-Timing"] and patched["word_count"] == 3
+    resp, patched = await api.call("PATCH", path, user, 200, json={"word_count": 9})
+    assert 'desc="1 queries"' in resp.headers["Server-Timing"] and patched["word_count"] == 9
+    resp, patched = await api.call("PATCH", path, user, 200, json={"word_count": None})
+    assert 'desc="2 queries"' in resp.headers["Server-Timing"] and patched["word_count"] == 3
+    resp, body = await api.call("PATCH", path, other, 404, json={"content": "hijacked"})
+    assert 'desc="1 queries"' in resp.headers["Server-Timing"] and body["error"]["code"] == "not_found"
+    assert (await api.get(path, user))["content"] == "one two three"
+
+
 async def test_patch_run_id_must_belong_to_the_posts_project(api):
     user = await api.user()
     project, other = await api.project_of(user), await api.project_of(user)
