@@ -27,7 +27,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock({WAIT_LOCK});
     RETURN NULL;
 END $$;
-CREATE CONSTRAINT TRIGGER test_wait_at_commit AFTER INSERT ON posts
+CREATE CONSTRAINT TRIGGER test_wait_at_commit AFTER INSERT ON projects
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_wait_at_commit();
 """
 
@@ -54,16 +54,17 @@ async def _blocked_backend(conn: asyncpg.Connection, *, not_pid: int | None = No
 
 async def test_connection_terminated_at_commit_answers_503_with_retry_after_not_500(
         own_database, settings, aiohttp_client):
-    """The 500 of the issue: AdminShutdownError raised by COMMIT escaped untranslated."""
+    """The 500 of the issue: AdminShutdownError raised by COMMIT escaped untranslated. (A
+    project is created in a transaction: its client checked, the row inserted and read back.)"""
     api = Api(await aiohttp_client(create_app(settings.replace(database_url=own_database))), own_database)
     user = await api.user()
-    project = await api.project_of(user)
+    client = await api.client_of(user)
     admin = await asyncpg.connect(own_database)
     try:
         await admin.execute(WAIT_AT_COMMIT)
         await admin.execute("SELECT pg_advisory_lock($1)", WAIT_LOCK)
-        request = asyncio.create_task(api.call("POST", "/api/posts", user,
-                                               json={"project_id": project["id"], "content": "Held at commit"}))
+        request = asyncio.create_task(api.call("POST", "/api/projects", user,
+                                               json={"client_id": client["id"], "name": "Held at commit"}))
         pid = await _blocked_backend(admin)
         assert await admin.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid) == "COMMIT;"
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -72,10 +73,10 @@ async def test_connection_terminated_at_commit_answers_503_with_retry_after_not_
         assert resp.headers["Retry-After"] == "1"
         assert body["error"]["code"] == "database_unavailable"
         # Not acknowledged, and indeed not written.
-        assert await admin.fetchval("SELECT count(*) FROM posts WHERE content = 'Held at commit'") == 0
+        assert await admin.fetchval("SELECT count(*) FROM projects WHERE name = 'Held at commit'") == 0
         await admin.execute("SELECT pg_advisory_unlock($1)", WAIT_LOCK)
         # The service goes on: the next write commits.
-        await api.post("/api/posts", user, json={"project_id": project["id"], "content": "After the fault"})
+        await api.post("/api/projects", user, json={"client_id": client["id"], "name": "After the fault"})
     finally:
         await admin.close()
 
