@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from checks import aware_datetime
+from feedutil import settle_feed
 
 FIELDS = {"id", "project_id", "run_id", "content", "template_id", "template_name", "variant", "word_count",
           "readability_score", "has_cta", "status", "flags", "target_platform", "created_at"}
@@ -277,8 +278,11 @@ async def test_a_patch_with_nothing_to_check_against_the_stored_post_is_one_stat
     """Its UPDATE's WHERE is the visibility check; a recount (word_count null) or a run_id
     reads the stored post first, in one transaction."""
     user, other = await api.user(), await api.user()
-    post = (await api.posts_of(user, (await api.project_of(user))["id"], 1))[0]
+    project = await api.project_of(user)
+    post = (await api.posts_of(user, project["id"], 1))[0]
+    run = await api.post(f"/api/projects/{project['id']}/runs", user, json={})
     path = f"/api/posts/{post['id']}"
+    await settle_feed(api)                     # no late token NOTIFY from the set-up empties the token cache
     await api.get("/api/auth/me", user)        # the token lookup is cached: only the patch's statements count
     await api.get("/api/auth/me", other)
     resp, patched = await api.call("PATCH", path, user, 200, json={"content": "one two three"})
@@ -287,6 +291,10 @@ async def test_a_patch_with_nothing_to_check_against_the_stored_post_is_one_stat
     assert 'desc="1 queries"' in resp.headers["Server-Timing"] and patched["word_count"] == 9
     resp, patched = await api.call("PATCH", path, user, 200, json={"word_count": None})
     assert 'desc="2 queries"' in resp.headers["Server-Timing"] and patched["word_count"] == 3
+    resp, patched = await api.call("PATCH", path, user, 200, json={"run_id": run["id"]})
+    assert 'desc="3 queries"' in resp.headers["Server-Timing"] and patched["run_id"] == run["id"]
+    resp, body = await api.call("PATCH", f"/api/posts/{uuid.uuid4()}", user, 404, json={"content": "x"})
+    assert 'desc="1 queries"' in resp.headers["Server-Timing"] and body["error"]["code"] == "not_found"
     resp, body = await api.call("PATCH", path, other, 404, json={"content": "hijacked"})
     assert 'desc="1 queries"' in resp.headers["Server-Timing"] and body["error"]["code"] == "not_found"
     assert (await api.get(path, user))["content"] == "one two three"
