@@ -98,7 +98,8 @@ async def patch_post(request: web.Request) -> web.Response:
     if body.get("run_id") is not None:
         body["run_id"] = parse_id(body["run_id"], "run")
     recount = "word_count" in body and body["word_count"] is None       # null: count the words again
-    if not recount and body.get("run_id") is None:
+    run_id = body.get("run_id")
+    if not recount and run_id is None:
         # Nothing to check against the stored post: one statement, whose WHERE is the
         # visibility check (no row: 404), instead of a transaction of four round trips.
         row = await posts.update(db_of(request), post_id, user.scope, body)
@@ -109,9 +110,9 @@ async def patch_post(request: web.Request) -> web.Response:
                 raise NotFound("post not found")
             if recount:
                 body["word_count"] = word_count(body.get("content") or current["content"])
-            if body.get("run_id") is not None:
-                run_projects = await runs.projects_of(tx, [body["run_id"]])
-                if run_projects.get(body["run_id"]) != current["project_id"]:
+            if run_id is not None:
+                run_projects = await runs.projects_of(tx, [run_id])
+                if run_projects.get(run_id) != current["project_id"]:
                     raise ValidationFailed("run_id: not a run of this post's project", field="run_id")
             row = await posts.update(tx, post_id, user.scope, body)
     if row is None:

@@ -71,19 +71,19 @@ def namespaces_fed_by(tables: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _details_only(tables: Iterable[str], namespace: str) -> bool:
-    """Do these tables feed `namespace` through its details alone?"""
-    feeders = [table for table in tables if namespace in TABLE_NAMESPACES.get(table, NAMESPACES)]
-    return bool(feeders) and all(namespace in DETAILS_ONLY.get(table, ()) for table in feeders)
+def _details_only(tables: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """EVERY_DETAIL for each namespace these tables feed through its details alone."""
+    def details_only(namespace: str) -> bool:
+        feeders = [table for table in tables if namespace in TABLE_NAMESPACES.get(table, NAMESPACES)]
+        return bool(feeders) and all(namespace in DETAILS_ONLY.get(table, ()) for table in feeders)
+    return {namespace: EVERY_DETAIL for namespace in namespaces_fed_by(tables) if details_only(namespace)}
 
 
 def changed_rows(tables: tuple[str, ...], rows: str, path_id: str | None) -> ChangedRows:
     """What a write route changed, per namespace narrower than the owner: EVERY_DETAIL
     where its tables feed details alone, and in its first table's namespace (its name)
     the rows its Route.rows says."""
-    changed = {namespace: EVERY_DETAIL for namespace in namespaces_fed_by(tables) if _details_only(tables, namespace)}
-    changed.update(_first_table_rows(tables, rows, path_id))
-    return changed
+    return {**_details_only(tables), **_first_table_rows(tables, rows, path_id)}
 
 
 def _first_table_rows(tables: tuple[str, ...], rows: str, path_id: str | None) -> ChangedRows:
@@ -128,10 +128,9 @@ def parse_notification(payload: str) -> tuple[tuple[str, ...], str | None, Chang
     `table:owner_id:+` (new rows only) or `table:owner_id:id,id,...`."""
     table, _, rest = payload.partition(":")
     owner, _, ids = rest.partition(":")
-    namespaces = namespaces_fed_by((table,))
     rows: dict[str, frozenset[str]] = {}
     if owner:
-        rows = {namespace: EVERY_DETAIL for namespace in namespaces if _details_only((table,), namespace)}
+        rows = _details_only((table,))
         if ids:
             rows[table] = frozenset() if ids == NEW_ROWS_MARK else frozenset(ids.split(","))
-    return namespaces, owner or None, rows
+    return namespaces_fed_by((table,)), owner or None, rows

@@ -414,15 +414,11 @@ class ResponseCache:
                 continue
             changed = rows.get(namespace)
             for scope in (owner, ADMIN_SCOPE):
-                if changed == EVERY_DETAIL:
-                    self._stamp((namespace, scope, DETAILS))
+                if changed is None or changed == EVERY_DETAIL:
+                    details_only = changed is not None
+                    self._stamp((namespace, scope, DETAILS if details_only else ALL_ITEMS))
                     for store in self.tiers.values():
-                        await store.drop_scope(namespace, scope, keep_lists=True)
-                    continue
-                if changed is None:
-                    self._stamp((namespace, scope, ALL_ITEMS))
-                    for store in self.tiers.values():
-                        await store.drop_scope(namespace, scope)
+                        await store.drop_scope(namespace, scope, keep_lists=details_only)
                     continue
                 for item in (LISTS, *changed):
                     self._stamp((namespace, scope, item))
