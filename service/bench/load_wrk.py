@@ -15,7 +15,7 @@ from pathlib import Path
 
 from service.bench.load import LoadResult
 
-_DONE = r'''
+DONE_HOOK = r'''
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -23,6 +23,7 @@ done = function(summary, latency, requests)
     '"connect": %d, "read": %d, "write": %d, "timeout": %d, "status": %d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     e.connect, e.read, e.write, e.timeout, e.status))
+  if report ~= nil then report() end    -- a script's own tallies (tenants.lua)
 end
 '''
 
@@ -37,7 +38,7 @@ end
 
 
 def lua_script(paths: Sequence[str]) -> str:
-    script = _DONE
+    script = DONE_HOOK
     if len(paths) > 1:
         # JSON string literals are valid Lua string literals for ASCII paths.
         script = _ROTATE % ", ".join(json.dumps(p) for p in paths) + script
@@ -64,22 +65,28 @@ class WrkGenerator:
 
     def run(self, base_url: str, paths: Sequence[str], *, connections: int, seconds: float,
             headers: dict[str, str]) -> LoadResult:
+        return parse_output(self.run_script(base_url, lua_script(paths), paths[0], connections=connections,
+                                            seconds=seconds, headers=headers))
+
+    def run_script(self, base_url: str, script: str, first_path: str = "/", *, connections: int,
+                   seconds: float, headers: dict[str, str] | None = None) -> str:
+        """Run wrk with this Lua script (which must end with DONE_HOOK); its stdout."""
         assert base_url.startswith("http://127.0.0.1:"), "the benchmark only drives loopback"
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-            handle.write(lua_script(paths))
+            handle.write(script)
         try:
             duration = max(1, math.ceil(seconds))      # wrk takes whole seconds
             command = [self.path, f"-t{min(self.threads, connections)}", f"-c{connections}", f"-d{duration}s",
                        "--timeout", "5s", "-s", handle.name]
-            for name, value in headers.items():
+            for name, value in (headers or {}).items():
                 command += ["-H", f"{name}: {value}"]
-            command.append(base_url + paths[0])
+            command.append(base_url + first_path)
             done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
         finally:
             Path(handle.name).unlink(missing_ok=True)
         if done.returncode != 0:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-        return parse_output(done.stdout)
+        return done.stdout
 
 
 def _version(path: str) -> str:

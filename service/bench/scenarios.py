@@ -22,6 +22,7 @@ from service.bench.database import SeededDatabase
 from service.bench.fixtures import CURSOR_DEPTHS, FILTERED, PAGE1, PROJECTS, SEARCHES, SWEEP_PAGES, Fixtures, gather
 from service.bench.load import LoadGenerator, LoadResult
 from service.bench.load_builtin import BuiltinGenerator
+from service.bench.load_wrk import WrkGenerator
 from service.bench.machine import busy_percent, cpu_counters
 from service.bench.mixed import MixedCalls, run_mixed
 from service.bench.processes import ChildProcess, Fleet, ProcessFailed
@@ -329,12 +330,16 @@ class Runner:
         per_tenant = None
         for variant, group in ((f"{TENANTS} tenants", everyone), ("1 tenant", everyone[:1])):
             calls = TenantCalls(group)
-            # The lone tenant: one connection, paced at the rate each of the 50 had.
+            # The 50 tenants run flat out, by wrk when the bench has it (tenants.lua: the
+            # built-in generator spent about a third of the two cores on this mix); the lone
+            # tenant on one connection, paced at the rate each of the 50 had, which only the
+            # built-in generator can do.
+            wrk = self.generator if per_tenant is None and isinstance(self.generator, WrkGenerator) else None
             connections = self.config.connections if per_tenant is None else 1
             row = Row("tenants", variant, target, "90% reads / 10% writes", connections)
             if self.config.warmup > 0:
                 run_tenants(child.base_url, calls, connections=connections, seconds=self.config.warmup,
-                            rate=per_tenant)
+                            rate=per_tenant, wrk=wrk)
             rates = row.hit_rates
             for _ in range(self.config.repeats):
                 calls.tally = type(calls.tally)()
@@ -342,13 +347,14 @@ class Runner:
                 # Paced, the lone tenant makes few calls: three times as long a run for a steadier rate.
                 result = run_tenants(child.base_url, calls, connections=connections,
                                      seconds=self.config.duration * (1 if per_tenant is None else 3),
-                                     rate=per_tenant)
+                                     rate=per_tenant, wrk=wrk)
                 row.runs.append(dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - before,
                                                     machine_busy_pct=busy_percent(machine, cpu_counters())))
                 rates.append(calls.tally.hit_rate)
                 say(f"{row.label:<36} hit rate by read: {calls.tally.kind_hit_rates()}")
             shown = " / ".join("n/a" if r is None else f"{r:.1f} %" for r in rates)
-            row.note = (f"built-in generator; {POSTS_EACH} posts each; cache hit rate of reads {shown}; "
+            driver = "built-in generator" if wrk is None else f"{wrk.name} with tenants.lua"
+            row.note = (f"{driver}; {POSTS_EACH} posts each; cache hit rate of reads {shown}; "
                         f"{calls.tally.rejected_writes} writes rejected"
                         + ("" if per_tenant is None else f"; paced at {per_tenant:.1f} req/s, as each of the 50"))
             if per_tenant is None:

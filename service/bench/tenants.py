@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from service.bench import api_client
 from service.bench.load import LoadResult
 from service.bench.load_builtin import Call, drive
+from service.bench.load_wrk import DONE_HOOK, WrkGenerator, parse_output
 
 TENANTS = 50
 # The service's CACHE_MAX_SIZE for this scenario: each tenant keeps ~12 entries in the
@@ -77,12 +80,18 @@ class Tally:
                          for kind, (hits, misses) in sorted(self.reads_by_kind.items()) if hits + misses)
 
 
+def _shuffled_mix(seed: int) -> list[str]:
+    """The cycle of call kinds every tenant walks: MIX's 100 slots in a seeded order."""
+    slots = [kind for kind, weight in MIX.items() for _ in range(weight)]
+    random.Random(seed).shuffle(slots)
+    return slots
+
+
 class TenantCalls:
     """Hands out the mix, each call to a tenant drawn at random; tallies cache hits."""
 
     def __init__(self, tenants: list[Tenant], seed: int = 7) -> None:
-        slots = [kind for kind, weight in MIX.items() for _ in range(weight)]
-        random.Random(seed).shuffle(slots)
+        slots = _shuffled_mix(seed)
         # Each tenant walks the same shuffled cycle of the mix, so each of the 50 makes
         # the very sequence of calls the lone tenant makes: what differs between the two
         # runs is only the other tenants. (One cycle shared by all, each call going to a
@@ -90,14 +99,14 @@ class TenantCalls:
         # cycle's own: the two hit rates then differed by the sequences, up to 10 points
         # on page 1, not by the tenants.)
         self._slots = {id(t): itertools.cycle(slots) for t in tenants}
-        self._tenants = tenants
+        self.tenants = tenants
         self._pick = random.Random(seed + 1).choice
         self._posts = {id(t): itertools.cycle(t.post_ids) for t in tenants}
         self._projects = {id(t): itertools.cycle(t.project_ids) for t in tenants}
         self.tally = Tally()
 
     def __call__(self) -> Call:
-        tenant = self._pick(self._tenants)
+        tenant = self._pick(self.tenants)
         kind = next(self._slots[id(tenant)])
         self.tally.by_kind[kind] = self.tally.by_kind.get(kind, 0) + 1
         if kind == "by_id":
@@ -126,8 +135,56 @@ class TenantCalls:
             tally[1] += 1
 
 
+# --- the same mix driven by wrk (tenants.lua) ----------------------------------------------
+
+WRITES = ("create", "patch")
+
+
+def tenants_script(tenants: list[Tenant], *, threads: int, seed: int = 7) -> str:
+    """tenants.lua with its data: the tenants, the shuffled cycle and the read paths."""
+    def lua(value: object) -> str:
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"[{json.dumps(k)}] = {lua(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, list):
+            return "{" + ", ".join(lua(v) for v in value) + "}"
+        return json.dumps(value)     # ASCII strings and numbers: JSON and Lua agree
+    data = {"THREADS": threads, "SEED": seed, "SLOTS": _shuffled_mix(seed), "READS": READS,
+            "TENANTS": [{"auth": t.headers["Authorization"], "posts": t.post_ids, "projects": t.project_ids}
+                        for t in tenants]}
+    prelude = "".join(f"{name} = {lua(value)}\n" for name, value in data.items())
+    return prelude + Path(__file__).with_name("tenants.lua").read_text() + DONE_HOOK
+
+
+def tally_of(stdout: str) -> Tally:
+    """The WRKTALLY line tenants.lua prints: kind -> [hits, misses] (reads) or
+    [accepted, rejected] (writes)."""
+    for line in stdout.splitlines():
+        if line.startswith("WRKTALLY "):
+            counts = json.loads(line[len("WRKTALLY "):])
+            break
+    else:
+        raise RuntimeError("wrk printed no tenants tally:\n" + stdout[-2000:])
+    tally = Tally(by_kind={kind: a + b for kind, (a, b) in counts.items()})
+    for kind, (a, b) in counts.items():
+        if kind in WRITES:
+            tally.rejected_writes += b
+        else:
+            tally.hits += a
+            tally.misses += b
+            tally.reads_by_kind[kind] = [a, b]
+    return tally
+
+
 def run_tenants(base_url: str, calls: TenantCalls, *, connections: int, seconds: float,
-                rate: float | None = None) -> LoadResult:
-    """`rate`: calls per second in all (unbounded when None)."""
-    return asyncio.run(drive(base_url, calls, connections=connections, seconds=seconds, headers={},
-                             on_response=calls.on_response, rate=rate))
+                rate: float | None = None, wrk: WrkGenerator | None = None) -> LoadResult:
+    """The mix for `seconds`, tallied in calls.tally: by wrk when given (tenants.lua; it
+    cannot pace), else by the built-in generator. `rate`: calls per second in all
+    (unbounded when None)."""
+    if wrk is None:
+        return asyncio.run(drive(base_url, calls, connections=connections, seconds=seconds, headers={},
+                                 on_response=calls.on_response, rate=rate))
+    assert rate is None, "wrk does not pace its calls"
+    script = tenants_script(calls.tenants, threads=min(wrk.threads, connections))
+    stdout = wrk.run_script(base_url, script, connections=connections, seconds=seconds)
+    calls.tally = tally_of(stdout)
+    return parse_output(stdout)
