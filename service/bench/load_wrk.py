@@ -68,15 +68,20 @@ class WrkGenerator:
         return parse_output(self.run_script(base_url, lua_script(paths), paths[0], connections=connections,
                                             seconds=seconds, headers=headers))
 
+    def threads_for(self, connections: int) -> int:
+        """wrk's -t for this many connections (wrk needs at least one connection per thread)."""
+        return min(self.threads, connections)
+
     def run_script(self, base_url: str, script: str, first_path: str = "/", *, connections: int,
                    seconds: float, headers: dict[str, str] | None = None) -> str:
-        """Run wrk with this Lua script (which must end with DONE_HOOK); its stdout."""
+        """Run wrk with this Lua script (which must end with DONE_HOOK), threads_for(connections)
+        threads; its stdout."""
         assert base_url.startswith("http://127.0.0.1:"), "the benchmark only drives loopback"
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
             handle.write(script)
         try:
             duration = max(1, math.ceil(seconds))      # wrk takes whole seconds
-            command = [self.path, f"-t{min(self.threads, connections)}", f"-c{connections}", f"-d{duration}s",
+            command = [self.path, f"-t{self.threads_for(connections)}", f"-c{connections}", f"-d{duration}s",
                        "--timeout", "5s", "-s", handle.name]
             for name, value in (headers or {}).items():
                 command += ["-H", f"{name}: {value}"]

@@ -65,6 +65,8 @@ class Tally:
     hits: int = 0
     misses: int = 0
     rejected_writes: int = 0
+    # Calls per kind: issued (built-in generator), or answered (wrk: a read the cache
+    # bypassed, neither hit nor miss, is not counted).
     by_kind: dict[str, int] = field(default_factory=dict)
     # kind -> [hits, misses]: which reads the misses come from
     reads_by_kind: dict[str, list[int]] = field(default_factory=dict)
@@ -184,7 +186,9 @@ def run_tenants(base_url: str, calls: TenantCalls, *, connections: int, seconds:
         return asyncio.run(drive(base_url, calls, connections=connections, seconds=seconds, headers={},
                                  on_response=calls.on_response, rate=rate))
     assert rate is None, "wrk does not pace its calls"
-    script = tenants_script(calls.tenants, threads=min(wrk.threads, connections))
+    threads = wrk.threads_for(connections)
+    assert len(calls.tenants) >= threads, "each wrk thread drives tenants of its own"
+    script = tenants_script(calls.tenants, threads=threads)
     stdout = wrk.run_script(base_url, script, connections=connections, seconds=seconds)
     calls.tally = tally_of(stdout)
     return parse_output(stdout)

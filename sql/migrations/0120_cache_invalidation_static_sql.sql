@@ -1,5 +1,5 @@
 -- The cache invalidation trigger of migration 0100 with static SQL: same payloads, one
--- plan per session instead of one per write.
+-- plan per trigger and session instead of one per write.
 --
 -- Why: 0100 built its UPDATE/DELETE query as a string and ran it with EXECUTE, so
 -- PostgreSQL parsed and planned it again for every statement that changed a row. PL/pgSQL
