@@ -331,7 +331,7 @@ class Runner:
         for variant, group in ((f"{TENANTS} tenants", everyone), ("1 tenant", everyone[:1])):
             calls = TenantCalls(group)
             # The 50 tenants run flat out, by wrk when the bench has it (tenants.lua: the
-            # built-in generator spent about a third of the two cores on this mix); the lone
+            # built-in generator took about a fifth of the CPU the run used); the lone
             # tenant on one connection, paced at the rate each of the 50 had, which only the
             # built-in generator can do.
             wrk = self.generator if per_tenant is None and isinstance(self.generator, WrkGenerator) else None

@@ -1,6 +1,6 @@
 -- The tenants mix (service/bench/tenants.py) driven by wrk instead of the built-in
 -- Python generator, which shares the machine's two cores with the service and
--- PostgreSQL and spent about a third of them on this mix.
+-- PostgreSQL and took about a fifth of the CPU a run of this mix used (0.37 of 2 cores).
 --
 -- tenants.py prepends the data: THREADS (wrk's -t), SEED, SLOTS (the shuffled cycle of
 -- call kinds, the same as the built-in generator's), READS (kind -> path) and TENANTS
