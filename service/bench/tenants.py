@@ -93,6 +93,7 @@ class TenantCalls:
     """Hands out the mix, each call to a tenant drawn at random; tallies cache hits."""
 
     def __init__(self, tenants: list[Tenant], seed: int = 7) -> None:
+        self.seed = seed        # tenants.lua walks the same cycle (run_tenants with wrk)
         slots = _shuffled_mix(seed)
         # Each tenant walks the same shuffled cycle of the mix, so each of the 50 makes
         # the very sequence of calls the lone tenant makes: what differs between the two
@@ -142,7 +143,7 @@ class TenantCalls:
 WRITES = ("create", "patch")
 
 
-def tenants_script(tenants: list[Tenant], *, threads: int, seed: int = 7) -> str:
+def tenants_script(tenants: list[Tenant], *, threads: int, seed: int) -> str:
     """tenants.lua with its data: the tenants, the shuffled cycle and the read paths."""
     def lua(value: object) -> str:
         if isinstance(value, dict):
@@ -188,7 +189,7 @@ def run_tenants(base_url: str, calls: TenantCalls, *, connections: int, seconds:
     assert rate is None, "wrk does not pace its calls"
     threads = wrk.threads_for(connections)
     assert len(calls.tenants) >= threads, "each wrk thread drives tenants of its own"
-    script = tenants_script(calls.tenants, threads=threads)
+    script = tenants_script(calls.tenants, threads=threads, seed=calls.seed)
     stdout = wrk.run_script(base_url, script, connections=connections, seconds=seconds)
     calls.tally = tally_of(stdout)
     return parse_output(stdout)
