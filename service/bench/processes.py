@@ -35,8 +35,10 @@ def free_port() -> int:
 class ChildProcess:
     """One benchmark child listening on 127.0.0.1:port."""
 
-    def __init__(self, label: str, argv: Sequence[str], env: dict[str, str], port: int, log_dir: Path) -> None:
+    def __init__(self, label: str, argv: Sequence[str], env: dict[str, str], port: int, log_dir: Path,
+                 root: Path = ROOT) -> None:
         self.label = label
+        self.root = root            # the checkout it runs from (tenants_ab: another revision's)
         self.argv = list(argv)
         self.env = env
         self.port = port
@@ -53,7 +55,7 @@ class ChildProcess:
         log = self.log_path.open("wb")
         # Its own process group, so a Ctrl-C at the terminal reaches the bench first
         # and the bench stops its children in order.
-        self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=ROOT, env=self.env, stdout=log,
+        self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=self.root, env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self._wait_ready()
@@ -143,12 +145,13 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
-def service_process(label: str, env: dict[str, str], log_dir: Path, workers: int = 1) -> ChildProcess:
+def service_process(label: str, env: dict[str, str], log_dir: Path, workers: int = 1,
+                    root: Path = ROOT) -> ChildProcess:
     port = free_port()
     argv = ["run.py", "serve", "--port", str(port)]
     if workers != 1:
         argv += ["--workers", str(workers)]
-    return ChildProcess(label, argv, {**env, "PORT": str(port)}, port, log_dir)
+    return ChildProcess(label, argv, {**env, "PORT": str(port)}, port, log_dir, root)
 
 
 def ceiling_process(kind: str, env: dict[str, str], log_dir: Path, *extra: str) -> ChildProcess:
