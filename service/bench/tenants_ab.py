@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import io
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -46,8 +47,9 @@ SEED_SCRIPT = r'''
 import asyncio, json, secrets, sys
 
 async def main(url, owner_posts, tenants, posts_each):
+    import service
     from service.auth.passwords import hash_password_async
-    from service.bench.database import _database
+    from service.bench.database import CLIENTS, OWNER_EMAIL, PROJECTS, _database
     from service.db.migrations import migrate
     from service.store import users
     from service.store.seed import analyze, seed
@@ -56,9 +58,12 @@ async def main(url, owner_posts, tenants, posts_each):
     credentials = []
     async with _database(url) as db:
         await migrate(db)
-        owner = await users.insert(db, email="bench-owner@example.com", password_hash=password_hash,
+        # As database.prepare seeds the bench owner, then as database.seed_tenants (which
+        # older revisions lack) seeds the tenants.
+        owner = await users.insert(db, email=OWNER_EMAIL, password_hash=password_hash,
                                    full_name="Bench Owner", is_admin=False)
-        await seed(db, owner_id=owner["id"], clients=10, projects=50, posts=owner_posts, show_progress=False)
+        await seed(db, owner_id=owner["id"], clients=CLIENTS, projects=PROJECTS, posts=owner_posts,
+                   show_progress=False)
         for n in range(tenants):
             email = f"bench-tenant-{n + 1}@example.com"
             user = await users.insert(db, email=email, password_hash=password_hash, full_name=f"Tenant {n + 1}",
@@ -67,7 +72,7 @@ async def main(url, owner_posts, tenants, posts_each):
                        show_progress=False)
             credentials.append((email, password))
         await analyze(db)
-    print(json.dumps(credentials))
+    print(json.dumps({"credentials": credentials, "code": service.__file__}))
 
 asyncio.run(main(sys.argv[1], *map(int, sys.argv[2:])))
 '''
@@ -82,7 +87,7 @@ class Side:
     label: str          # "A" (before) or "B" (after)
     ref: str            # what the user named
     root: Path          # its files
-    commit: str         # its commit, short ("." with changes: "+dirty")
+    commit: str         # its commit, short ("." with changes, untracked files included: "+changes")
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def checkout(label: str, ref: str, into: Path) -> Side:
     """The files of `ref` in `into` (`.`: this checkout itself)."""
     if ref == ".":
         head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        dirty = _git("status", "--porcelain", "--untracked-files=normal")
         return Side(label, ref, ROOT, head + ("+changes" if dirty else ""))
     try:
         commit = _git("rev-parse", "--short", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -110,7 +115,8 @@ def checkout(label: str, ref: str, into: Path) -> Side:
     archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True)
     into.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(into, filter="data")
+        # filter="data" (refuse links and paths out of `into`) exists from Python 3.11.4 on.
+        tar.extractall(into, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     return Side(label, ref, into, commit)
 
 
@@ -126,30 +132,38 @@ class Sizes:
 
 
 def seed_side(side: Side, url: str, sizes: Sizes, env: dict[str, str]) -> list[tuple[str, str]]:
+    """Migrate and seed with the side's own code; the tenants' credentials."""
     done = subprocess.run([sys.executable, "-c", SEED_SCRIPT, url, str(sizes.owner_posts), str(sizes.tenants),
                            str(sizes.posts_each)], cwd=side.root, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"seeding with {side.ref} ({side.commit}) failed:\n{done.stderr[-3000:]}")
-    return [tuple(pair) for pair in json.loads(done.stdout.strip().splitlines()[-1])]
+    seeded = json.loads(done.stdout.strip().splitlines()[-1])
+    code = Path(seeded["code"]).resolve()
+    if not code.is_relative_to(side.root.resolve()):
+        raise RuntimeError(f"side {side.label} was seeded by {code}, not by the code in {side.root}")
+    return [tuple(pair) for pair in seeded["credentials"]]
 
 
-def measure(side: Side, run: int, admin_url: str, sizes: Sizes, config: BenchConfig, work: Path) -> Measured:
+def measure(side: Side, run: int, admin_url: str, sizes: Sizes, config: BenchConfig, work: Path,
+            wrk: WrkGenerator | None) -> Measured:
     """One run of one side: its database, seed, service, warm-up and measurement; all dropped after."""
     from service.bench.cli import service_env
     from service.db.admin import create_database, drop_database, with_database
-    name = f"cj_ab_{run}_{side.label.lower()}"
+    # Unique: a run killed before its drop must not stop the next one on the same server.
+    name = f"cj_ab_{run}_{side.label.lower()}_{secrets.token_hex(3)}"
     asyncio.run(create_database(admin_url, name))
     try:
         url = with_database(admin_url, name)
         env = {**service_env(url, work / name, config), "CACHE_ENABLED": "true", "PROFILING_ENABLED": "true",
                "CACHE_MAX_SIZE": str(CACHE_SIZE)}
-        env.pop("PYTHONPATH", None)         # each side imports its own `service` package
+        # Each side imports its own `service` package, whatever the caller's environment says.
+        env["PYTHONPATH"] = str(side.root)
+        env.pop("PYTHONSAFEPATH", None)
         credentials = seed_side(side, url, sizes, env)
-        child = service_process(f"tenants-ab-{run}-{side.label}", env, config.out / "logs", root=side.root).start()
+        child = service_process(f"tenants-ab-{run}-{side.label}", env, config.out / "logs", root=side.root)
         try:
+            child.start()
             tenants = gather_tenants(child.base_url, credentials)
-            generator = choose_generator(config.generator)
-            wrk = generator if isinstance(generator, WrkGenerator) else None
             if config.warmup > 0:
                 run_tenants(child.base_url, TenantCalls(tenants), connections=config.connections,
                             seconds=config.warmup, wrk=wrk if config.warmup >= 1 else None)
@@ -166,21 +180,32 @@ def measure(side: Side, run: int, admin_url: str, sizes: Sizes, config: BenchCon
         asyncio.run(drop_database(admin_url, name))
 
 
+def _shown(value: float | None, fmt: str, unit: str = "") -> str:
+    return "n/a" if value is None else format(value, fmt) + unit
+
+
+def failures(runs: list[Measured]) -> int:
+    """Calls that went wrong in all runs: no answer, a non-2xx answer, a refused write."""
+    return sum(m.errors + m.non_2xx + m.rejected_writes for m in runs)
+
+
 def report(sides: dict[str, Side], runs: list[Measured], order: list[str]) -> str:
     lines = ["| run | side | revision | req/s | p50 ms | hit rate | server CPU µs/req | errors | non-2xx "
              "| writes rejected |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for n, m in enumerate(runs, 1):
         side = sides[m.side]
-        hits = "n/a" if m.hit_rate is None else f"{m.hit_rate:.1f} %"
-        cpu = "n/a" if m.server_cpu_us is None else f"{m.server_cpu_us:,.0f}"
         lines.append(f"| {n} | {m.side} | {side.ref} ({side.commit}) | {m.requests_per_s:,.0f} | {m.p50_ms:.2f} | "
-                     f"{hits} | {cpu} | {m.errors} | {m.non_2xx} | {m.rejected_writes} |")
+                     f"{_shown(m.hit_rate, '.1f', ' %')} | {_shown(m.server_cpu_us, ',.0f')} | {m.errors} | "
+                     f"{m.non_2xx} | {m.rejected_writes} |")
     means = {label: statistics.mean(m.requests_per_s for m in runs if m.side == label) for label in set(order)}
     lines.append("")
     lines.append("mean req/s: " + ", ".join(f"{label} {means[label]:,.0f}" for label in sorted(means)))
     if means.get("A") and "B" in means:
         lines.append(f"B / A: {means['B'] / means['A']:.2f}x")
+    if failures(runs):
+        lines.append(f"FAILED CALLS: {failures(runs)} (errors, non-2xx answers, refused writes): the figures "
+                     "measure something else")
     return "\n".join(lines)
 
 
@@ -203,8 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     order = args.order.split()
     if not order or set(order) - {"A", "B"}:
         parser.error('--order is a list of A and B, e.g. "B A B A"')
-    if args.tenants < 2 or args.posts_each < 10 or args.duration <= 0:
-        parser.error("need --tenants >= 2 (one per wrk thread), --posts-each >= 10 and --duration > 0")
+    if (args.tenants < 2 or args.posts_each < 10 or args.owner_posts < 0 or args.duration <= 0
+            or args.connections < 1):
+        parser.error("need --tenants >= 2, --posts-each >= 10, --owner-posts >= 0, --duration > 0 and "
+                     "--connections >= 1")
+    try:
+        generator = choose_generator(args.generator)
+    except RuntimeError as exc:
+        parser.error(str(exc))
+    wrk = generator if isinstance(generator, WrkGenerator) else None
+    if wrk is not None and args.tenants < wrk.threads_for(args.connections):
+        parser.error(f"wrk runs {wrk.threads_for(args.connections)} threads here, each driving tenants of its "
+                     "own: give at least as many --tenants")
     config = BenchConfig(duration=args.duration, warmup=args.warmup, connections=args.connections, out=args.out,
                          generator=args.generator)
     sizes = Sizes(args.owner_posts, args.tenants, args.posts_each)
@@ -221,14 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         with bench_server(load_settings(create_secret=False), work) as admin_url:
             runs = []
             for n, label in enumerate(order, 1):
-                runs.append(measure(sides[label], n, admin_url, sizes, config, work))
+                runs.append(measure(sides[label], n, admin_url, sizes, config, work, wrk))
                 m = runs[-1]
                 print(f"run {n} {label}: {m.requests_per_s:,.0f} req/s, p50 {m.p50_ms:.2f} ms, hit rate "
-                      f"{'n/a' if m.hit_rate is None else f'{m.hit_rate:.1f} %'}, server CPU "
-                      f"{'n/a' if m.server_cpu_us is None else f'{m.server_cpu_us:,.0f}'} µs/req", flush=True)
+                      f"{_shown(m.hit_rate, '.1f', ' %')}, server CPU {_shown(m.server_cpu_us, ',.0f', ' µs/req')}",
+                      flush=True)
         print()
         print(report(sides, runs, order))
-    return 0
+    return 1 if failures(runs) else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`python -m service.bench.tenants_ab` runs end to end: both sides seeded, served and
-measured in the order asked, each run on its own revision's code.
+measured in the order asked, each run on its own revision's code (the tool refuses a side
+seeded by any other `service` package, and this test sets PYTHONPATH to this checkout).
 
 Proves that it ran and reported every run with no failed call; its figures (req/s, hit
 rates) are never asserted: a benchmark on a shared machine is not a test of speed.
@@ -23,8 +24,13 @@ def _head() -> str | None:
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WORKERS", "PORT", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WORKERS", "PORT")}
     env["VAR_DIR"] = str(tmp_path / "var")
+    # On purpose: side A must still run its own code, not this checkout's, even when the
+    # environment points every Python at this checkout and keeps the working directory off
+    # sys.path (the tool checks which `service` package seeded each side, and fails otherwise).
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONSAFEPATH"] = "1"
     if os.environ.get("TEST_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     return subprocess.run([sys.executable, "-m", "service.bench.tenants_ab", *args, "--out", str(tmp_path / "out")],
