@@ -1,14 +1,32 @@
-"""Prometheus metrics of the job worker: queue depth by kind and status (a snapshot the
-worker refreshes at each heartbeat), jobs finished by kind and outcome, pickup latency
-(from due to claimed) and run time."""
+"""Prometheus metrics of the job queue and of this process's worker.
+
+The queue's gauges are read from the jobs table when GET /metrics is scraped (at most
+once a second, refresh_queue), by every serving process whether it runs a worker or not,
+so a deployment whose workers run as `run.py worker` (no /metrics of their own) still
+shows its queue: depth by kind and status, the oldest due queued job's wait, jobs failed
+for good in the last 15 minutes. The worker's own figures are this process's: attempts
+finished by kind and outcome, pickup latency (from due to claimed) and run time."""
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from service.observability.metrics import PREFIX, _pid_label
 from service.observability.stats import Histogram
+from service.store import jobs
+
+log = logging.getLogger(__name__)
+
+# The queue is read at most this often per process, however often it is scraped; a
+# failed read (database down, slow) is not retried for BACKOFF_S, so scrapes stay quick,
+# and the queue's series are left out until a read succeeds: no stale figure is shown.
+REFRESH_EVERY_S = 1.0
+REFRESH_TIMEOUT_S = 1.0
+BACKOFF_S = 10.0
 
 PICKUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 RUN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -20,6 +38,9 @@ class JobMetrics:
         self.pickup: dict[str, Histogram] = {}
         self.duration: dict[str, Histogram] = {}
         self.depth: dict[tuple[str, str], int] = {}
+        self.oldest_due_s: float | None = None      # None: not read yet, or the last read failed
+        self.recent_failures: int | None = None
+        self._next_read = 0.0                        # monotonic: not before this
 
     def picked_up(self, kind: str, seconds: float) -> None:
         histogram = self.pickup.get(kind) or self.pickup.setdefault(kind, Histogram(PICKUP_BUCKETS))
@@ -33,6 +54,24 @@ class JobMetrics:
     def set_depth(self, rows) -> None:
         self.depth = {(row["kind"], row["status"]): row["jobs"] for row in rows}
 
+    async def refresh_queue(self, db) -> None:
+        """Read the queue's gauges from the jobs table, unless read within REFRESH_EVERY_S
+        (or a read failed within BACKOFF_S). Never raises: /metrics must answer."""
+        if time.monotonic() < self._next_read:
+            return
+        try:
+            async with asyncio.timeout(REFRESH_TIMEOUT_S):
+                depth = await jobs.depth(db)
+                gauges = await jobs.queue_gauges(db)
+        except Exception as exc:        # the database is down or slow: the scrape goes on without the queue
+            log.warning("job queue metrics not read (%r); left out of /metrics for %.0f s", exc, BACKOFF_S)
+            self.depth, self.oldest_due_s, self.recent_failures = {}, None, None
+            self._next_read = time.monotonic() + BACKOFF_S
+            return
+        self.set_depth(depth)
+        self.oldest_due_s, self.recent_failures = gauges["oldest_due_s"], gauges["recent_failures"]
+        self._next_read = time.monotonic() + REFRESH_EVERY_S
+
 
 class JobCollector:
     def __init__(self, metrics: JobMetrics) -> None:
@@ -40,11 +79,19 @@ class JobCollector:
 
     def collect(self) -> Iterator:
         pid = _pid_label()
-        depth = GaugeMetricFamily(f"{PREFIX}_jobs", "jobs by kind and status (refreshed at each worker heartbeat)",
+        depth = GaugeMetricFamily(f"{PREFIX}_jobs", "jobs in the table by kind and status (read at scrape time)",
                                   labels=["kind", "status", "pid"])
         for (kind, status), count in sorted(self.metrics.depth.items()):
             depth.add_metric([kind, status, pid], count)
         yield depth
+        for name, value, text in (
+                ("oldest_due_seconds", self.metrics.oldest_due_s,
+                 "how long the oldest due queued job has waited for a worker (0: none due)"),
+                ("recent_failures", self.metrics.recent_failures, "jobs that failed for good in the last 15 minutes")):
+            if value is not None:
+                gauge = GaugeMetricFamily(f"{PREFIX}_jobs_{name}", text, labels=["pid"])
+                gauge.add_metric([pid], value)
+                yield gauge
         finished = CounterMetricFamily(f"{PREFIX}_jobs_finished", "job attempts ended by this process",
                                        labels=["kind", "outcome", "pid"])
         for (kind, outcome), count in sorted(self.metrics.finished_total.items()):

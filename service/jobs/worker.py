@@ -269,8 +269,6 @@ class Worker:
         if rescued:
             self._wakeup.set()
         await self.schedule_maintenance()
-        if self.metrics is not None:
-            self.metrics.set_depth(await jobs.depth(self.db))
 
     async def schedule_maintenance(self) -> None:
         interval = self.settings.jobs_maintenance_interval_s

@@ -29,6 +29,7 @@ MARK_CANCELLED = query("jobs/mark_cancelled")
 NEXT_DUE = query("jobs/next_due")
 OLDEST_QUEUED = query("jobs/oldest_queued")
 PRUNE = query("jobs/prune")
+QUEUE_GAUGES = query("jobs/queue_gauges")
 PRUNE_WORKERS = query("jobs/prune_workers")
 RECENT_FAILURES = query("jobs/recent_failures")
 RELEASE = query("jobs/release")
@@ -204,6 +205,11 @@ async def depth(db) -> list[asyncpg.Record]:
 
 async def oldest_queued_s(db) -> float | None:
     return await db.fetchval(OLDEST_QUEUED)
+
+
+async def queue_gauges(db) -> asyncpg.Record:
+    """(oldest_due_s, recent_failures): the queue's alerting gauges (GET /metrics)."""
+    return await db.fetchrow(QUEUE_GAUGES)
 
 
 async def running(db, limit: int = 50) -> list[asyncpg.Record]:

@@ -3,10 +3,12 @@ idempotency, ownership, the list, cancellation, results (CSV/JSONL/report) and t
 download headers, the export's snapshot, /api/health/jobs."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
 import json
+import time
 import uuid
 
 import asyncpg
@@ -320,3 +322,59 @@ async def test_health_jobs_reports_depth_workers_and_failures(make_api, settings
     text = await metrics.text()
     assert 'cj_jobs_finished_total{kind="report",outcome="succeeded"' in text
     assert "cj_jobs_pickup_latency_seconds_bucket" in text
+
+
+def _sample(text: str, name: str) -> float:
+    """The value of the one sample of `name` in a Prometheus text page."""
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")]
+    assert len(values) == 1, (name, values)
+    return values[0]
+
+
+async def test_metrics_read_the_queue_from_the_table_in_a_process_without_a_worker(api, db_conn):
+    # The api fixture runs no job worker (conftest.py), as a serve with JOBS_WORKER=false
+    # beside `run.py worker` processes: the queue's gauges come from the table at scrape time.
+    # This session's database is younger than an hour: no other job has waited that long.
+    ids = await db_conn.fetch("""
+        INSERT INTO jobs (kind, status, attempts, max_attempts, error, run_after, created_at, finished_at)
+        VALUES ('report', 'queued', 0, 5, NULL, clock_timestamp() - interval '1 hour',
+                clock_timestamp() - interval '1 hour', NULL),
+               ('export', 'failed', 5, 5, 'boom', clock_timestamp(), clock_timestamp(), clock_timestamp()),
+               ('export', 'failed', 5, 5, 'old', clock_timestamp(), clock_timestamp() - interval '1 hour',
+                clock_timestamp() - interval '20 minutes')
+        RETURNING id""")
+    try:
+        text = await (await api.client.get("/metrics")).text()
+        assert 3600 <= _sample(text, "cj_jobs_oldest_due_seconds") < 3700
+        # Counted here another way: failed rows whose finish is less than 15 minutes old.
+        rows = await db_conn.fetch("SELECT clock_timestamp() - finished_at AS age FROM jobs WHERE status = 'failed'")
+        recent = sum(1 for row in rows if row["age"].total_seconds() < 15 * 60)
+        assert recent >= 1 and _sample(text, "cj_jobs_recent_failures") == recent
+        queued = await db_conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'report' AND status = 'queued'")
+        depth = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                 if line.startswith("cj_jobs{") and 'kind="report"' in line and 'status="queued"' in line]
+        assert depth == [queued]
+    finally:
+        await db_conn.execute("DELETE FROM jobs WHERE id = ANY($1::uuid[])", [row["id"] for row in ids])
+
+
+async def test_metrics_answer_without_the_queue_while_the_jobs_table_cannot_be_read(api, db_conn, monkeypatch):
+    from service.jobs import metrics as job_metrics
+    monkeypatch.setattr(job_metrics, "BACKOFF_S", 1.0)       # the test waits out the back-off
+    # Another session holds the table: the scrape's read gives up after REFRESH_TIMEOUT_S.
+    held = db_conn.transaction()
+    await held.start()
+    try:
+        await db_conn.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = await api.client.get("/metrics")
+        text = await response.text()
+        assert response.status == 200 and time.monotonic() - started < 10
+        # The page is whole but for the queue: no stale figure, no made-up one.
+        assert "cj_http_requests_total" in text
+        assert "cj_jobs_oldest_due_seconds{" not in text and "cj_jobs_recent_failures{" not in text
+    finally:
+        await held.rollback()
+    await asyncio.sleep(1.2)
+    text = await (await api.client.get("/metrics")).text()
+    assert _sample(text, "cj_jobs_oldest_due_seconds") >= 0 and _sample(text, "cj_jobs_recent_failures") >= 0

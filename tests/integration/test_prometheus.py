@@ -12,11 +12,15 @@ So a misspelt metric, a label the service never sets, or a wrong aggregation fai
 the test, while the service does not have to be failing for its alerts to be proven.
 The replica group's series exist only with a replica configured: here they are only
 evaluated and healthy; test_prometheus_replica.py proves them on a real standby.
+The job queue's rules read the jobs table, so each test here serves a database of its
+own: the session's holds the failed jobs other tests make on purpose.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import secrets
 import subprocess
 import threading
 import time
@@ -24,8 +28,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import pytest
 import yaml
+from dbutil import create_database, drop_database
 from live import ROOT, Service, free_port, require_tool, served, stop, wait_until
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"
@@ -35,6 +41,16 @@ REPLICA_GROUP = "content-jumpstart-api-replica"     # series only when DATABASE_
 RATE_INTERVAL = "10s"                    # what $__rate_interval becomes (Grafana: >= 4 scrape intervals)
 COMPARISON = re.compile(r"^(?P<query>.+?)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<threshold>-?[0-9.]+(?:e-?[0-9]+)?)\s*$",
                         re.DOTALL)
+
+
+@pytest.fixture
+def own_database(pg_server):
+    """A fresh migrated database: its jobs table holds only what the test puts there."""
+    admin_url, _ = pg_server
+    name = f"cj_prometheus_{secrets.token_hex(4)}"
+    url = asyncio.run(create_database(admin_url, name, migrate=True))
+    yield url
+    asyncio.run(drop_database(admin_url, name))
 
 
 def dashboard_targets() -> list[tuple[str, str]]:
@@ -90,7 +106,8 @@ def test_dashboard_is_grafana_json_with_unique_panels_and_datasource_variables()
     expected = {"Connections", "Acquire timeouts and suspected leaks", "Acquire wait", "Connection hold time",
                 "Hit rate by tier", "Hits and misses by tier", "Evictions and entries by tier", "Coherent",
                 "Executions by query", "p95 by query", "Slow executions by query", "Requests by route and status",
-                "5xx ratio", "Latency", "CPU", "Resident memory"}
+                "5xx ratio", "Latency", "CPU", "Resident memory", "Jobs by status", "Oldest due job waiting",
+                "Failed in the last 15 minutes", "Job attempts finished by outcome", "Pickup latency p95 by kind"}
     assert expected <= titles, expected - titles
 
 
@@ -101,7 +118,7 @@ def test_every_alert_is_a_query_compared_with_a_number():
                      "ContentJumpstartPoolSaturated", "ContentJumpstartPoolAcquireTimeouts",
                      "ContentJumpstartConnectionLeakSuspected", "ContentJumpstartSlowQueries",
                      "ContentJumpstartCacheIncoherent", "ContentJumpstartReplicaUnavailable",
-                     "ContentJumpstartReplicaLagging"}
+                     "ContentJumpstartReplicaLagging", "ContentJumpstartJobsWaiting", "ContentJumpstartJobsFailed"}
     for rule in rules:
         split_alert(rule["expr"])
         assert rule["labels"]["severity"] in ("critical", "warning") and rule["annotations"]["summary"]
@@ -189,8 +206,10 @@ class Traffic(threading.Thread):
             self.first_round.set()
 
 
-def test_every_dashboard_query_and_alert_returns_data_from_a_real_prometheus(database_url, tmp_path):
-    with served(database_url, tmp_path, SLOW_QUERY_THRESHOLD_MS="0") as service:
+def test_every_dashboard_query_and_alert_returns_data_from_a_real_prometheus(own_database, tmp_path):
+    # The serve's own job worker runs its first maintenance job at start: the panels of
+    # attempts finished and pickup latency have a series.
+    with served(own_database, tmp_path, SLOW_QUERY_THRESHOLD_MS="0") as service:
         _, _, token = service.user()
         prometheus = start_prometheus(tmp_path, service.port)
         traffic = Traffic(service, token)
@@ -236,3 +255,63 @@ def test_every_dashboard_query_and_alert_returns_data_from_a_real_prometheus(dat
             stop(prometheus.process)
     if prometheus.process.returncode not in (0, None):
         pytest.fail(f"prometheus exited {prometheus.process.returncode}: {prometheus.log.read_text()[-2000:]}")
+
+
+def rule_states(prometheus: Prometheus) -> dict[str, str]:
+    """alert name -> inactive | pending | firing, for the rules evaluated so far."""
+    groups = prometheus.api("rules")["data"]["groups"]
+    return {rule["name"]: rule["state"] for group in groups for rule in group["rules"]
+            if not rule.get("lastEvaluation", "0001").startswith("0001")}
+
+
+def job_alerts_raised(prometheus: Prometheus) -> dict[str, str] | None:
+    """Every rule's state once JobsFailed fires (no `for`) and JobsWaiting is pending (`for: 5m`)."""
+    states = rule_states(prometheus)
+    raised = (states.get("ContentJumpstartJobsFailed") == "firing"
+              and states.get("ContentJumpstartJobsWaiting") == "pending")
+    return states if raised else None
+
+
+def test_job_queue_alerts_fire_while_a_due_job_waits_and_a_job_failed_then_clear(own_database, tmp_path):
+    """No worker anywhere (JOBS_WORKER=false): a job due ten minutes ago waits, and one job
+    failed for good just now. The serving process reads both from the table at each scrape."""
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(own_database)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute("""
+        INSERT INTO jobs (kind, status, run_after, created_at)
+        VALUES ('report', 'queued', clock_timestamp() - interval '10 minutes',
+                clock_timestamp() - interval '10 minutes');
+        INSERT INTO jobs (kind, status, attempts, max_attempts, error, started_at, finished_at)
+        VALUES ('export', 'failed', 5, 5, 'boom', clock_timestamp(), clock_timestamp());"""))
+    with served(own_database, tmp_path, JOBS_WORKER="false") as service:
+        prometheus = start_prometheus(tmp_path, service.port)
+        try:
+            wait_until(lambda: prometheus.api("status/runtimeinfo").get("status") == "success",
+                       "prometheus to answer", timeout=30)
+            states = wait_until(lambda: job_alerts_raised(prometheus), "the job alerts to fire and to be pending",
+                                timeout=30)
+            others = {name: state for name, state in states.items() if "Jobs" not in name and state != "inactive"}
+            assert not others, others
+            waited = prometheus.query(f'max by (job) (cj_jobs_oldest_due_seconds{{job="{JOB}"}})')
+            assert float(waited[0]["value"][1]) >= 600, waited
+            failed = prometheus.query(f'max by (job) (cj_jobs_recent_failures{{job="{JOB}"}})')
+            assert failed[0]["value"][1] == "1", failed
+            assert any(r["metric"].get("status") == "queued" and r["value"][1] == "1"
+                       for r in prometheus.query(f'cj_jobs{{job="{JOB}",kind="report"}}'))
+
+            # A worker took the job and the failure was dealt with: both clear.
+            asyncio.run(execute("""
+                UPDATE jobs SET status = 'succeeded', started_at = clock_timestamp(), finished_at = clock_timestamp()
+                WHERE status = 'queued';
+                DELETE FROM jobs WHERE status = 'failed';"""))
+            wait_until(lambda: all(rule_states(prometheus).get(name) == "inactive"
+                                   for name in ("ContentJumpstartJobsFailed", "ContentJumpstartJobsWaiting")),
+                       "the job alerts to clear", timeout=30)
+            assert prometheus.query(f'max by (job) (cj_jobs_oldest_due_seconds{{job="{JOB}"}})')[0]["value"][1] == "0"
+        finally:
+            stop(prometheus.process)
