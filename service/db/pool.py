@@ -388,7 +388,16 @@ class Pool:
                 raise translate_db_error(exc) from exc
             # No await between the acquire and this line: the connection is open here.
             state = self._connections.get(conn.get_server_pid())
-            if state is None or not self._needs_ping(state) or await self._ping(conn, state):
+            if state is None or not self._needs_ping(state):
+                return conn, state
+            try:
+                alive = await self._ping(conn, state)
+            except BaseException:
+                # Cancelled during the ping (the caller's own deadline): the connection is
+                # out of the pool and not yet the caller's; without this it is lost for good.
+                _terminate(conn)
+                raise
+            if alive:
                 return conn, state
             if time.perf_counter() >= deadline:
                 raise self._timed_out()
@@ -420,10 +429,7 @@ class Pool:
             self.events.pre_ping_failures += 1
             log.warning("pool: pre-ping failed on backend pid %d (%s); replacing the connection",
                         state.pid, type(exc).__name__)
-            try:
-                conn.terminate()   # returns the slot to asyncpg's queue, empty
-            except asyncpg.InterfaceError:
-                pass               # already closed and given back when the loss was noticed
+            _terminate(conn)
             return False
 
     async def _checkin(self, pool: asyncpg.Pool, conn: asyncpg.Connection, state: _Connection | None,
@@ -516,3 +522,11 @@ class Pool:
     def backend_pids(self) -> list[int]:
         """Server pids of the open connections (tests and diagnostics)."""
         return sorted(self._connections)
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    """Close a checked-out connection at once; its slot goes back to asyncpg's queue, empty."""
+    try:
+        conn.terminate()
+    except asyncpg.InterfaceError:
+        pass               # already closed and given back when the loss was noticed

@@ -1,7 +1,7 @@
 """Prometheus metrics of the job queue and of this process's worker.
 
 The queue's gauges are read from the jobs table when GET /metrics is scraped (at most
-once a second, refresh_queue), by every serving process whether it runs a worker or not,
+once a second per process, refresh_queue), by every serving process whether it runs a worker or not,
 so a deployment whose workers run as `run.py worker` (no /metrics of their own) still
 shows its queue: depth by kind and status, the oldest due queued job's wait, jobs failed
 for good in the last 15 minutes. The worker's own figures are this process's: attempts
@@ -21,11 +21,13 @@ from service.store import jobs
 
 log = logging.getLogger(__name__)
 
-# The queue is read at most this often per process, however often it is scraped; a
-# failed read (database down, slow) is not retried for BACKOFF_S, so scrapes stay quick,
-# and the queue's series are left out until a read succeeds: no stale figure is shown.
+# The queue is read at most this often per process, however often (or concurrently) it
+# is scraped. The server bounds the read (sql/jobs/queue_read_limits.sql: a held lock
+# 250 ms, a statement 800 ms); REFRESH_TIMEOUT_S is the backstop for a database that does
+# not answer at all. A failed read is not retried for BACKOFF_S, so scrapes stay quick,
+# and the queue's samples are left out until a read succeeds: no stale figure is shown.
 REFRESH_EVERY_S = 1.0
-REFRESH_TIMEOUT_S = 1.0
+REFRESH_TIMEOUT_S = 2.0
 BACKOFF_S = 10.0
 
 PICKUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -56,21 +58,29 @@ class JobMetrics:
 
     async def refresh_queue(self, db) -> None:
         """Read the queue's gauges from the jobs table, unless read within REFRESH_EVERY_S
-        (or a read failed within BACKOFF_S). Never raises: /metrics must answer."""
+        (or a read failed within BACKOFF_S). Never raises: /metrics must answer.
+
+        The alerting gauges first (two index probes), then the depth by kind and status (a
+        scan of the jobs kept for JOBS_RETENTION_HOURS): a depth too slow to read costs
+        the depth, not the alerts."""
         if time.monotonic() < self._next_read:
             return
+        self._next_read = time.monotonic() + REFRESH_EVERY_S     # a concurrent scrape does not read again
+        gauges_read = False
         try:
-            async with asyncio.timeout(REFRESH_TIMEOUT_S):
-                depth = await jobs.depth(db)
-                gauges = await jobs.queue_gauges(db)
-        except Exception as exc:        # the database is down or slow: the scrape goes on without the queue
-            log.warning("job queue metrics not read (%r); left out of /metrics for %.0f s", exc, BACKOFF_S)
-            self.depth, self.oldest_due_s, self.recent_failures = {}, None, None
+            async with asyncio.timeout(REFRESH_TIMEOUT_S), db.transaction() as session:
+                await jobs.limit_queue_read(session)
+                gauges = await jobs.queue_gauges(session)
+                self.oldest_due_s, self.recent_failures = gauges["oldest_due_s"], gauges["recent_failures"]
+                gauges_read = True
+                self.set_depth(await jobs.depth(session))
+        except Exception as exc:        # the database is down or slow: the scrape goes on without it
+            log.warning("job queue %s not read (%r); left out of /metrics for %.0f s",
+                        "depth" if gauges_read else "metrics", exc, BACKOFF_S)
+            self.depth = {}
+            if not gauges_read:
+                self.oldest_due_s = self.recent_failures = None
             self._next_read = time.monotonic() + BACKOFF_S
-            return
-        self.set_depth(depth)
-        self.oldest_due_s, self.recent_failures = gauges["oldest_due_s"], gauges["recent_failures"]
-        self._next_read = time.monotonic() + REFRESH_EVERY_S
 
 
 class JobCollector:
@@ -88,10 +98,10 @@ class JobCollector:
                 ("oldest_due_seconds", self.metrics.oldest_due_s,
                  "how long the oldest due queued job has waited for a worker (0: none due)"),
                 ("recent_failures", self.metrics.recent_failures, "jobs that failed for good in the last 15 minutes")):
-            if value is not None:
-                gauge = GaugeMetricFamily(f"{PREFIX}_jobs_{name}", text, labels=["pid"])
+            gauge = GaugeMetricFamily(f"{PREFIX}_jobs_{name}", text, labels=["pid"])
+            if value is not None:       # None: not read yet, or the last read failed (no sample, no stale one)
                 gauge.add_metric([pid], value)
-                yield gauge
+            yield gauge
         finished = CounterMetricFamily(f"{PREFIX}_jobs_finished", "job attempts ended by this process",
                                        labels=["kind", "outcome", "pid"])
         for (kind, outcome), count in sorted(self.metrics.finished_total.items()):

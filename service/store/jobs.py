@@ -30,6 +30,7 @@ NEXT_DUE = query("jobs/next_due")
 OLDEST_QUEUED = query("jobs/oldest_queued")
 PRUNE = query("jobs/prune")
 QUEUE_GAUGES = query("jobs/queue_gauges")
+QUEUE_READ_LIMITS = query("jobs/queue_read_limits")
 PRUNE_WORKERS = query("jobs/prune_workers")
 RECENT_FAILURES = query("jobs/recent_failures")
 RELEASE = query("jobs/release")
@@ -210,6 +211,11 @@ async def oldest_queued_s(db) -> float | None:
 async def queue_gauges(db) -> asyncpg.Record:
     """(oldest_due_s, recent_failures): the queue's alerting gauges (GET /metrics)."""
     return await db.fetchrow(QUEUE_GAUGES)
+
+
+async def limit_queue_read(session) -> None:
+    """Within a transaction: its statements give up on a held lock or a slow scan (GET /metrics)."""
+    await session.fetchrow(QUEUE_READ_LIMITS)
 
 
 async def running(db, limit: int = 50) -> list[asyncpg.Record]:

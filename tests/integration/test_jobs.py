@@ -335,10 +335,16 @@ async def test_metrics_read_the_queue_from_the_table_in_a_process_without_a_work
     # The api fixture runs no job worker (conftest.py), as a serve with JOBS_WORKER=false
     # beside `run.py worker` processes: the queue's gauges come from the table at scrape time.
     # This session's database is younger than an hour: no other job has waited that long.
+    # Also rows that must not count: a retry waiting out its backoff (not due yet) and a
+    # finished job, both due long before.
     ids = await db_conn.fetch("""
         INSERT INTO jobs (kind, status, attempts, max_attempts, error, run_after, created_at, finished_at)
         VALUES ('report', 'queued', 0, 5, NULL, clock_timestamp() - interval '1 hour',
                 clock_timestamp() - interval '1 hour', NULL),
+               ('email', 'queued', 1, 5, 'retry', clock_timestamp() + interval '1 hour',
+                clock_timestamp() - interval '3 hours', NULL),
+               ('report', 'succeeded', 1, 5, NULL, clock_timestamp() - interval '2 hours',
+                clock_timestamp() - interval '2 hours', clock_timestamp() - interval '2 hours'),
                ('export', 'failed', 5, 5, 'boom', clock_timestamp(), clock_timestamp(), clock_timestamp()),
                ('export', 'failed', 5, 5, 'old', clock_timestamp(), clock_timestamp() - interval '1 hour',
                 clock_timestamp() - interval '20 minutes')
@@ -360,8 +366,13 @@ async def test_metrics_read_the_queue_from_the_table_in_a_process_without_a_work
 
 async def test_metrics_answer_without_the_queue_while_the_jobs_table_cannot_be_read(api, db_conn, monkeypatch):
     from service.jobs import metrics as job_metrics
-    monkeypatch.setattr(job_metrics, "BACKOFF_S", 1.0)       # the test waits out the back-off
-    # Another session holds the table: the scrape's read gives up after REFRESH_TIMEOUT_S.
+    first = await (await api.client.get("/metrics")).text()
+    assert _sample(first, "cj_jobs_oldest_due_seconds") >= 0      # read once: the figures exist
+    # Every scrape reads again; the test waits out a short back-off.
+    monkeypatch.setattr(job_metrics, "REFRESH_EVERY_S", 0.0)
+    monkeypatch.setattr(job_metrics, "BACKOFF_S", 1.0)
+    await asyncio.sleep(job_metrics.REFRESH_TIMEOUT_S)      # past the first read's once-a-second limit
+    # Another session holds the table (as a migration would): the read gives up (lock_timeout).
     held = db_conn.transaction()
     await held.start()
     try:
@@ -370,7 +381,7 @@ async def test_metrics_answer_without_the_queue_while_the_jobs_table_cannot_be_r
         response = await api.client.get("/metrics")
         text = await response.text()
         assert response.status == 200 and time.monotonic() - started < 10
-        # The page is whole but for the queue: no stale figure, no made-up one.
+        # The page is whole but for the queue's samples: not the figures read before.
         assert "cj_http_requests_total" in text
         assert "cj_jobs_oldest_due_seconds{" not in text and "cj_jobs_recent_failures{" not in text
     finally:

@@ -138,6 +138,25 @@ async def test_pre_ping_replaces_a_dead_idle_connection(build, settings, db_conn
     assert pool.backend_pids() and pid not in pool.backend_pids()
 
 
+async def test_a_checkout_cancelled_during_its_ping_gives_the_connection_back(build, settings):
+    """A caller's own deadline can fall while the pool pings an idle connection (GET /metrics
+    gives its read of the job queue two seconds): the connection, already out of asyncpg's
+    pool and not yet the caller's, must not be lost to the pool for good."""
+    api, app = await build(settings.replace(db_pool_size=1, db_max_overflow=0, db_pool_timeout=10))
+    db = app[keys.DB]
+    pool = db.pool
+    pool.pre_ping_after_idle_s, pool.pre_ping_timeout_s = 0.0, 60.0     # every checkout pings, patiently
+    await api.call("GET", "/test/sleep?s=0", expect=200)
+    # Its ping gets no answer (asyncpg internals, test only): the checkout waits in the ping.
+    [holder] = [h for h in pool.raw._holders if h._con is not None]
+    holder._con._transport.pause_reading()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1.0):
+            await db.fetchval(SLEEP, seconds=0.0)
+    # The one slot is free again: answered by a new connection, not a 503 after db_pool_timeout.
+    await api.call("GET", "/test/sleep?s=0", expect=200)
+
+
 async def test_recycle_replaces_old_connections(build, settings):
     api, app = await build(settings.replace(db_pool_size=1, db_max_overflow=0, db_pool_recycle=1))
     pool = app[keys.DB].pool
