@@ -338,9 +338,8 @@ class Runner:
             connections = self.config.connections if per_tenant is None else 1
             row = Row("tenants", variant, target, "90% reads / 10% writes", connections)
             if self.config.warmup > 0:
-                # wrk counts whole seconds: a sub-second warm-up (--quick) stays built-in, as in _warm.
                 run_tenants(child.base_url, calls, connections=connections, seconds=self.config.warmup,
-                            rate=per_tenant, wrk=wrk if self.config.warmup >= 1 else None)
+                            rate=per_tenant, wrk=wrk)
             rates = row.hit_rates
             for _ in range(self.config.repeats):
                 calls.tally = type(calls.tally)()

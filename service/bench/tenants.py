@@ -182,8 +182,9 @@ def run_tenants(base_url: str, calls: TenantCalls, *, connections: int, seconds:
                 rate: float | None = None, wrk: WrkGenerator | None = None) -> LoadResult:
     """The mix for `seconds`, tallied in calls.tally: by wrk when given (tenants.lua; it
     cannot pace), else by the built-in generator. `rate`: calls per second in all
-    (unbounded when None)."""
-    if wrk is None:
+    (unbounded when None). wrk counts whole seconds: a shorter run (a --quick warm-up)
+    stays built-in."""
+    if wrk is None or seconds < 1:
         return asyncio.run(drive(base_url, calls, connections=connections, seconds=seconds, headers={},
                                  on_response=calls.on_response, rate=rate))
     assert rate is None, "wrk does not pace its calls"

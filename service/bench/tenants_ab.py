@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.bench.config import BenchConfig
-from service.bench.load import choose_generator
+from service.bench.load import LoadResult, choose_generator
 from service.bench.load_wrk import WrkGenerator
 from service.bench.processes import ROOT, service_process
 from service.bench.tenants import CACHE_SIZE, TenantCalls, gather_tenants, run_tenants
@@ -93,12 +93,8 @@ class Side:
 @dataclass(frozen=True)
 class Measured:
     side: str
-    requests_per_s: float
-    p50_ms: float
+    load: LoadResult            # with server_cpu_s: the service's CPU (user + system) over the run
     hit_rate: float | None
-    server_cpu_us: float | None     # the service's CPU per request (user + system)
-    errors: int
-    non_2xx: int
     rejected_writes: int
 
 
@@ -166,7 +162,7 @@ def measure(side: Side, run: int, admin_url: str, sizes: Sizes, config: BenchCon
             tenants = gather_tenants(child.base_url, credentials)
             if config.warmup > 0:
                 run_tenants(child.base_url, TenantCalls(tenants), connections=config.connections,
-                            seconds=config.warmup, wrk=wrk if config.warmup >= 1 else None)
+                            seconds=config.warmup, wrk=wrk)
             calls = TenantCalls(tenants)
             cpu_before = child.cpu_seconds()
             result = run_tenants(child.base_url, calls, connections=config.connections, seconds=config.duration,
@@ -174,8 +170,7 @@ def measure(side: Side, run: int, admin_url: str, sizes: Sizes, config: BenchCon
             result = dataclasses.replace(result, server_cpu_s=child.cpu_seconds() - cpu_before)
         finally:
             child.stop()
-        return Measured(side.label, result.rps, result.p50_ms, calls.tally.hit_rate, result.cpu_us_per_request,
-                        result.errors, result.non_2xx, calls.tally.rejected_writes)
+        return Measured(side.label, result, calls.tally.hit_rate, calls.tally.rejected_writes)
     finally:
         asyncio.run(drop_database(admin_url, name))
 
@@ -186,7 +181,7 @@ def _shown(value: float | None, fmt: str, unit: str = "") -> str:
 
 def failures(runs: list[Measured]) -> int:
     """Calls that went wrong in all runs: no answer, a non-2xx answer, a refused write."""
-    return sum(m.errors + m.non_2xx + m.rejected_writes for m in runs)
+    return sum(m.load.errors + m.load.non_2xx + m.rejected_writes for m in runs)
 
 
 def report(sides: dict[str, Side], runs: list[Measured], order: list[str]) -> str:
@@ -195,10 +190,11 @@ def report(sides: dict[str, Side], runs: list[Measured], order: list[str]) -> st
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for n, m in enumerate(runs, 1):
         side = sides[m.side]
-        lines.append(f"| {n} | {m.side} | {side.ref} ({side.commit}) | {m.requests_per_s:,.0f} | {m.p50_ms:.2f} | "
-                     f"{_shown(m.hit_rate, '.1f', ' %')} | {_shown(m.server_cpu_us, ',.0f')} | {m.errors} | "
-                     f"{m.non_2xx} | {m.rejected_writes} |")
-    means = {label: statistics.mean(m.requests_per_s for m in runs if m.side == label) for label in set(order)}
+        load = m.load
+        lines.append(f"| {n} | {m.side} | {side.ref} ({side.commit}) | {load.rps:,.0f} | {load.p50_ms:.2f} | "
+                     f"{_shown(m.hit_rate, '.1f', ' %')} | {_shown(load.cpu_us_per_request, ',.0f')} | "
+                     f"{load.errors} | {load.non_2xx} | {m.rejected_writes} |")
+    means = {label: statistics.mean(m.load.rps for m in runs if m.side == label) for label in set(order)}
     lines.append("")
     lines.append("mean req/s: " + ", ".join(f"{label} {means[label]:,.0f}" for label in sorted(means)))
     if means.get("A") and "B" in means:
@@ -258,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             for n, label in enumerate(order, 1):
                 runs.append(measure(sides[label], n, admin_url, sizes, config, work, wrk))
                 m = runs[-1]
-                print(f"run {n} {label}: {m.requests_per_s:,.0f} req/s, p50 {m.p50_ms:.2f} ms, hit rate "
-                      f"{_shown(m.hit_rate, '.1f', ' %')}, server CPU {_shown(m.server_cpu_us, ',.0f', ' µs/req')}",
-                      flush=True)
+                print(f"run {n} {label}: {m.load.rps:,.0f} req/s, p50 {m.load.p50_ms:.2f} ms, hit rate "
+                      f"{_shown(m.hit_rate, '.1f', ' %')}, server CPU "
+                      f"{_shown(m.load.cpu_us_per_request, ',.0f', ' µs/req')}", flush=True)
         print()
         print(report(sides, runs, order))
     return 1 if failures(runs) else 0

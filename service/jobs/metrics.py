@@ -71,7 +71,8 @@ class JobMetrics:
             async with asyncio.timeout(REFRESH_TIMEOUT_S), db.transaction() as session:
                 await jobs.limit_queue_read(session)
                 gauges = await jobs.queue_gauges(session)
-                self.oldest_due_s, self.recent_failures = gauges["oldest_due_s"], gauges["recent_failures"]
+                # The gauge reads 0 while no job is due (the query says NULL).
+                self.oldest_due_s, self.recent_failures = gauges["oldest_due_s"] or 0.0, gauges["recent_failures"]
                 gauges_read = True
                 self.set_depth(await jobs.depth(session))
         except Exception as exc:        # the database is down or slow: the scrape goes on without it

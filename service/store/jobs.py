@@ -27,7 +27,6 @@ INSERT_RESULT = query("jobs/insert_result")
 INSERT_SCHEDULED = query("jobs/insert_scheduled")
 MARK_CANCELLED = query("jobs/mark_cancelled")
 NEXT_DUE = query("jobs/next_due")
-OLDEST_QUEUED = query("jobs/oldest_queued")
 PRUNE = query("jobs/prune")
 QUEUE_GAUGES = query("jobs/queue_gauges")
 QUEUE_READ_LIMITS = query("jobs/queue_read_limits")
@@ -204,12 +203,9 @@ async def depth(db) -> list[asyncpg.Record]:
     return await db.fetch(DEPTH)
 
 
-async def oldest_queued_s(db) -> float | None:
-    return await db.fetchval(OLDEST_QUEUED)
-
-
 async def queue_gauges(db) -> asyncpg.Record:
-    """(oldest_due_s, recent_failures): the queue's alerting gauges (GET /metrics)."""
+    """(oldest_due_s: None when no queued job is due, recent_failures): the queue's alerting
+    gauges (GET /metrics, GET /api/health/jobs)."""
     return await db.fetchrow(QUEUE_GAUGES)
 
 

@@ -7,7 +7,6 @@ once per session, and dropped at the end.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from dbutil import create_database, drop_database
+from dbutil import fresh_database
 
 from service.app import create_app
 from service.settings import Settings
@@ -46,10 +45,8 @@ def pg_server():
 def database_url(pg_server):
     """A fresh, migrated database for this test session."""
     admin_url, _ = pg_server
-    name = f"cj_test_{os.getpid()}_{secrets.token_hex(3)}"
-    url = asyncio.run(create_database(admin_url, name, migrate=True))
-    yield url
-    asyncio.run(drop_database(admin_url, name))
+    with fresh_database(admin_url, "cj_test") as url:
+        yield url
 
 
 @pytest.fixture

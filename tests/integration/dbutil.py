@@ -1,9 +1,11 @@
 """Scratch databases on the test server: the db layer's helper, plus migration."""
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 
@@ -21,6 +23,17 @@ async def create_database(admin_url: str, name: str, *, migrate: bool) -> str:
         finally:
             await conn.close()
     return url
+
+
+@contextmanager
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new migrated database for the block, from synchronous code (fixtures); dropped after it."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    url = asyncio.run(create_database(admin_url, name, migrate=True))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(admin_url, name))
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ import uuid
 
 import asyncpg
 from jobutil import held_lock, insert_posts, lock_waiters, wait_for, wait_job, worker_settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.jobs.tasks.exports import CSV_COLUMNS
 
@@ -324,9 +325,15 @@ async def test_health_jobs_reports_depth_workers_and_failures(make_api, settings
     assert "cj_jobs_pickup_latency_seconds_bucket" in text
 
 
+def _samples(text: str, name: str, **labels: str) -> list[float]:
+    """The values of `name`'s samples with these labels in a Prometheus text page."""
+    return [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()]
+
+
 def _sample(text: str, name: str) -> float:
-    """The value of the one sample of `name` in a Prometheus text page."""
-    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")]
+    """The value of the one sample of `name`."""
+    values = _samples(text, name)
     assert len(values) == 1, (name, values)
     return values[0]
 
@@ -357,8 +364,7 @@ async def test_metrics_read_the_queue_from_the_table_in_a_process_without_a_work
         recent = sum(1 for row in rows if row["age"].total_seconds() < 15 * 60)
         assert recent >= 1 and _sample(text, "cj_jobs_recent_failures") == recent
         queued = await db_conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'report' AND status = 'queued'")
-        depth = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                 if line.startswith("cj_jobs{") and 'kind="report"' in line and 'status="queued"' in line]
+        depth = _samples(text, "cj_jobs", kind="report", status="queued")
         assert depth == [queued]
     finally:
         await db_conn.execute("DELETE FROM jobs WHERE id = ANY($1::uuid[])", [row["id"] for row in ids])

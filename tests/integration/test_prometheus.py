@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import secrets
 import subprocess
 import threading
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import yaml
-from dbutil import create_database, drop_database
+from dbutil import fresh_database
 from live import ROOT, Service, free_port, require_tool, served, stop, wait_until
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"
@@ -47,10 +46,8 @@ COMPARISON = re.compile(r"^(?P<query>.+?)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<thresh
 def own_database(pg_server):
     """A fresh migrated database: its jobs table holds only what the test puts there."""
     admin_url, _ = pg_server
-    name = f"cj_prometheus_{secrets.token_hex(4)}"
-    url = asyncio.run(create_database(admin_url, name, migrate=True))
-    yield url
-    asyncio.run(drop_database(admin_url, name))
+    with fresh_database(admin_url, "cj_prometheus") as url:
+        yield url
 
 
 def dashboard_targets() -> list[tuple[str, str]]:

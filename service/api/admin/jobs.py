@@ -18,7 +18,7 @@ async def jobs_report(db, app: web.Application) -> dict[str, Any]:
     return {
         "depth": [{"kind": r["kind"], "status": r["status"], "jobs": r["jobs"]} for r in depth],
         "queued": sum(r["jobs"] for r in depth if r["status"] == "queued"),
-        "oldest_queued_age_s": await jobs.oldest_queued_s(db),
+        "oldest_queued_age_s": (await jobs.queue_gauges(db))["oldest_due_s"],
         "running": [dict(r) for r in await jobs.running(db)],
         "workers": [dict(r) for r in await jobs.workers(db)],
         "recent_failures": [dict(r) for r in await jobs.recent_failures(db)],
