@@ -90,7 +90,7 @@ class Settings:
     token_ttl_hours: int = 168
     log_level: str = "INFO"
     # The event loop of `run.py serve`, `run.py worker` and the bench's ceilings:
-    # uvloop | asyncio (service/http/loops.py; README "Performance" has the measurement).
+    # uvloop | asyncio (service/http/loops.py; docs/performance.md has the measurement).
     event_loop: str = "uvloop"
 
     # Background jobs (issue 10, docs/API.md section 8)

@@ -32,7 +32,7 @@ TENANTS = 50
 # The service's CACHE_MAX_SIZE for this scenario: each tenant keeps ~12 entries in the
 # short tier (its lists and post details), 600 for 50 tenants; at the default 100 the LRU
 # evicts tenants' entries for each other (measured: 33 % hits vs 54 % alone), which is
-# sizing, not invalidation. README "Performance" has both figures.
+# sizing, not invalidation. docs/performance.md ("Tenants") has both figures.
 CACHE_SIZE = 1000
 POSTS_EACH = 400
 BY_ID = 10                  # posts per tenant the reads rotate through

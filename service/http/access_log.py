@@ -12,7 +12,7 @@ LOG_FORMAT=json, one object per line with the fields at the top level (observabi
 writes the other log lines with the same keys).
 
 Cost: a logging record costs 6-10 us to create and dispatch, which measured as a large
-share of the cached hot path (README, Performance). So the hook only formats the line
+share of the cached hot path (docs/performance.md, "Access log cost"). So the hook only formats the line
 (a few scalars, an f-string or orjson) and appends it to a buffer; the buffer goes to
 the logger as ONE record per batch, every FLUSH_INTERVAL_S or MAX_BATCH lines and when
 the app stops. Each line of a batch is complete, timestamped when its request ended;

@@ -1,7 +1,7 @@
 """The event loop the service runs on: EVENT_LOOP=uvloop (default) or asyncio.
 
 uvloop (libuv under the asyncio API) was measured against the standard loop with
-`run.py bench` (README "Performance"); the setting keeps the standard loop one
+`run.py bench` (docs/performance.md, "Event loop"); the setting keeps the standard loop one
 variable away, e.g. for a platform uvloop does not build on.
 """
 from __future__ import annotations

@@ -105,6 +105,6 @@ async def test_each_statement_notifies_its_rows_per_owner(api, db_conn, database
 
 async def test_the_trigger_function_has_no_dynamic_sql(db_conn):
     """Migration 0120: no EXECUTE, so PL/pgSQL keeps each query's plan (per trigger, per
-    session) instead of parsing and planning one per write (README "Performance")."""
+    session) instead of parsing and planning one per write (docs/performance.md)."""
     body = await db_conn.fetchval("SELECT prosrc FROM pg_proc WHERE proname = 'notify_cache_invalidation_of_rows'")
     assert "pg_notify" in body and "EXECUTE" not in body.upper()
