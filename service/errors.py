@@ -5,6 +5,8 @@ from __future__ import annotations
 class ApiError(Exception):
     status = 400
     code = "bad_request"
+    # The rest of the request cannot be trusted or waited for: answer, then close.
+    closes_connection = False
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
                  headers: dict[str, str] | None = None, errors: list[dict] | None = None,
@@ -59,6 +61,14 @@ class Conflict(ApiError):
 class RequestTimeout(ApiError):
     """The body did not arrive within REQUEST_BODY_TIMEOUT_S; the connection is closed."""
     status, code = 408, "request_timeout"
+    closes_connection = True
+
+
+class UnreadableBody(ApiError):
+    """The body's framing or encoding is broken (a bad chunk, a Content-Encoding that does
+    not decode); the connection is closed, since where the next request starts is unknown."""
+    status, code = 400, "bad_request"
+    closes_connection = True
 
 
 class PayloadTooLarge(ApiError):

@@ -50,6 +50,8 @@ class Settings:
     # A request's headers, and its body, must arrive within these (408 and a closed connection).
     request_header_timeout_s: float = 10.0
     request_body_timeout_s: float = 30.0
+    # An answer the client stops accepting (not one byte for this long) is cut: connection aborted.
+    response_send_timeout_s: float = 30.0
     # Database sessions one user's requests may hold at once (a fair share of the pool).
     db_user_concurrency: int = 8
     # asyncpg's prepared-statement cache per connection; 0 behind PgBouncer (transaction mode).
@@ -104,6 +106,9 @@ class Settings:
     jobs_backoff_base_s: float = 2.0
     jobs_backoff_max_s: float = 600.0
     jobs_export_batch_rows: int = 1000
+    # Jobs one user may have queued or running at once; one more answers 429 with
+    # Retry-After (service/jobs/quota.py). Jobs the service enqueues itself are not refused.
+    jobs_max_active_per_user: int = 100
     smtp_url: str | None = None
     smtp_from: str = "Content Jumpstart <noreply@localhost>"
 
@@ -250,6 +255,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DB_USER_CONCURRENCY": ("db_user_concurrency", _int(1)),
     "REQUEST_HEADER_TIMEOUT_S": ("request_header_timeout_s", _float(0.001)),
     "REQUEST_BODY_TIMEOUT_S": ("request_body_timeout_s", _float(0.001)),
+    "RESPONSE_SEND_TIMEOUT_S": ("response_send_timeout_s", _float(0.001)),
     "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0)),
     "DB_STATEMENT_CACHE_SIZE": ("db_statement_cache_size", _int(0, 100000)),
     "DB_LEAK_THRESHOLD_S": ("db_leak_threshold_s", _float(0.001)),
@@ -286,6 +292,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "JOBS_BACKOFF_BASE_S": ("jobs_backoff_base_s", _float(0.01)),
     "JOBS_BACKOFF_MAX_S": ("jobs_backoff_max_s", _float(0.01)),
     "JOBS_EXPORT_BATCH_ROWS": ("jobs_export_batch_rows", _int(1, 100000)),
+    "JOBS_MAX_ACTIVE_PER_USER": ("jobs_max_active_per_user", _int(1, 1000000)),
     "SMTP_URL": ("smtp_url", _smtp_url),
     "SMTP_FROM": ("smtp_from", _text),
 

@@ -11,10 +11,11 @@ from service.auth.guards import require_user
 from service.auth.passwords import hash_password_async, verify_password_async
 from service.auth.tokens import bearer_token, new_token, token_digest
 from service.auth.user import User
-from service.errors import Conflict, Unauthorized
+from service.errors import Conflict, Unauthorized, ValidationFailed
 from service.http.body import PUBLIC_BODY_BYTES, read_json
 from service.http.responses import json_response, no_content
 from service.schemas import users as schema
+from service.schemas.types import EMAIL_TOO_LONG, MAX_EMAIL_LENGTH
 from service.schemas.validate import validate_body
 from service.store import users
 
@@ -40,6 +41,11 @@ async def login(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request, PUBLIC_BODY_BYTES), schema.LOGIN)
     db, settings = db_of(request), request.app[keys.SETTINGS]
     email, address = throttle.normalize_email(body["email"]), throttle.client_address(request)
+    if len(email) > MAX_EMAIL_LENGTH:
+        # No account has such an email (register refuses it): refused as register refuses it,
+        # before any query or hashing, so it costs nothing and reveals nothing.
+        raise ValidationFailed(f"email: {EMAIL_TOO_LONG}", field="email",
+                               errors=[{"field": "email", "message": EMAIL_TOO_LONG}])
     # Before any hashing: a throttled caller costs one indexed query, no CPU.
     await throttle.check(db, settings, email, address)
     row = await users.for_login(db, email)

@@ -39,19 +39,27 @@ class CachedBody:
 
 _canonical: dict[str, str] = {}
 _CANONICAL_MAX = 4096
+# Only query strings up to this long are memoised: the memo stays under about 4096 x
+# (512 + 3 x 512) characters (re-encoding can triple a string: %ff becomes %EF%BF%BD),
+# whatever callers send, refused or not. Longer ones are rare and re-encoded each time.
+_CANONICAL_MEMO_CHARS = 512
 
 
 def canonical_query(request: web.Request) -> str:
     """Every query parameter, order-independent (part of a cache key).
 
-    Memoised by the raw query string: parsing, sorting and re-encoding it was a
-    visible share of a cache hit."""
-    raw = request.query_string
+    Memoised by the query string as sent: parsing, sorting and re-encoding it was a
+    visible share of a cache hit. Not by `request.query_string`, which yarl has partly
+    decoded (`%25` becomes `%`, `%26` stays): `search=a%26b` ("a&b") and `search=a%2526b`
+    ("a%26b") would share one entry and answer each other's posts."""
+    raw = request.rel_url.raw_query_string
     canonical = _canonical.get(raw)
     if canonical is None:
-        if len(_canonical) >= _CANONICAL_MAX:
-            _canonical.clear()
-        canonical = _canonical[raw] = urlencode(sorted(request.query.items()))
+        canonical = urlencode(sorted(request.query.items()))
+        if len(raw) <= _CANONICAL_MEMO_CHARS:
+            if len(_canonical) >= _CANONICAL_MAX:
+                _canonical.clear()
+            _canonical[raw] = canonical
     return canonical
 
 

@@ -15,6 +15,7 @@ from service.http import security_headers
 from service.http.body import read_json
 from service.http.middleware import server_timing
 from service.http.responses import json_response
+from service.jobs import quota
 from service.schemas import jobs as schema
 from service.schemas.validate import parse_id, validate_body
 from service.store import jobs, projects
@@ -46,10 +47,18 @@ async def _optional_body(request: web.Request) -> dict:
     return await read_json(request)
 
 
-async def _enqueue_for_project(request: web.Request, kind: str, params: dict) -> web.Response:
+async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: type) -> web.Response:
+    """The caller first: an anonymous request is 401 before a byte of its body is read (a
+    token-less client cannot make the loop parse more than 16 KiB, README "Limits"). Then
+    the project id and Idempotency-Key (cheap), then the body (up to 8 MiB), then one
+    transaction: the project must be the caller's, the job is inserted, and the caller must
+    still be within JOBS_MAX_ACTIVE_PER_USER jobs queued or running (else 429, and the job
+    rolls back; a repeated Idempotency-Key makes no job and is answered)."""
     user = await require_user(request)
     project_id = parse_id(request.match_info["id"], "project")
     key = _idempotency_key(request)
+    body = validate_body(await _optional_body(request), schema_of_body)
+    params = _params(kind, body)
     settings = request.app[keys.SETTINGS]
     async with db_of(request).transaction() as tx:
         if not await projects.visible(tx, project_id, user.scope):
@@ -57,22 +66,27 @@ async def _enqueue_for_project(request: web.Request, kind: str, params: dict) ->
         job_id, created = await jobs.enqueue(tx, owner_id=user.id, kind=kind, project_id=project_id,
                                              params=params, max_attempts=settings.jobs_max_attempts,
                                              idempotency_key=key)
+        if created:
+            await quota.require_room(tx, owner_id=user.id, cap=settings.jobs_max_active_per_user)
         row = await jobs.get(tx, job_id, None)
     response = json_response(request, jobs.detail(row), status=202 if created else 200)
     response.headers["Location"] = f"/api/jobs/{job_id}"
     return response
 
 
+def _params(kind: str, body: dict) -> dict:
+    if kind == "export":
+        return {"format": body.get("format") or "csv", "status": body.get("status"),
+                "platform": body.get("platform")}
+    return {}
+
+
 async def create_export(request: web.Request) -> web.Response:
-    body = validate_body(await _optional_body(request), schema.EXPORT)
-    params = {"format": body.get("format") or "csv", "status": body.get("status"),
-              "platform": body.get("platform")}
-    return await _enqueue_for_project(request, "export", params)
+    return await _enqueue_for_project(request, "export", schema.EXPORT)
 
 
 async def create_report(request: web.Request) -> web.Response:
-    validate_body(await _optional_body(request), schema.REPORT)
-    return await _enqueue_for_project(request, "report", {})
+    return await _enqueue_for_project(request, "report", schema.REPORT)
 
 
 async def list_jobs(request: web.Request) -> web.Response:

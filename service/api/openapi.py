@@ -29,6 +29,10 @@ _MEDIA = {"html page": "text/html", "javascript": "text/javascript", "css": "tex
           "metrics": "text/plain"}
 _WHAT_404 = {"clients": "client", "projects": "project", "runs": "run", "posts": "post", "jobs": "job"}
 
+# Answers a browser or a scraper fetches as files: they ignore a query string (a cache
+# buster); every other route refuses query parameters it does not take (api/routes.py).
+FILE_RESPONSES = frozenset({"html page", "javascript", "css", "metrics", "openapi document"})
+
 _ERRORS = {
     400: "Bad parameter or body: invalid JSON, an unknown or malformed query parameter, an invalid cursor",
     401: "No token, or an invalid or expired one",
@@ -215,8 +219,8 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     if route.method == "GET" and route.response not in ("no content",):
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)"}
     codes = {503}
-    if route.body is not None or route.query is not None or route.paginated or route.path.endswith("/reports"):
-        codes.add(400)
+    if route.response not in FILE_RESPONSES:
+        codes.add(400)      # an unknown query parameter, on every route that is not a file (api/routes.py)
     if route.auth in ("user", "admin", "admin_or_metrics"):
         codes.add(401)
     if route.auth in ("admin", "admin_or_metrics"):
@@ -235,11 +239,16 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         codes.add(409)
     if route.path == "/api/auth/login":
         codes |= {401, 429}
+    if route.path.endswith(("/exports", "/reports")):
+        codes.add(429)
     for code in sorted(codes):
         description = _ERRORS[code]
         if code == 409:
             description = ("Email already registered" if route.path == "/api/auth/register"
                            else "The job is already finished (cancel) or not finished yet (result)")
+        if code == 429 and route.path != "/api/auth/login":
+            description = ("Too many jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER); "
+                           "retry after Retry-After seconds")
         responses[str(code)] = _error(code, description, components)
     links = _links(route)
     if links:

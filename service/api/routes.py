@@ -10,6 +10,7 @@ every route answers as its row says.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -19,7 +20,9 @@ from aiohttp import web
 from service.api import auth, clients, docs, health, jobs, posts, projects, runs
 from service.api.admin import cache, database, full, metrics, profiling, status_page
 from service.api.admin import jobs as admin_jobs
+from service.api.openapi import FILE_RESPONSES
 from service.cache.invalidation import NEW_ROWS, OWNER_ROWS, PATH_ROW
+from service.http.middleware import expect_handler
 from service.schemas import admin as admin_schema
 from service.schemas import clients as client_schema
 from service.schemas import jobs as job_schema
@@ -27,6 +30,7 @@ from service.schemas import posts as post_schema
 from service.schemas import projects as project_schema
 from service.schemas import runs as run_schema
 from service.schemas import users as user_schema
+from service.schemas.validate import parse_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["public", "user", "admin", "metrics", "admin_or_metrics"]
@@ -175,9 +179,26 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def _without_query(handler: Handler) -> Handler:
+    """A route that takes no query parameters refuses any (400 naming each), like the
+    routes that take some: a typo never silently does something else."""
+    @functools.wraps(handler)
+    async def refusing_query(request: web.Request) -> web.StreamResponse:
+        if request.query_string:
+            parse_query(request.query, admin_schema.NONE)
+        return await handler(request)
+    return refusing_query
+
+
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        handler = route.handler
+        if route.query is None and not route.paginated and route.response not in FILE_RESPONSES:
+            handler = _without_query(handler)
+        app.router.add_route(route.method, route.path, handler, expect_handler=expect_handler)
+        if route.method == "GET":
+            # HEAD of every GET (RFC 9110 9.3.2): the same handler and headers; aiohttp sends no body.
+            app.router.add_route("HEAD", route.path, handler, expect_handler=expect_handler)
 
 
 def write_tables(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], tuple[str, ...]]:

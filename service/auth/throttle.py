@@ -9,6 +9,15 @@ attacker keeps trying). A success clears the email's failures. Concurrent attemp
 that pass the check together may each fail once more than the limit before the next
 check sees them.
 
+An email is counted under the key the database makes of it (sql/login_failures/):
+lower() of its NFKC form, the very expression the login lookup and the unique index
+users_email_lower_key compare, so every spelling that reaches one account counts
+against that account's one budget. Python's str.lower() is not that function ('İ'
+lowers to two characters, a word-final 'Σ' to 'ς'; PostgreSQL's result depends on the
+collation). The key is cut to login_failures' 320 characters: only a collation whose
+lower() grows text makes a longer one from an email of 254 characters, and keys merged
+by the cut are throttled sooner, never later.
+
 The client address is the TCP peer (`request.remote`), never X-Forwarded-For, which
 any client can write: behind a reverse proxy every request has the proxy's address, so
 run the service where it sees its clients, or keep LOGIN_MAX_FAILURES high enough for
@@ -28,8 +37,9 @@ from service.store import login_failures
 
 
 def normalize_email(email: str) -> str:
-    """The throttle's key for an email: as the accounts compare it (NFKC, any case)."""
-    return normalize_email_form(email).lower()
+    """The email as login passes it to the lookup and to the throttle: NFKC, trimmed. Not
+    lowered here: the queries lower it with the database's lower(), as the accounts compare."""
+    return normalize_email_form(email)
 
 
 def client_address(request: web.Request) -> str:

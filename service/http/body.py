@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from service import keys
-from service.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from service.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnreadableBody, UnsupportedMediaType
 from service.http.responses import JSON_CONTENT_TYPE
 from service.jsonutil import loads
 
@@ -21,6 +21,13 @@ _CHUNK = 64 * 1024
 def _too_large(limit: int) -> PayloadTooLarge:
     size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
     return PayloadTooLarge(f"request body is over {size}")
+
+
+def _cause(exc: web.RequestPayloadError) -> str:
+    """What the parser said, without echoing request bytes: its exception's class."""
+    cause = exc.__cause__ or exc.__context__
+    return {"ContentEncodingError": "its Content-Encoding does not decode",
+            "TransferEncodingError": "a malformed chunk"}.get(type(cause).__name__, "malformed framing")
 
 
 async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
@@ -47,6 +54,14 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> An
     except TimeoutError:
         # Bodies are read before any database work: a slow client holds no pool connection.
         raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+    except web.RequestPayloadError as exc:
+        # aiohttp's parser refused what came after the headers: a malformed chunk, or a
+        # gzip/deflate body that does not decompress (aiohttp decodes Content-Encoding).
+        # Marked finished, so aiohttp does not try to read the rest of it after our answer
+        # (its "lingering" read would meet the same error and log it as unhandled); the
+        # answer closes the connection (UnreadableBody.closes_connection).
+        request.content.feed_eof()
+        raise UnreadableBody(f"the request body could not be read: {_cause(exc)}") from None
     raw = b"".join(parts)
     if not raw:
         raise InvalidJson("request body is empty; a JSON object was expected")

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from service import keys
 from service.context import RequestContext, current_request
@@ -87,6 +87,25 @@ async def _handle(handler, request: web.Request, ctx: RequestContext) -> web.Str
         return await handler(request)
 
 
+async def expect_handler(request: web.Request) -> web.StreamResponse | None:
+    """The Expect header, for every route (api/routes.py): `100-continue` is answered as
+    aiohttp does; any other expectation is 417 in the error envelope. aiohttp's own
+    handler runs before any middleware and answers that 417 in plain text, with no
+    X-Request-ID and no security headers."""
+    if request.headers.get("Expect", "").lower() == "100-continue":
+        if request.version >= HttpVersion11:
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0      # the 100 is not part of the answer's size
+        return None
+    request_id = _request_id(request)
+    response = error_response(417, "expectation_failed", "only the expectation 100-continue is supported",
+                              request_id)
+    response.headers["X-Request-ID"] = request_id
+    security_headers.apply(response)
+    response.force_close()       # the client may send its body anyway: it is not read
+    return response
+
+
 @web.middleware
 async def request_middleware(request: web.Request, handler):
     """The one middleware. Each middleware layer costs a coroutine on every request,
@@ -116,8 +135,8 @@ async def request_middleware(request: web.Request, handler):
             response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
                                       field=exc.field, headers=exc.headers, errors=exc.errors,
                                       errors_truncated=exc.errors_truncated)
-            if exc.status == 408:
-                response.force_close()      # the rest of a slow body is not waited for
+            if exc.closes_connection:
+                response.force_close()      # the rest of a slow or broken body is not read
         except web.HTTPException as exc:
             if exc.status < 400:      # redirects and the like go out as aiohttp made them
                 status = exc.status

@@ -11,24 +11,36 @@ middleware runs. So:
   connections are not affected);
 - every error the handler produces itself (parser errors, that 408, the rare 500
   outside the app) is `{"error": {...}, "request_id": ...}` with an X-Request-ID
-  header and nothing of the request echoed.
+  header and nothing of the request echoed;
+- a body the parser refuses after its headers (a malformed chunk in a later packet)
+  fails the handler's read at once: aiohttp's C parser drops that payload without an
+  error and queues its 400 behind the running handler, which would otherwise wait
+  REQUEST_BODY_TIMEOUT_S and answer 408;
+- an answer the client stops accepting is cut: once a response fills the write buffer
+  (aiohttp's handler then waits in drain()), the connection is aborted, its unsent
+  bytes freed, when not one byte has left for RESPONSE_SEND_TIMEOUT_S. Progress counts
+  the kernel's send queue too (Linux SIOCOUTQ): it takes megabytes before the process's
+  buffer shrinks, so a slow reader who keeps reading is never cut.
 
-This relies on aiohttp internals (RequestHandler._waiter, _messages, _ErrInfo and
-handle_error's contract, AppRunner._make_server), pinned by requirements.txt and
-proven by tests/integration/test_slow_clients.py.
+This relies on aiohttp internals (RequestHandler._waiter, _messages, _current_request,
+_ErrInfo and handle_error's contract, AppRunner._make_server), pinned by requirements.txt
+and proven by tests/integration/test_slow_clients.py and test_adversarial_protocol.py.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import logging
+import struct
+import termios
 import uuid
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web, web_protocol
-from aiohttp.http_exceptions import BadHttpMessage
-from aiohttp.streams import EMPTY_PAYLOAD
+from aiohttp.http_exceptions import BadHttpMessage, TransferEncodingError
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from service.jsonutil import dumps
 
@@ -46,14 +58,39 @@ class HeaderTimeout(BadHttpMessage):
     code = 408
 
 
+# The checks of a stalled answer per RESPONSE_SEND_TIMEOUT_S: it is cut between 1 and
+# 1 + 1/_SEND_CHECKS times the limit after its last byte left.
+_SEND_CHECKS = 4
+
+
+def _kernel_queue(transport: asyncio.BaseTransport) -> int:
+    """Bytes the kernel holds for the peer, not yet acknowledged (Linux SIOCOUTQ); 0 if unknown."""
+    sock = transport.get_extra_info("socket")
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 class GuardedRequestHandler(web.RequestHandler):
-    def __init__(self, manager: web.Server, *, header_timeout_s: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout_s: float, send_timeout_s: float,
+                 **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self.header_timeout_s = header_timeout_s
+        self.send_timeout_s = send_timeout_s
         self._header_timer: asyncio.TimerHandle | None = None
+        # The send watch: the transport (force_close forgets self.transport while it still
+        # flushes), the bytes unsent at the last check, and checks since they last changed.
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._send_transport: asyncio.Transport | None = None
+        self._send_pending = 0
+        self._send_stalled = 0
 
     def data_received(self, data: bytes) -> None:
+        queued = len(self._messages)
         super().data_received(data)
+        if len(self._messages) > queued and isinstance(self._messages[-1][0], web_protocol._ErrInfo):
+            self._fail_dropped_payload(queued)
         waiting_for_request = (self._waiter is not None and not self._waiter.done() and not self._messages
                                and not self._force_close and not self._close)
         if waiting_for_request:
@@ -63,6 +100,33 @@ class GuardedRequestHandler(web.RequestHandler):
         elif self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    def _fail_dropped_payload(self, queued: int) -> None:
+        """The parser refused bytes: fail the body it was reading, which it dropped unfinished.
+
+        That body is the last request queued before the error, else the running handler's:
+        the parser reads one body to its end before the next request, so an unfinished one
+        is the body the error came in. Its reader then raises RequestPayloadError (read_json:
+        400 bad_request, connection closed) instead of waiting for bytes that will never be
+        fed to it. Marked finished as well, so aiohttp does not linger reading it after the
+        answer (the read would raise and be logged as unhandled)."""
+        err = self._messages[-1][0]
+        message, payload = next(((m, p) for m, p in reversed(list(self._messages)[:queued])
+                                 if not isinstance(m, web_protocol._ErrInfo)), (None, None))
+        if message is None and self._current_request is not None:
+            message, payload = self._current_request._message, self._current_request.content
+        if not isinstance(payload, StreamReader) or payload.is_eof() or payload.exception() is not None:
+            return
+        cause: BaseException = err.exc
+        if getattr(message, "chunked", False):
+            # What aiohttp's pure-Python parser raises for the same bytes; the C parser's
+            # BadHttpMessage quotes them. Neither text reaches the client or the log.
+            cause = TransferEncodingError("malformed chunked body")
+            cause.__cause__ = err.exc
+        exc = web_protocol.RequestPayloadError("the request body is malformed")
+        exc.__cause__ = cause                 # StreamReader sets it only when a read is waiting
+        payload.set_exception(exc, cause)
+        payload.feed_eof()
 
     def _on_header_timeout(self) -> None:
         self._header_timer = None
@@ -75,10 +139,49 @@ class GuardedRequestHandler(web.RequestHandler):
         waiter.set_result(None)      # first: close() would cancel the waiter
         self.close()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # Over the transport's high-water mark: aiohttp's writer waits in drain() from now on.
+        if self._send_timer is None and self.transport is not None:
+            self._send_transport = self.transport
+            self._send_pending = self._unsent(self.transport)
+            self._send_stalled = 0
+            self._send_timer = self._loop.call_later(self.send_timeout_s / _SEND_CHECKS, self._check_send)
+
+    @staticmethod
+    def _unsent(transport: asyncio.Transport) -> int:
+        return transport.get_write_buffer_size() + _kernel_queue(transport)
+
+    def _check_send(self) -> None:
+        """Every limit/_SEND_CHECKS while the write buffer holds bytes: abort the connection
+        when the bytes unsent have not changed for _SEND_CHECKS checks in a row."""
+        self._send_timer = None
+        transport = self._send_transport
+        if transport is None or transport.get_write_buffer_size() == 0:
+            self._send_transport = None       # drained: the next pause_writing watches again
+            return
+        pending = self._unsent(transport)
+        # Fewer: the client took bytes. More: the handler wrote (it was not blocked).
+        self._send_stalled = 0 if pending != self._send_pending else self._send_stalled + 1
+        self._send_pending = pending
+        if self._send_stalled < _SEND_CHECKS:
+            self._send_timer = self._loop.call_later(self.send_timeout_s / _SEND_CHECKS, self._check_send)
+            return
+        self._send_transport = None
+        # Where, and how much: never what was asked (the path or headers are request bytes).
+        peer = transport.get_extra_info("peername")
+        log.info("aborted the connection of %s: no progress sending its answer for %g s (%d bytes unsent)",
+                 peer[0] if isinstance(peer, tuple) else peer, self.send_timeout_s, pending)
+        transport.abort()                     # drops the buffer; connection_lost follows
+
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+        self._send_transport = None
         super().connection_lost(exc)
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
@@ -100,17 +203,21 @@ class GuardedRequestHandler(web.RequestHandler):
 
 class GuardedServer(web.Server):
     header_timeout_s: float = 10.0
+    send_timeout_s: float = 30.0
 
     def __call__(self) -> web.RequestHandler:
-        return GuardedRequestHandler(self, loop=self._loop, header_timeout_s=self.header_timeout_s, **self._kwargs)
+        return GuardedRequestHandler(self, loop=self._loop, header_timeout_s=self.header_timeout_s,
+                                     send_timeout_s=self.send_timeout_s, **self._kwargs)
 
 
 class GuardedAppRunner(web.AppRunner):
     """An AppRunner whose connections use GuardedRequestHandler."""
 
-    def __init__(self, app: web.Application, *, header_timeout_s: float, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, *, header_timeout_s: float, send_timeout_s: float,
+                 **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.header_timeout_s = header_timeout_s
+        self.send_timeout_s = send_timeout_s
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -118,4 +225,5 @@ class GuardedAppRunner(web.AppRunner):
                                 handler_cancellation=server.handler_cancellation, loop=server._loop,
                                 **server._kwargs)
         guarded.header_timeout_s = self.header_timeout_s
+        guarded.send_timeout_s = self.send_timeout_s
         return guarded

@@ -45,7 +45,7 @@ def json_response(request: web.Request, data: Any = None, *, status: int = 200, 
     if body is None:
         body = dumps(data)
     headers = {"Cache-Control": "private, no-cache"}
-    if request.method == "GET" and status == 200:
+    if request.method in ("GET", "HEAD") and status == 200:
         etag = etag or etag_for(body)
         headers["ETag"] = etag
         if _etag_matches(request.headers.get("If-None-Match"), etag):

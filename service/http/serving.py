@@ -21,7 +21,8 @@ LINGERING_TIME_S = 2.0
 async def start(app: web.Application, settings: Settings, *, host: str, port: int,
                 reuse_port: bool = False, handle_signals: bool = False) -> GuardedAppRunner:
     """Set the app up and listen; the caller cleans the returned runner up."""
-    runner = GuardedAppRunner(app, header_timeout_s=settings.request_header_timeout_s, access_log=None,
+    runner = GuardedAppRunner(app, header_timeout_s=settings.request_header_timeout_s,
+                              send_timeout_s=settings.response_send_timeout_s, access_log=None,
                               keepalive_timeout=KEEPALIVE_TIMEOUT_S, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
                               lingering_time=LINGERING_TIME_S,
                               handle_signals=handle_signals)

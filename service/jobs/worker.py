@@ -4,8 +4,10 @@ One Worker per process (run.py serve starts one unless JOBS_WORKER=false;
 run.py worker runs one without HTTP). It runs up to JOBS_CONCURRENCY jobs at once:
 
 - claim: `FOR UPDATE SKIP LOCKED` (sql/jobs/claim.sql), so two workers never claim
-  the same job; woken by NOTIFY (queue.Wakeups), by a finished job, by the next
-  retry coming due, or at the latest every JOBS_POLL_INTERVAL_S;
+  the same job, and fair across owners (owners with fewer jobs running first, then
+  turns, migration 0150), so one owner's backlog delays no one else's job; woken by
+  NOTIFY (queue.Wakeups), by a finished job, by the next retry coming due, or at the
+  latest every JOBS_POLL_INTERVAL_S;
 - heartbeat: every JOBS_RESCUE_AFTER_S / 3 each running job's heartbeat and progress
   are written, and whether its cancellation was asked for is read back; a job this
   worker no longer holds (rescued meanwhile) is stopped;

@@ -53,9 +53,16 @@ def Text(max_length: int = 10000, min_length: int = 0, **schema: Any) -> Any:
     return Annotated[str, *checks]
 
 
+# users.email and clients.email hold at most 254 characters (RFC 5321's path limit), counted
+# after normalize_email: NFKC can make one character up to 18 (㌕ is five).
+MAX_EMAIL_LENGTH = 254
+EMAIL_TOO_LONG = f"must be at most {MAX_EMAIL_LENGTH} characters (after NFKC normalisation)"
+
+
 def normalize_email(text: str) -> str:
     """NFKC (full-width and compatibility forms become their plain letters), trimmed.
-    Uniqueness is then case-insensitive in the database (lower(email))."""
+    Any case is then the database's lower(), never Python's str.lower(): one definition
+    for uniqueness (the index on lower(email)), the login lookup and the login throttle."""
     return unicodedata.normalize("NFKC", text).strip()
 
 
@@ -66,6 +73,8 @@ def _scripts(part: str) -> set[str]:
 
 def _email(value: str) -> str:
     text = normalize_email(_no_nul(value))
+    if len(text) > MAX_EMAIL_LENGTH:
+        raise ValueError(EMAIL_TOO_LONG)
     if any(unicodedata.category(ch) in _INVISIBLE for ch in text):
         raise ValueError("must not contain invisible or control characters")
     if not _EMAIL.match(text):
@@ -75,7 +84,8 @@ def _email(value: str) -> str:
     return text
 
 
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email),
+# max_length bounds what is sent (and what NFKC is run on); _email bounds the normalised form.
+Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email),
                   Field(json_schema_extra={"format": "email"}, examples=["ada@example.com"])]
 
 

@@ -57,25 +57,34 @@ def like_trigrams(term: str) -> set[str]:
 
 def narrowest_part(term: str, frequencies: dict[str, float]) -> str:
     """The longest substring of `term` whose trigrams are all uncommon (the first of
-    equals), or the term itself when it has no common trigram or no such substring."""
+    equals), or the term itself when it has no common trigram or no such substring.
+
+    A substring's trigrams are a subset of those of any longer substring holding it (its
+    words are pieces of theirs, padded only where they are), so the longest uncommon
+    substring from each start ends no earlier than the one from the start before: one
+    pass of two pointers, O(n) trigram sets instead of every substring's (O(n^2) of them,
+    ~20 ms of the event loop for a 64-character term)."""
     if len(term) > LONGEST_NARROWED:
         return term
-    trigrams = like_trigrams(term)
-    if not any(frequencies.get(t, 0.0) > COMMON for t in trigrams):
+
+    def uncommon(part: str) -> bool:
+        return not any(frequencies.get(t, 0.0) > COMMON for t in like_trigrams(part))
+
+    if uncommon(term):
         return term
     best = ""
     best_count = 0
     n = len(term)
+    end = 0         # term[start:end] is the longest uncommon substring from start
     for start in range(n):
-        for end in range(n, start, -1):
-            if end - start <= len(best):
-                break
-            part = term[start:end]
-            found = like_trigrams(part)
-            if found and not any(frequencies.get(t, 0.0) > COMMON for t in found):
-                if len(found) > best_count:
-                    best, best_count = part, len(found)
-                break
+        end = max(end, start)
+        while end < n and uncommon(term[start:end + 1]):
+            end += 1
+        if end - start <= len(best):
+            continue
+        count = len(like_trigrams(term[start:end]))
+        if count > best_count:
+            best, best_count = term[start:end], count
     return best or term
 
 

@@ -41,7 +41,8 @@ async def first_admin_id(db) -> UUID | None:
 
 
 async def for_login(db, email: str) -> asyncpg.Record | None:
-    """The user with this email (any case) and their password hash."""
+    """The user with this email (any case: the database's lower(), as the unique index
+    compares; pass the NFKC form, not a Python-lowered one) and their password hash."""
     return await db.fetchrow(FOR_LOGIN, email=email)
 
 

@@ -1,6 +1,8 @@
 -- A successful login forgets its email's failures (not its address's: one good
 -- account must not reset the count of an address guessing others).
 -- Parameters:
---   $1 email_normalized text: lower-cased, trimmed
+--   $1 email_normalized text: the login's email, NFKC and trimmed (auth/throttle.py);
+--      the key is left(lower(it), 320): lower() as users_email_lower_key and the
+--      login lookup compare emails; the cut only matters where lower() grows text
 DELETE FROM login_failures
-WHERE email_normalized = $1;
+WHERE email_normalized = left(lower($1), 320);

@@ -2,7 +2,9 @@
 -- expired rows are the head of the index on at: each call removes only what expired
 -- since the previous one).
 -- Parameters:
---   $1 email_normalized text: lower-cased, trimmed
+--   $1 email_normalized text: the login's email, NFKC and trimmed (auth/throttle.py);
+--      the key is left(lower(it), 320): lower() as users_email_lower_key and the
+--      login lookup compare emails; the cut only matters where lower() grows text
 --   $2 address          text: the client address
 --   $3 window_s         integer: LOGIN_WINDOW_S
 WITH pruned AS (
@@ -10,4 +12,4 @@ WITH pruned AS (
     WHERE at <= now() - make_interval(secs => $3)
 )
 INSERT INTO login_failures (email_normalized, address)
-VALUES ($1, $2);
+VALUES (left(lower($1), 320), $2);

@@ -3,13 +3,15 @@
 -- within the window. When throttled, it is when the max_failures-th newest failure
 -- (of whichever is blocked longer) leaves the window, rounded up.
 -- Parameters:
---   $1 email_normalized text: lower-cased, trimmed
+--   $1 email_normalized text: the login's email, NFKC and trimmed (auth/throttle.py);
+--      the key is left(lower(it), 320): lower() as users_email_lower_key and the
+--      login lookup compare emails; the cut only matters where lower() grows text
 --   $2 address          text: the client address (auth/throttle.py)
 --   $3 window_s         integer: LOGIN_WINDOW_S
 --   $4 max_failures     integer: LOGIN_MAX_FAILURES
 WITH by_email AS (
     SELECT at FROM login_failures
-    WHERE email_normalized = $1 AND at > now() - make_interval(secs => $3)
+    WHERE email_normalized = left(lower($1), 320) AND at > now() - make_interval(secs => $3)
     ORDER BY at DESC
     OFFSET $4 - 1 LIMIT 1
 ), by_address AS (

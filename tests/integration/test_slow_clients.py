@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
+from rawhttp import serving_on_a_port
 
 from service import keys
-from service.app import create_app
-from service.http import serving
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 async def served(settings):
     """The service on a real port, with 1 s limits for headers and bodies: (port, app)."""
-    custom = settings.replace(request_header_timeout_s=1.0, request_body_timeout_s=1.0)
-    app = create_app(custom)
-    port = _free_port()
-    runner = await serving.start(app, custom, host="127.0.0.1", port=port)
-    try:
+    async with serving_on_a_port(settings.replace(request_header_timeout_s=1.0, request_body_timeout_s=1.0)) as (port, runner, app):
         yield port, app
-    finally:
-        await runner.cleanup()
 
 
 async def _read_answer(reader: asyncio.StreamReader, limit_s: float = 10.0) -> tuple[int, dict, dict]:

@@ -28,5 +28,5 @@ def test_the_address_is_the_peer_never_x_forwarded_for(peer, expected):
     assert client_address(_from(peer)) == expected
 
 
-def test_emails_are_counted_trimmed_and_lower_cased():
-    assert normalize_email("  Someone@Example.COM ") == "someone@example.com"
+def test_emails_are_counted_nfkc_normalised_and_trimmed():
+    assert normalize_email("  \uff33omeone@Example.COM ") == "Someone@Example.COM"   # NFKC, trimmed; the database lowers

@@ -1,0 +1,45 @@
+"""One owner's share of the queue: at most JOBS_MAX_ACTIVE_PER_USER jobs queued or running.
+
+A user who enqueues without end would otherwise grow the queue without end. The claim
+(sql/jobs/claim.sql) already keeps such a backlog from delaying anyone else's jobs;
+this bound keeps the backlog itself finite: past it, the request is refused with 429
+and Retry-After, and a job that finishes, fails for good or is cancelled frees a place.
+
+The check runs in the enqueuing request's transaction, right after the INSERT: the
+job's insert trigger (migration 0150) holds a transaction-level advisory lock on the
+owner until that transaction ends, so the count here sees every job the owner's
+concurrent requests inserted before, and racing requests cannot overshoot the cap. A
+request over it raises, and its transaction (the job with it) rolls back. A repeated
+request (an Idempotency-Key that already names one of the owner's jobs) makes no job
+and is answered as before, also at the cap.
+
+Jobs the service enqueues itself (delivery emails, maintenance) are not refused: they
+count towards their owner's jobs, never against the request that caused them.
+"""
+from __future__ import annotations
+
+from uuid import UUID
+
+from service.errors import TooManyRequests
+from service.store import jobs
+
+# A job takes seconds to minutes: a client told to come back sooner would only be refused again.
+RETRY_AFTER_S = 5
+
+
+async def active(tx, owner_id: UUID, cap: int) -> int:
+    """The owner's queued and running jobs, each status counted up to `cap` rows (the jobs
+    list's count, sql/jobs/count.sql, over jobs_active_owner_turn_idx: a few index entries)."""
+    total = 0
+    for status in ("queued", "running"):
+        total += await tx.fetchval(jobs.LIST.count, owner_id=owner_id, status=status, kind=None, cap=cap)
+    return total
+
+
+async def require_room(tx, *, owner_id: UUID, cap: int) -> None:
+    """After inserting a job in `tx`: raise 429 (rolling the job back) when the owner now has
+    more than `cap` jobs queued or running."""
+    if await active(tx, owner_id, cap + 1) > cap:
+        raise TooManyRequests(f"too many jobs: {cap} of yours are queued or running (JOBS_MAX_ACTIVE_PER_USER); "
+                              "another can be enqueued once one of them finishes or is cancelled",
+                              retry_after=RETRY_AFTER_S)
