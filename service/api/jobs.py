@@ -61,6 +61,7 @@ async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: 
     params = _params(kind, body)
     settings = request.app[keys.SETTINGS]
     async with db_of(request).transaction() as tx:
+        await jobs.lock_owner(tx, user.id)          # first: before the project's row lock (quota.py)
         if not await projects.visible(tx, project_id, user.scope):
             raise NotFound("project not found")
         job_id, created = await jobs.enqueue(tx, owner_id=user.id, kind=kind, project_id=project_id,

@@ -196,8 +196,10 @@ def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None
         if route.query is None and not route.paginated and route.response not in FILE_RESPONSES:
             handler = _without_query(handler)
         app.router.add_route(route.method, route.path, handler, expect_handler=expect_handler)
-        if route.method == "GET":
-            # HEAD of every GET (RFC 9110 9.3.2): the same handler and headers; aiohttp sends no body.
+        if route.method == "GET" and route.response != "file":
+            # HEAD of every GET (RFC 9110 9.3.2): the same handler and headers; aiohttp sends no
+            # body. Not for a streamed file (the job result): StreamResponse.write() would send
+            # its bytes after a HEAD's headers, out of step with the connection's next answer.
             app.router.add_route("HEAD", route.path, handler, expect_handler=expect_handler)
 
 

@@ -36,6 +36,10 @@ def translate_db_error(exc: BaseException) -> BaseException:
         return ServiceUnavailable("the database did not answer in time; try again later")
     if isinstance(exc, _CONNECTION_ERRORS):
         return DatabaseConnectionLost("the database is unavailable; try again later")
+    if isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
+        # Chosen by the server to let a concurrent transaction through; this one rolled back.
+        return ServiceUnavailable("the database cancelled this request to resolve a conflict with "
+                                  "another one; try again", code="conflict_retry")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return Conflict("an object this request refers to no longer exists")
     if isinstance(exc, (asyncpg.NotNullViolationError, asyncpg.CheckViolationError, asyncpg.DataError)):

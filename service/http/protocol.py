@@ -42,6 +42,7 @@ from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import BadHttpMessage, TransferEncodingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
+from service.http.middleware import refusing_unknown_expectations
 from service.jsonutil import dumps
 
 log = logging.getLogger("service.http.protocol")
@@ -221,7 +222,8 @@ class GuardedAppRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        guarded = GuardedServer(server.request_handler, request_factory=server.request_factory,
+        guarded = GuardedServer(refusing_unknown_expectations(server.request_handler),
+                                request_factory=server.request_factory,
                                 handler_cancellation=server.handler_cancellation, loop=server._loop,
                                 **server._kwargs)
         guarded.header_timeout_s = self.header_timeout_s

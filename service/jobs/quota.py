@@ -5,10 +5,12 @@ A user who enqueues without end would otherwise grow the queue without end. The 
 this bound keeps the backlog itself finite: past it, the request is refused with 429
 and Retry-After, and a job that finishes, fails for good or is cancelled frees a place.
 
-The check runs in the enqueuing request's transaction, right after the INSERT: the
-job's insert trigger (migration 0150) holds a transaction-level advisory lock on the
-owner until that transaction ends, so the count here sees every job the owner's
-concurrent requests inserted before, and racing requests cannot overshoot the cap. A
+The check runs in the enqueuing request's transaction, right after the INSERT; that
+transaction's first statement took a transaction-level advisory lock on the owner
+(sql/jobs/lock_owner.sql), so the count here sees every job the owner's concurrent
+requests inserted before, and racing requests cannot overshoot the cap. The lock comes
+before any row lock: taken after the foreign key's lock on the project row, it would
+deadlock with a PATCH that holds that row and enqueues a delivery email. A
 request over it raises, and its transaction (the job with it) rolls back. A repeated
 request (an Idempotency-Key that already names one of the owner's jobs) makes no job
 and is answered as before, also at the cap.

@@ -25,6 +25,7 @@ INSERT_CHUNK = query("jobs/insert_chunk")
 INSERT_OUTBOX = query("jobs/insert_outbox")
 INSERT_RESULT = query("jobs/insert_result")
 INSERT_SCHEDULED = query("jobs/insert_scheduled")
+LOCK_OWNER = query("jobs/lock_owner")
 MARK_CANCELLED = query("jobs/mark_cancelled")
 NEXT_DUE = query("jobs/next_due")
 PRUNE = query("jobs/prune")
@@ -75,6 +76,12 @@ async def enqueue(db, *, owner_id: UUID | None, kind: str, project_id: UUID | No
     # The key is taken: ON CONFLICT waited for the transaction holding it to commit,
     # and this statement's new snapshot sees that job.
     return await db.fetchval(BY_IDEMPOTENCY_KEY, owner_id=owner_id, idempotency_key=idempotency_key), False
+
+
+async def lock_owner(tx, owner_id: UUID) -> None:
+    """Serialise this owner's capped enqueues until `tx` ends (sql/jobs/lock_owner.sql):
+    the transaction's first statement, before any row lock."""
+    await tx.execute(LOCK_OWNER, owner_id=owner_id)
 
 
 async def enqueue_scheduled(db, *, kind: str, params: dict[str, Any], dedupe_key: str,

@@ -50,11 +50,11 @@ BEGIN
         ORDER BY turn DESC
         LIMIT 1;
     ELSE
-        -- One owner's enqueues one after another, until each one's transaction ends: this
-        -- statement and the owner's count of jobs read afterwards (JOBS_MAX_ACTIVE_PER_USER,
-        -- service/jobs/quota.py) see the jobs the others inserted. Two-key advisory space
-        -- (class 'jobs.owner'), apart from the migrations' one-key lock.
-        PERFORM pg_advisory_xact_lock(hashtext('jobs.owner'), hashtext(NEW.owner_id::text));
+        -- No lock here: two concurrent enqueues of one owner may take the same turn (a tie,
+        -- broken by age). The cap's count is serialised by the enqueuing request itself
+        -- (sql/jobs/lock_owner.sql, before it reads the project): a lock taken in this
+        -- trigger would come after the foreign key's lock on the project row, the reverse of
+        -- a PATCH that holds that row and enqueues a delivery email, a deadlock.
         SELECT turn + 1 INTO own_next
         FROM jobs
         WHERE owner_id = NEW.owner_id AND status IN ('queued', 'running')

@@ -18,6 +18,7 @@ import time
 import zlib
 
 import pytest
+from jobutil import wait_job, worker_settings
 from rawhttp import answers, assert_envelope, exchange, raw_request, serving_on_a_port
 
 from service.api import common
@@ -209,3 +210,31 @@ async def test_a_route_that_takes_no_query_parameters_refuses_them(api):
     for path in ("/api/docs?v=2", "/api/health/dashboard/app.js?v=2", "/api/openapi.json?v=2"):
         resp = await api.client.get(path)
         assert resp.status == 200, path
+
+
+async def test_head_of_a_streamed_file_sends_no_bytes_out_of_step(served, api, make_api, settings):
+    """The job result is streamed (StreamResponse.write): a HEAD served by its handler would
+    send the file after the headers, which the next answer on the connection would be read
+    from. It is not served (405), and the next answer is intact."""
+    port, _ = served
+    user = await api.user()
+    project = await api.project_of(user)
+    job = (await api.post(f"/api/projects/{project['id']}/reports", user, json={}, expect=202))["id"]
+    worker_api = await make_api(worker_settings(settings, jobs_concurrency=1))
+    assert (await wait_job(worker_api, user, job))["status"] == "succeeded"
+    head = raw_request("HEAD", f"/api/jobs/{job}/result", token=user.token).replace(b"Connection: close\r\n", b"")
+    raw = await exchange("127.0.0.1", port, head + raw_request("GET", "/api/health/live"))
+    first, _, rest = raw.partition(b"\r\n\r\n")          # a HEAD's answer has no body
+    assert first.startswith(b"HTTP/1.1 405"), first
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:80]
+
+
+async def test_an_unknown_expectation_on_a_path_with_no_route_is_answered_in_the_envelope(served):
+    """Off the route table (404, 405) aiohttp's own expect handler would answer in plain
+    text, echoing the header; the served app answers before routing."""
+    port, _ = served
+    for method, path in (("GET", "/no/such/route"), ("PUT", "/api/health")):
+        raw = await exchange("127.0.0.1", port, raw_request(method, path, headers={"Expect": "<script>x</script>"}))
+        status, headers, body = answers(raw)[0]
+        assert_envelope(status, headers, body, 417)
+        assert b"script" not in raw and headers.get("x-content-type-options") == "nosniff"

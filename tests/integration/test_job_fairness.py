@@ -146,6 +146,30 @@ async def test_concurrent_requests_cannot_overshoot_the_cap(make_api, settings, 
     assert await _active(db_conn, user) == cap
 
 
+async def test_an_enqueue_waiting_on_a_project_a_delivery_holds_does_not_deadlock(api, db_conn):
+    """A PATCH to `delivered` holds the project's row (FOR UPDATE) and then enqueues a
+    delivery email for the same owner, while an export of that project waits for the row
+    (its job's foreign key). The export's owner lock is taken first, and the email's insert
+    takes none, so the PATCH finishes and the export follows: no deadlock (which the
+    database would break by failing one of them)."""
+    user = await api.user()
+    project = await api.project_of(user)
+    patch = db_conn.transaction()
+    await patch.start()
+    try:
+        await db_conn.execute("SELECT 1 FROM projects WHERE id = $1::uuid FOR UPDATE", project["id"])
+        export = asyncio.create_task(api.call("POST", f"/api/projects/{project['id']}/exports", user, json={}))
+        await asyncio.sleep(0.5)                              # the export now waits for the row
+        assert not export.done()
+        await asyncio.wait_for(db_conn.execute(
+            "INSERT INTO jobs (owner_id, kind, project_id, params, max_attempts) "
+            "VALUES ($1::uuid, 'email', $2::uuid, '{}', 5)", user.id, project["id"]), 5)
+    finally:
+        await patch.commit()
+    resp, body = await asyncio.wait_for(export, 10)
+    assert resp.status == 202, (resp.status, body)
+
+
 def test_the_cap_is_a_validated_setting():
     from service.settings import Settings, SettingsError, load_settings
     assert Settings().jobs_max_active_per_user == 100
