@@ -72,6 +72,26 @@ async def test_without_smtp_url_the_notice_is_kept_in_the_outbox(make_api, setti
     assert "Spring launch" in kept[0]["subject"] and "delivered" in kept[0]["body"]
 
 
+async def test_a_project_delivered_again_and_again_notices_its_client_once_a_day(api, db_conn):
+    """Delivered, reopened and delivered again (ten times): one notice, not ten mails to the
+    client and ten jobs in the queue; after the 24 h idempotency window a new delivery is
+    noticed again. Another project of the same client gets its own notice."""
+    user = await api.user()
+    project, jobs = await _delivered_project(api, user)
+    for _ in range(10):
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "ready"})
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+    assert len((await api.get("/api/jobs?kind=email", user))["items"]) == 1
+    await db_conn.execute("UPDATE jobs SET created_at = created_at - interval '25 hours' WHERE id = $1::uuid",
+                          jobs[0]["id"])
+    await api.patch(f"/api/projects/{project['id']}", user, json={"status": "ready"})
+    await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+    assert len((await api.get("/api/jobs?kind=email", user))["items"]) == 2
+    other = await api.project_of(user, project["client_id"], name="Autumn launch")
+    await api.patch(f"/api/projects/{other['id']}", user, json={"status": "delivered"})
+    assert len((await api.get("/api/jobs?kind=email", user))["items"]) == 3
+
+
 async def test_no_notice_for_a_client_without_email_or_another_status(api):
     user = await api.user()
     _, jobs = await _delivered_project(api, user, email=None)

@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 SMTP_TIMEOUT_S = 30
 
 
+# One notice per project per idempotency window (24 h, sql/jobs/release_idempotency_key.sql):
+# a project set to delivered, reopened and delivered again, over and over, would otherwise
+# mail its client each time, and grow the queue without bound (the cap does not refuse the
+# service's own jobs). The tab keeps the key apart from every key a caller can send
+# (Idempotency-Key is printable characters only, api/jobs.py).
+_NOTICE_KEY = "delivery-notice\t{project_id}"
+
+
 async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, contact) -> UUID | None:
-    """Enqueue the notice in the caller's transaction; None when the client has no email."""
+    """Enqueue the notice in the caller's transaction; None when the client has no email.
+    A project already noticed within 24 hours gets no second notice (the first job's id)."""
     if contact is None or not contact["client_email"]:
         return None
     params = {
@@ -39,7 +48,8 @@ async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, cont
                  "-- Content Jumpstart\n"),
     }
     job_id, _ = await jobs.enqueue(tx, owner_id=contact["owner_id"], kind="email", project_id=project_id,
-                                   params=params, max_attempts=settings.jobs_max_attempts)
+                                   params=params, max_attempts=settings.jobs_max_attempts,
+                                   idempotency_key=_NOTICE_KEY.format(project_id=project_id))
     return job_id
 
 
