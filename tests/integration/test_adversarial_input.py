@@ -238,3 +238,14 @@ async def test_an_unknown_expectation_on_a_path_with_no_route_is_answered_in_the
         status, headers, body = answers(raw)[0]
         assert_envelope(status, headers, body, 417)
         assert b"script" not in raw and headers.get("x-content-type-options") == "nosniff"
+
+
+async def test_the_connection_handlers_own_answers_carry_every_security_header(served):
+    """The 400 the parser's refusal gets (and the 408 of a slow header, built the same way)
+    carry the headers every other response does, not only nosniff."""
+    port, _ = served
+    raw = await exchange("127.0.0.1", port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
+    status, headers, body = answers(raw)[0]
+    assert_envelope(status, headers, body, 400)
+    assert headers.get("x-frame-options") == "DENY" and headers.get("referrer-policy") == "no-referrer"
+    assert "default-src 'none'" in headers.get("content-security-policy", "")

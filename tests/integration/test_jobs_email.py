@@ -56,6 +56,28 @@ async def test_delivered_project_sends_a_notice_through_smtp(make_api, settings)
         controller.stop()
 
 
+async def test_a_project_name_with_a_line_break_still_gets_its_notice(make_api, settings):
+    """A mail header holds one line: the name's line break becomes a space in the subject,
+    instead of failing every attempt of the notice."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{controller.port}"))
+        user = await api.user()
+        client = await api.client_of(user, email="client@example.com")
+        project = await api.project_of(user, client["id"], name="Spring\r\nBcc: someone@example.org")
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        job = (await api.get("/api/jobs?kind=email", user))["items"][0]
+        assert (await wait_job(api, user, job["id"]))["status"] == "succeeded"
+        await wait_for(lambda: _ready(inbox.messages), what="the message")
+        assert inbox.messages[0].rcpt_tos == ["client@example.com"]
+        assert 'Subject: Your project "Spring Bcc: someone@example.org" has been delivered' in \
+            inbox.messages[0].content.decode()
+    finally:
+        controller.stop()
+
+
 async def _ready(value):
     return value
 

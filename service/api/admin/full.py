@@ -16,7 +16,7 @@ from service.observability.probes import database_problem
 
 
 async def full(request: web.Request) -> web.Response:
-    await require_admin_or_metrics(request)
+    caller = await require_admin_or_metrics(request)
     app = request.app
     db = app[keys.DB]
     problem = await database_problem(db)
@@ -37,7 +37,7 @@ async def full(request: web.Request) -> web.Response:
         checks["cache"] = "ok" if body["cache"]["coherent"] or not cached else "incoherent"
     # Background jobs (issue 10): the queue report; its failure does not hide the rest.
     try:
-        body["jobs"] = await jobs_report(db, app)
+        body["jobs"] = await jobs_report(db, app, scraper=caller is None)
     except Exception as exc:
         body["jobs"] = {"error": str(exc)}
     status = overall_status(checks)

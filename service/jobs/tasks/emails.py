@@ -42,7 +42,8 @@ async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, cont
         return None
     params = {
         "to": contact["client_email"],
-        "subject": f"Your project \"{contact['project_name']}\" has been delivered",
+        # One line: a project name may hold a line break, which a mail header refuses.
+        "subject": f"Your project \"{' '.join(contact['project_name'].split())}\" has been delivered",
         "body": (f"Hello {contact['client_name']},\n\n"
                  f"your project \"{contact['project_name']}\" has been delivered.\n\n"
                  "-- Content Jumpstart\n"),
