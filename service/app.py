@@ -17,7 +17,7 @@ from service.db.pool import Pool
 from service.db.routing import ReplicaRouter
 from service.http import security_headers
 from service.http.access_log import AccessLog
-from service.http.body import MAX_BODY_BYTES
+from service.http.body_budget import MAX_BODY_BYTES, BodyBudget
 from service.http.middleware import request_middleware
 from service.jobs.metrics import JobCollector, JobMetrics
 from service.observability.metrics import CacheBudgetCollector, CoherenceCollector, Metrics, TierStatsCollector
@@ -119,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.MIGRATIONS] = discover()      # readiness compares the database with these
     app[keys.CODEC] = CursorCodec(settings.secret_key)
     app[keys.CACHE] = ResponseCache(settings)
+    app[keys.BODY_BUDGET] = BodyBudget()
     app[keys.AFTER_WRITE] = [WriteInvalidation(write_tables(), write_rows())]
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from service.context import RequestContext
     from service.db.database import Database
     from service.db.migrations import Migration
+    from service.http.body_budget import BodyBudget
     from service.http.middleware import AfterWrite, RequestFinished
     from service.jobs.metrics import JobMetrics
     from service.jobs.worker import Worker
@@ -39,6 +40,8 @@ AFTER_WRITE: web.AppKey[list[AfterWrite]] = web.AppKey("after_write")
 # Background jobs (issue 10): this process's worker (None with JOBS_WORKER=false) and its metrics.
 JOB_WORKER: web.AppKey[Worker | None] = web.AppKey("job_worker")
 JOB_METRICS: web.AppKey[JobMetrics] = web.AppKey("job_metrics")
+# Bytes of request bodies being read, per caller and in all (http/body_budget.py)
+BODY_BUDGET: web.AppKey[BodyBudget] = web.AppKey("body_budget")
 
 # Per-request storage
 REQUEST_CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

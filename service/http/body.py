@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from aiohttp import web
 
 from service import keys
 from service.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnreadableBody, UnsupportedMediaType
+from service.http.body_budget import MAX_BODY_BYTES, BodyBudget
 from service.http.responses import JSON_CONTENT_TYPE
 from service.jsonutil import loads
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 # Endpoints anyone may call without a token (register, login) take small bodies only:
 # nobody should make the service parse megabytes before knowing who they are.
 PUBLIC_BODY_BYTES = 16 * 1024
 _CHUNK = 64 * 1024
+# Arrays and objects a body may open ('[' and '{' bytes, strings included).
+MAX_JSON_CONTAINERS = 500_000
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -40,32 +43,70 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> An
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     parts: list[bytes] = []
-    size = 0
+    size = kept = 0
     timeout_s = request.app[keys.SETTINGS].request_body_timeout_s
+    budget, caller = _budget(request), _caller(request)
     try:
-        async with asyncio.timeout(timeout_s):
-            while chunk := await request.content.read(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(max_bytes)
-                parts.append(chunk)
-    except web.HTTPRequestEntityTooLarge:
-        raise _too_large(max_bytes) from None
-    except TimeoutError:
-        # Bodies are read before any database work: a slow client holds no pool connection.
-        raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
-    except web.RequestPayloadError as exc:
-        # aiohttp's parser refused what came after the headers: a malformed chunk, or a
-        # gzip/deflate body that does not decompress (aiohttp decodes Content-Encoding).
-        # Marked finished, so aiohttp does not try to read the rest of it after our answer
-        # (its "lingering" read would meet the same error and log it as unhandled); the
-        # answer closes the connection (UnreadableBody.closes_connection).
-        request.content.feed_eof()
-        raise UnreadableBody(f"the request body could not be read: {_cause(exc)}") from None
-    raw = b"".join(parts)
-    if not raw:
-        raise InvalidJson("request body is empty; a JSON object was expected")
+        try:
+            async with asyncio.timeout(timeout_s):
+                while chunk := await request.content.read(_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _too_large(max_bytes)
+                    budget.take(caller, len(chunk))     # 429/503 over the body budget (body_budget.py)
+                    kept += len(chunk)
+                    parts.append(chunk)
+        except web.HTTPRequestEntityTooLarge:
+            raise _too_large(max_bytes) from None
+        except TimeoutError:
+            # Bodies are read before any database work: a slow client holds no pool connection.
+            raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+        except web.RequestPayloadError as exc:
+            # aiohttp's parser refused what came after the headers: a malformed chunk, or a
+            # gzip/deflate body that does not decompress (aiohttp decodes Content-Encoding).
+            # Marked finished, so aiohttp does not try to read the rest of it after our answer
+            # (its "lingering" read would meet the same error and log it as unhandled); the
+            # answer closes the connection (UnreadableBody.closes_connection).
+            request.content.feed_eof()
+            raise UnreadableBody(f"the request body could not be read: {_cause(exc)}") from None
+        raw = b"".join(parts)
+        parts.clear()
+        if not raw:
+            raise InvalidJson("request body is empty; a JSON object was expected")
+        return _parse(raw)
+    finally:
+        budget.give_back(caller, kept)      # the bytes are freed with this frame
+
+
+def _parse(raw: bytes) -> Any:
+    """JSON, refused before parsing when it would hold more arrays and objects than any
+    valid request needs, and parsed with the garbage collector paused: millions of new
+    containers made it scan them again and again (an 8 MiB body of empty arrays held the
+    event loop 1.5 s, three quarters of it collecting; test_body_limits.py)."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_CONTAINERS:
+        # Brackets inside strings count too: the bound leaves room for them (a bulk of 1,000
+        # posts needs about 10,000 containers).
+        raise PayloadTooLarge(f"request body has more than {MAX_JSON_CONTAINERS:,} '[' and '{{' characters")
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return loads(raw)
     except ValueError as exc:
         raise InvalidJson(f"request body is not valid JSON: {exc}") from None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _budget(request: web.Request) -> BodyBudget:
+    budget = request.app.get(keys.BODY_BUDGET)
+    return budget if budget is not None else _LOOSE
+
+
+def _caller(request: web.Request) -> str:
+    """Whose bytes: the user once the token is checked, else the client address."""
+    user = request.get(keys.USER)
+    return f"user:{user.id}" if user is not None else f"address:{request.remote}"
+
+
+_LOOSE = BodyBudget()     # an app built without one (a test's bare app) still counts

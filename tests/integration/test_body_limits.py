@@ -1,0 +1,183 @@
+"""Request bodies against one greedy or hostile user, on a real `run.py serve`: the bytes
+of bodies being read are bounded per caller and in all (service/http/body_budget.py), and
+one body cannot hold the event loop by the number of arrays and objects it opens
+(service/http/body.py). Each test holds a bound on what the OTHER callers suffer."""
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from live import served
+
+MiB = 1024 * 1024
+# The worker's response cache may hold CACHE_MAX_BYTES (64 MiB by default); on top of that
+# test_memory_bound.py allows 96 MiB of working room. An attack must not push past both.
+MEMORY_BOUND = 64 * MiB + 96 * MiB
+
+
+class Probe:
+    """GET `path` one request at a time from a thread of its own (own connection, own
+    interpreter time slices), recording each answer's latency in ms."""
+
+    def __init__(self, port: int, path: str = "/api/health/live", interval: float = 0.005) -> None:
+        self.port, self.path, self.interval = port, path, interval
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            started = time.perf_counter()
+            try:
+                conn.request("GET", self.path)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    self.errors.append(str(resp.status))
+            except Exception as exc:
+                self.errors.append(repr(exc))
+                conn.close()
+                conn = None
+            self.latencies.append((time.perf_counter() - started) * 1000)
+            time.sleep(self.interval)
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(90)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=0.0)
+
+    def summary(self) -> str:
+        ordered = sorted(self.latencies) or [0.0]
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return (f"{len(ordered)} answers, p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms, "
+                f"max {ordered[-1]:.1f} ms, errors {self.errors[:3]}")
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+async def _watch_rss(pid: int, seconds: float, peak: int) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        peak = max(peak, _rss(pid))
+        await asyncio.sleep(0.1)
+    return peak
+
+
+@pytest.fixture(scope="module")
+def live(database_url, tmp_path_factory):
+    with served(database_url, tmp_path_factory.mktemp("bodies"), JOBS_WORKER="false") as service:
+        yield service
+
+
+def _stalled_upload(port: int, token: str, size: int, sent: int) -> socket.socket:
+    """A POST /api/posts announcing `size` bytes and sending `sent` of them."""
+    sock = socket.socket()
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"POST /api/posts HTTP/1.1\r\nHost: probe\r\nAuthorization: Bearer {token}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode()
+                 + b'{"items": ["' + b"a" * (sent - 12))
+    return sock
+
+
+async def test_uploads_that_stall_cannot_grow_the_worker_without_bound(live):
+    """One user starts 48 bulk uploads of 8 MiB, sends all but the last bytes, and waits:
+    each body is buffered in full (service/http/body.py read_json) until REQUEST_BODY_TIMEOUT_S."""
+    _, _, token = live.user()
+    size = 8 * MiB
+    pid = live.process.pid
+    before = peak = _rss(pid)
+    sockets = []
+    almost = b'{"items": ["' + b"a" * (size - 64)
+    try:
+        for _ in range(48):
+            sock = socket.socket()
+            sock.connect(("127.0.0.1", live.port))
+            sock.sendall(f"POST /api/posts HTTP/1.1\r\nHost: probe\r\nAuthorization: Bearer {token}\r\n"
+                         f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode() + almost)
+            sockets.append(sock)
+        peak = await _watch_rss(pid, 3.0, peak)
+    finally:
+        for sock in sockets:
+            sock.close()
+    grown = peak - before
+    print(f"\n48 stalled 8 MiB uploads: worker RSS {before / MiB:.0f} -> {peak / MiB:.0f} MiB")
+    assert grown < MEMORY_BOUND, f"the worker grew {grown / MiB:.0f} MiB for 48 uploads of one user"
+
+
+async def test_a_body_of_millions_of_empty_arrays_does_not_hold_the_event_loop(live):
+    """An 8 MiB body `{"items": [[], [], ...]}` (2.8 million containers) is parsed and
+    garbage-collected on the event loop before the item count is checked: every other
+    request of the worker waits for it."""
+    _, _, token = live.user()
+    body = b'{"items":[' + b"[]," * ((8 * MiB - 16) // 3) + b"[]]}"
+    assert len(body) <= 8 * MiB
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        with Probe(live.port) as probe:
+            await asyncio.sleep(0.3)
+            async with session.post(f"http://127.0.0.1:{live.port}/api/posts", data=io.BytesIO(body),
+                                    headers={"Authorization": f"Bearer {token}",
+                                             "Content-Type": "application/json"}) as resp:
+                await resp.read()
+                status = resp.status
+            await asyncio.sleep(0.3)
+    print(f"\none 8 MiB body of empty arrays ({status}); liveness: {probe.summary()}")
+    assert status == 413
+    assert not probe.errors
+    assert probe.worst < 400, f"GET /api/health/live waited {probe.worst:.0f} ms behind one request"
+
+
+async def test_a_users_third_large_body_at_once_is_429_and_another_user_is_not_affected(live):
+    """Two stalled 8 MiB uploads take one user's share (16 MiB): the third is refused at once
+    with 429 and its connection closed; another user's upload is read and answered."""
+    _, _, greedy = live.user()
+    _, _, other = live.user()
+    stalled = [_stalled_upload(live.port, greedy, 8 * MiB, 8 * MiB - 64) for _ in range(2)]
+    try:
+        await asyncio.sleep(1.0)                    # both bodies are read up to their stall
+        third = _stalled_upload(live.port, greedy, 8 * MiB, 1 * MiB)
+        third.settimeout(10)
+        answer = third.recv(65536)
+        third.close()
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+        assert b"Retry-After: 1" in answer and b'"too_many_requests"' in answer
+        status, body = live.call("POST", "/api/posts", other, {"items": []})
+        assert status == 422, (status, body)             # read and validated (an empty bulk)
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+async def test_a_body_opening_more_arrays_than_any_request_needs_is_413(live):
+    _, _, token = live.user()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{live.port}/api/posts",
+                                data=io.BytesIO(b'{"items":[' + b"[]," * 600_000 + b"[]]}"),
+                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as resp:
+            status, body = resp.status, await resp.json()
+    assert status == 413 and "'[' and '{'" in body["error"]["message"], (status, body)
