@@ -15,6 +15,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+def available_cpus(most: int) -> int:
+    """The CPUs this process may run on, at most `most`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(most, cpus))
+
+
 class SettingsError(ValueError):
     """A configuration value is unusable; the message names the variable."""
 
@@ -52,6 +61,9 @@ class Settings:
     request_body_timeout_s: float = 30.0
     # An answer the client stops accepting (not one byte for this long) is cut: connection aborted.
     response_send_timeout_s: float = 30.0
+    # Open connections one client address (IPv6: its /64) may hold in one process; one more
+    # is answered 503 and closed at once. 0: no cap (behind a proxy every client shares its address).
+    max_connections_per_address: int = 256
     # Database sessions one user's requests may hold at once (a fair share of the pool).
     db_user_concurrency: int = 8
     # asyncpg's prepared-statement cache per connection; 0 behind PgBouncer (transaction mode).
@@ -116,6 +128,16 @@ class Settings:
     # client address, within the window answer 429 until the oldest one leaves it.
     login_max_failures: int = 10
     login_window_s: int = 300
+    # Registration (api/auth.py): this many attempts from one client address within the
+    # window; one more answers 429 until the oldest leaves it.
+    register_max_per_address: int = 20
+    register_window_s: int = 3600
+    # Password hashing (auth/passwords.py): a pool of its own, per process. At most this
+    # many hashes run at once, this many more wait, and one client address has at most
+    # this many running or waiting; beyond: 503 server_busy / 429, at once, unhashed.
+    password_hash_threads: int = dataclasses.field(default_factory=lambda: available_cpus(8))
+    password_hash_queue: int = 32
+    password_hash_per_address: int = 4
 
     # One line per request on logger service.access (http/access_log.py); the format of
     # every log line: text, or one JSON object per line (observability/logs.py).
@@ -256,6 +278,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REQUEST_HEADER_TIMEOUT_S": ("request_header_timeout_s", _float(0.001)),
     "REQUEST_BODY_TIMEOUT_S": ("request_body_timeout_s", _float(0.001)),
     "RESPONSE_SEND_TIMEOUT_S": ("response_send_timeout_s", _float(0.001)),
+    "MAX_CONNECTIONS_PER_ADDRESS": ("max_connections_per_address", _int(0, 1_000_000)),
     "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0)),
     "DB_STATEMENT_CACHE_SIZE": ("db_statement_cache_size", _int(0, 100000)),
     "DB_LEAK_THRESHOLD_S": ("db_leak_threshold_s", _float(0.001)),
@@ -298,6 +321,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
 
     "LOGIN_MAX_FAILURES": ("login_max_failures", _int(1, 1000000)),
     "LOGIN_WINDOW_S": ("login_window_s", _int(1, 86400 * 7)),
+    "REGISTER_MAX_PER_ADDRESS": ("register_max_per_address", _int(1, 1000000)),
+    "REGISTER_WINDOW_S": ("register_window_s", _int(1, 86400 * 7)),
+    "PASSWORD_HASH_THREADS": ("password_hash_threads", _int(1, 256)),
+    "PASSWORD_HASH_QUEUE": ("password_hash_queue", _int(0, 100000)),
+    "PASSWORD_HASH_PER_ADDRESS": ("password_hash_per_address", _int(1, 100000)),
     "ACCESS_LOG": ("access_log", _bool),
     "LOG_FORMAT": ("log_format", _log_format),
 }

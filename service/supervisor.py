@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import signal
 import time
+from pathlib import Path
 
 from service.observability.logs import configure_logging
 from service.settings import Settings
@@ -20,7 +21,37 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 10.0
 
 
+def raise_open_file_limit() -> int | None:
+    """Raise this process's soft limit of open descriptors (RLIMIT_NOFILE) to its hard
+    limit, and log it: every client connection is a descriptor, and systemd's default
+    soft limit (1024) is soon reached. Returns the soft limit now in force (None where
+    there are no rlimits). Called by every process that serves or runs jobs."""
+    try:
+        import resource
+    except ImportError:                      # not a POSIX system
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:
+        # Linux refuses an infinite RLIMIT_NOFILE: fs.nr_open is the most it takes.
+        try:
+            target = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            target = 1024 * 1024
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open files limit stays at %d (could not raise it to %d: %s)", soft, target, exc)
+            return soft
+        log.info("open files limit raised from %d to %d (the hard limit)", soft, target)
+        return target
+    log.info("open files limit: %s", "unlimited" if soft == resource.RLIM_INFINITY else soft)
+    return soft
+
+
 def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
+    raise_open_file_limit()
     from service.app import create_app
     from service.http import serving
     serving.run(create_app(settings), settings, reuse_port=reuse_port)

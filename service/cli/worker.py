@@ -16,7 +16,7 @@ from service.db.database import Database
 from service.db.pool import Pool
 from service.http import loops
 from service.settings import Settings
-from service.supervisor import SHUTDOWN_GRACE_S
+from service.supervisor import SHUTDOWN_GRACE_S, raise_open_file_limit
 
 
 async def run_worker(settings: Settings) -> None:
@@ -49,6 +49,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.replace(jobs_concurrency=args.concurrency)
     # A worker needs few connections: its jobs, heartbeats and claims.
     settings = settings.replace(db_pool_size=min(settings.db_pool_size, settings.jobs_concurrency + 2))
+    raise_open_file_limit()
     with database(settings) as settings:
         loops.run(run_worker(settings), settings.event_loop)
     return 0

@@ -6,9 +6,17 @@ run_app sets it), and answers a malformed request with a plain-text 400 that ech
 the offending bytes (a header with a token in it, for instance) before any
 middleware runs. So:
 
-- a connection that has started a request must complete its headers within
-  REQUEST_HEADER_TIMEOUT_S, else it gets 408 and is closed (idle keep-alive
-  connections are not affected);
+- a new connection must send its first request's line and headers within
+  REQUEST_HEADER_TIMEOUT_S of being accepted (the clock starts at connection_made), and a
+  later request on a kept-alive connection within REQUEST_HEADER_TIMEOUT_S of its first
+  byte; else 408 and the connection is closed. A new connection that sent nothing at all is
+  closed without an answer (it asked nothing; an answer could be taken for the reply to a
+  request crossing it), like nginx and Apache. Idle keep-alive connections BETWEEN requests
+  keep aiohttp's keepalive_timeout: they have spoken HTTP already, clients reuse them, and
+  the cap below bounds how many one address holds;
+- one client address (IPv6: its /64) holds at most MAX_CONNECTIONS_PER_ADDRESS open
+  connections per process; one more is answered a fixed 503 `too_many_connections` and
+  closed at once, before any byte of it is read. Other addresses are never affected;
 - every error the handler produces itself (parser errors, that 408, the rare 500
   outside the app) is `{"error": {...}, "request_id": ...}` with an X-Request-ID
   header and nothing of the request echoed;
@@ -29,7 +37,9 @@ and proven by tests/integration/test_slow_clients.py and test_adversarial_protoc
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import fcntl
+import ipaddress
 import itertools
 import logging
 import struct
@@ -50,6 +60,8 @@ log = logging.getLogger("service.http.protocol")
 
 _ID_PREFIX = "conn-" + uuid.uuid4().hex[:8]
 _ids = itertools.count(1)
+# How often one address's refusals are logged (a flood would write a line per connection).
+_REFUSAL_LOG_EVERY_S = 60.0
 _CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 431: "headers_too_large",
           500: "internal_error", 504: "gateway_timeout"}
 _MESSAGES = {400: "malformed HTTP request", 408: "the request headers did not arrive in time",
@@ -63,6 +75,44 @@ class HeaderTimeout(BadHttpMessage):
 # The checks of a stalled answer per RESPONSE_SEND_TIMEOUT_S: it is cut between 1 and
 # 1 + 1/_SEND_CHECKS times the limit after its last byte left.
 _SEND_CHECKS = 4
+
+
+def address_key(peer: object) -> str | None:
+    """What the per-address cap counts: the peer's IPv4 address, an IPv6 peer's /64 (one
+    host usually holds a whole /64), an IPv4-mapped IPv6 peer as its IPv4 address. None
+    for a peer without an address (a Unix socket): not capped."""
+    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str) or not peer[0]:
+        return None
+    host = peer[0]
+    if ":" not in host:
+        return host                                # IPv4: no parsing on the common path
+    try:
+        ip = ipaddress.IPv6Address(host.partition("%")[0])
+    except ValueError:
+        return host[:64]
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+def _too_many_connections() -> bytes:
+    """The whole answer to a connection over the cap: the contract's envelope and the
+    security headers (security_headers.py), written raw (no request was read)."""
+    request_id = f"{_ID_PREFIX}-{next(_ids):x}"
+    body = dumps({"error": {"status": 503, "code": "too_many_connections",
+                            "message": "too many open connections from this address"},
+                  "request_id": request_id})
+    head = ("HTTP/1.1 503 Service Unavailable\r\n"
+            f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
+            f"Server: {security_headers.SERVER}\r\n"
+            "Content-Type: application/json; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n"
+            "Retry-After: 1\r\n"
+            f"X-Request-ID: {request_id}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in security_headers._ALWAYS)
+            + f"Content-Security-Policy: {security_headers.API_CSP}\r\n\r\n")
+    return head.encode("latin-1") + body
 
 
 def _kernel_queue(transport: asyncio.BaseTransport) -> int:
@@ -87,16 +137,61 @@ class GuardedRequestHandler(web.RequestHandler):
         self._send_transport: asyncio.Transport | None = None
         self._send_pending = 0
         self._send_stalled = 0
+        # The per-address cap: the key this connection is counted under (None: not counted),
+        # whether it was refused, and whether any byte has come (the first request's clock).
+        self._server: GuardedServer = manager           # type: ignore[assignment]
+        self._address: str | None = None
+        self._refused = False
+        self._silent = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self._server
+        cap = server.max_connections_per_address
+        if cap:
+            key = address_key(transport.get_extra_info("peername"))
+            if key is not None:
+                held = server.connections_per_address.get(key, 0)
+                if held >= cap:
+                    self._refuse(transport, key)
+                    return
+                server.connections_per_address[key] = held + 1
+                self._address = key
+        super().connection_made(transport)
+        # The first request's clock starts now, not at its first byte: a connection that
+        # sends nothing holds a descriptor for REQUEST_HEADER_TIMEOUT_S, not keepalive_timeout.
+        self._header_timer = self._loop.call_later(self.header_timeout_s, self._on_header_timeout)
+
+    def _refuse(self, transport: asyncio.BaseTransport, key: str) -> None:
+        """Over the cap: a fixed 503, then closed (the write fits the socket buffer of a new
+        connection, so close() frees the descriptor at once). aiohttp never sees it."""
+        self._refused = True
+        self._force_close = True                  # data_received ignores anything that comes
+        server = self._server
+        now = self._loop.time()
+        logged = server.refusals_logged.get(key)
+        if logged is None or now - logged[0] >= _REFUSAL_LOG_EVERY_S:
+            log.warning("refused a connection from %s: it holds %d open connections, the most one address "
+                        "may (MAX_CONNECTIONS_PER_ADDRESS)%s", key, server.max_connections_per_address,
+                        f"; {logged[1]} more refused since the last line" if logged and logged[1] else "")
+            server.refusals_logged[key] = [now, 0]
+        else:
+            logged[1] += 1
+        try:
+            transport.write(_too_many_connections())  # type: ignore[attr-defined]
+        finally:
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
+        self._silent = False
         queued = len(self._messages)
         super().data_received(data)
         if len(self._messages) > queued and isinstance(self._messages[-1][0], web_protocol._ErrInfo):
             self._fail_dropped_payload(queued)
-        waiting_for_request = (self._waiter is not None and not self._waiter.done() and not self._messages
-                               and not self._force_close and not self._close)
-        if waiting_for_request:
-            # Bytes of a request have come, not all of its headers: the clock starts once.
+        # Idle: start() waits for the next request, or has not run yet (no request so far).
+        idle = (self._waiter is not None and not self._waiter.done()) or self._request_count == 0
+        if idle and not self._messages and not self._force_close and not self._close:
+            # Bytes of a request have come, not all of its headers: the clock starts once
+            # (for the first request it has run since connection_made).
             if self._header_timer is None and data:
                 self._header_timer = self._loop.call_later(self.header_timeout_s, self._on_header_timeout)
         elif self._header_timer is not None:
@@ -134,6 +229,11 @@ class GuardedRequestHandler(web.RequestHandler):
         self._header_timer = None
         waiter = self._waiter
         if waiter is None or waiter.done() or self._messages or self.transport is None:
+            return
+        if self._silent:
+            # Not one byte since it was accepted: nothing was asked, so nothing is answered.
+            log.debug("closed a connection that sent nothing for %g s", self.header_timeout_s)
+            self.force_close()
             return
         exc = HeaderTimeout("request header timeout")
         self._messages.append((web_protocol._ErrInfo(status=408, exc=exc, message=exc.message), EMPTY_PAYLOAD))
@@ -177,6 +277,18 @@ class GuardedRequestHandler(web.RequestHandler):
         transport.abort()                     # drops the buffer; connection_lost follows
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self._refused:
+            self.transport = None
+            return                                # never counted, never given to aiohttp
+        key, self._address = self._address, None
+        if key is not None:
+            per_address = self._server.connections_per_address
+            held = per_address.get(key, 1) - 1
+            if held > 0:
+                per_address[key] = held
+            else:
+                del per_address[key]
+                self._server.refusals_logged.pop(key, None)
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -207,6 +319,14 @@ class GuardedRequestHandler(web.RequestHandler):
 class GuardedServer(web.Server):
     header_timeout_s: float = 10.0
     send_timeout_s: float = 30.0
+    max_connections_per_address: int = 256        # 0: no cap
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Open connections per address key (address_key), this process only; the keys of
+        # addresses refused lately -> [when last logged, refusals since].
+        self.connections_per_address: dict[str, int] = {}
+        self.refusals_logged: dict[str, list] = {}
 
     def __call__(self) -> web.RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, header_timeout_s=self.header_timeout_s,
@@ -217,10 +337,11 @@ class GuardedAppRunner(web.AppRunner):
     """An AppRunner whose connections use GuardedRequestHandler."""
 
     def __init__(self, app: web.Application, *, header_timeout_s: float, send_timeout_s: float,
-                 **kwargs: Any) -> None:
+                 max_connections_per_address: int = 256, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.header_timeout_s = header_timeout_s
         self.send_timeout_s = send_timeout_s
+        self.max_connections_per_address = max_connections_per_address
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -230,4 +351,5 @@ class GuardedAppRunner(web.AppRunner):
                                 **server._kwargs)
         guarded.header_timeout_s = self.header_timeout_s
         guarded.send_timeout_s = self.send_timeout_s
+        guarded.max_connections_per_address = self.max_connections_per_address
         return guarded

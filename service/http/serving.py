@@ -11,7 +11,10 @@ from service.http import loops
 from service.http.protocol import GuardedAppRunner
 from service.settings import Settings
 
-KEEPALIVE_TIMEOUT_S = 75.0       # as web.run_app sets it
+# An idle connection between two requests is kept this long (as web.run_app sets it). A
+# new connection must send its first request within REQUEST_HEADER_TIMEOUT_S instead, and
+# one address holds at most MAX_CONNECTIONS_PER_ADDRESS of them (http/protocol.py).
+KEEPALIVE_TIMEOUT_S = 75.0
 SHUTDOWN_TIMEOUT_S = 5.0
 # After an early answer (413, 408) aiohttp reads and drops the rest of the body for this
 # long before it closes (10 s by default): a slow client is not worth waiting for.
@@ -22,7 +25,8 @@ async def start(app: web.Application, settings: Settings, *, host: str, port: in
                 reuse_port: bool = False, handle_signals: bool = False) -> GuardedAppRunner:
     """Set the app up and listen; the caller cleans the returned runner up."""
     runner = GuardedAppRunner(app, header_timeout_s=settings.request_header_timeout_s,
-                              send_timeout_s=settings.response_send_timeout_s, access_log=None,
+                              send_timeout_s=settings.response_send_timeout_s,
+                              max_connections_per_address=settings.max_connections_per_address, access_log=None,
                               keepalive_timeout=KEEPALIVE_TIMEOUT_S, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
                               lingering_time=LINGERING_TIME_S,
                               handle_signals=handle_signals)
