@@ -134,7 +134,7 @@ class Settings:
     register_window_s: int = 3600
     # Password hashing (auth/passwords.py): a pool of its own, per process. At most this
     # many hashes run at once, this many more wait, and one client address has at most
-    # this many running or waiting; beyond: 503 server_busy / 429, at once, unhashed.
+    # this many running or waiting; beyond: 503 busy / 429, at once, unhashed.
     password_hash_threads: int = dataclasses.field(default_factory=lambda: available_cpus(8))
     password_hash_queue: int = 32
     password_hash_per_address: int = 4

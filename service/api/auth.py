@@ -6,7 +6,7 @@ from aiohttp import web
 
 from service import keys
 from service.api.common import db_of
-from service.auth import throttle
+from service.auth import passwords, throttle
 from service.auth.guards import require_user
 from service.auth.passwords import hash_password_async, verify_password_async
 from service.auth.tokens import bearer_token, new_token, token_digest
@@ -33,7 +33,13 @@ async def create_user(db, email: str, password: str, full_name: str | None, is_a
 
 async def register(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request, PUBLIC_BODY_BYTES), schema.REGISTER)
-    user = await create_user(db_of(request), body["email"], body["password"], body.get("full_name"), False)
+    db, settings = db_of(request), request.app[keys.SETTINGS]
+    address = throttle.client_address(request)
+    # A place on the hashing pool first (refused at once, in memory, when the address
+    # or the pool is full), then the cap per address (recorded, then counted), then the hash.
+    with passwords.work_for(settings).admit(address):
+        await throttle.register_attempt(db, settings, address)
+        user = await create_user(db, body["email"], body["password"], body.get("full_name"), False)
     return json_response(request, user.public(), status=201)
 
 
@@ -46,20 +52,22 @@ async def login(request: web.Request) -> web.Response:
         # before any query or hashing, so it costs nothing and reveals nothing.
         raise ValidationFailed(f"email: {EMAIL_TOO_LONG}", field="email",
                                errors=[{"field": "email", "message": EMAIL_TOO_LONG}])
-    # Before any hashing: a throttled caller costs one indexed query, no CPU.
-    await throttle.check(db, settings, email, address)
-    row = await users.for_login(db, email)
-    stored = row["password_hash"] if row else None
-    # One answer for a wrong password and an unknown email, after the same work.
-    verified = await verify_password_async(body["password"], stored)
-    if not verified.ok:
-        await throttle.failed(db, settings, email, address)
-        raise Unauthorized("email or password is wrong")
-    await throttle.succeeded(db, email)
-    user = User(**{k: row[k] for k in ("id", "email", "full_name", "is_admin", "created_at")})
-    if verified.needs_rehash:      # an older scheme (scrypt): store argon2id of the same password
-        await users.update_password_hash(db, user_id=user.id, old_hash=stored,
-                                         new_hash=await hash_password_async(body["password"]))
+    # A place on the hashing pool (in memory, refused at once beyond it), then the throttle:
+    # the attempt is recorded as a failure and counted before any hashing, so a burst of
+    # any size hashes at most LOGIN_MAX_FAILURES times; a throttled one costs no CPU.
+    with passwords.work_for(settings).admit(address):
+        await throttle.attempt(db, settings, email, address)
+        row = await users.for_login(db, email)
+        stored = row["password_hash"] if row else None
+        # One answer for a wrong password and an unknown email, after the same work.
+        verified = await verify_password_async(body["password"], stored)
+        if not verified.ok:
+            raise Unauthorized("email or password is wrong")       # the recorded attempt is the failure
+        await throttle.succeeded(db, email)
+        user = User(**{k: row[k] for k in ("id", "email", "full_name", "is_admin", "created_at")})
+        if verified.needs_rehash:      # an older scheme (scrypt): store argon2id of the same password
+            await users.update_password_hash(db, user_id=user.id, old_hash=stored,
+                                             new_hash=await hash_password_async(body["password"]))
     token, digest = new_token()
     expires_at = await users.insert_token(db, token_hash=digest, user_id=user.id, ttl_hours=settings.token_ttl_hours)
     return json_response(request, {"access_token": token, "token_type": "bearer",

@@ -43,8 +43,10 @@ _ERRORS = {
     413: "Body too large",
     415: "Body is not application/json",
     422: "Well-formed JSON that breaks the schema; error.errors lists every problem",
-    429: "Too many failed logins from this address or for this account; retry after Retry-After seconds",
-    503: "Database unavailable, pool exhausted or statement timed out; retry after Retry-After seconds",
+    429: ("Too many failed logins from this address or for this account, or too many password checks of this "
+          "address at once; retry after Retry-After seconds"),
+    503: ("Database unavailable, pool exhausted, statement timed out, or the service busy (request bodies, "
+          "password hashing); retry after Retry-After seconds"),
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
                                 "schema": {"type": "integer", "minimum": 0}}}
@@ -239,6 +241,8 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         codes.add(409)
     if route.path == "/api/auth/login":
         codes |= {401, 429}
+    if route.path == "/api/auth/register":
+        codes.add(429)
     if route.path.endswith(("/exports", "/reports")):
         codes.add(429)
     for code in sorted(codes):
@@ -246,7 +250,11 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         if code == 409:
             description = ("Email already registered" if route.path == "/api/auth/register"
                            else "The job is already finished (cancel) or not finished yet (result)")
-        if code == 429 and route.path != "/api/auth/login":
+        if code == 429 and route.path == "/api/auth/register":
+            description = ("Too many registrations from this address (REGISTER_MAX_PER_ADDRESS per "
+                           "REGISTER_WINDOW_S), or too many of its password hashes at once; retry after "
+                           "Retry-After seconds")
+        elif code == 429 and route.path != "/api/auth/login":
             description = ("Too many jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER); "
                            "retry after Retry-After seconds")
         responses[str(code)] = _error(code, description, components)

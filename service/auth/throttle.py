@@ -1,13 +1,21 @@
 """Login throttling: LOGIN_MAX_FAILURES failed logins for one email, or from one client
-address, within LOGIN_WINDOW_S answer 429 with Retry-After.
+address, within LOGIN_WINDOW_S answer 429 with Retry-After; and the register cap per
+client address.
 
 The failures live in PostgreSQL (table login_failures), so every worker and instance
-sees the same count. The check runs before the user lookup and the password hash: a
-throttled attempt costs one indexed query, no CPU-heavy hashing, and is not itself
-recorded (a locked-out owner is free again when the window passes, however long an
-attacker keeps trying). A success clears the email's failures. Concurrent attempts
-that pass the check together may each fail once more than the limit before the next
-check sees them.
+sees the same count. An attempt is recorded as a failure first, then counted, both
+before the user lookup and the password hash (`attempt`): the row is committed before
+the count, so of any burst, however large and however spread over workers and
+instances, at most LOGIN_MAX_FAILURES attempts per email or per address reach the hash
+within a window. A throttled attempt costs two indexed statements and a delete, no
+hashing, and is not counted (its row is withdrawn: a locked-out owner is free again
+when the window passes, however long an attacker keeps trying). A failure keeps its
+row; a success deletes its email's rows, its own among them, so a success never counts
+against its address (a user behind NAT may log in as often as they like).
+
+Registration is capped the same way per client address (table register_attempts):
+REGISTER_MAX_PER_ADDRESS attempts within REGISTER_WINDOW_S, recorded and counted before
+the hash; one more answers 429 with Retry-After and is not counted.
 
 An email is counted under the key the database makes of it (sql/login_failures/):
 lower() of its NFKC form, the very expression the login lookup and the unique index
@@ -33,7 +41,7 @@ from aiohttp import web
 from service.errors import TooManyRequests
 from service.schemas.types import normalize_email as normalize_email_form
 from service.settings import Settings
-from service.store import login_failures
+from service.store import login_failures, register_attempts
 
 
 def normalize_email(email: str) -> str:
@@ -57,18 +65,35 @@ def client_address(request: web.Request) -> str:
     return str(ip)
 
 
-async def check(db, settings: Settings, email: str, address: str) -> None:
-    """Raise TooManyRequests (429, Retry-After) when this email or address is throttled."""
+async def attempt(db, settings: Settings, email: str, address: str) -> int:
+    """Record this login attempt as a failure, then count: raise TooManyRequests (429,
+    Retry-After, the attempt withdrawn) when this email or address is throttled; else
+    the attempt's row id. Call before any hashing."""
+    attempt_id = await login_failures.record(db, email_normalized=email, address=address,
+                                             window_s=settings.login_window_s)
+    # The row is committed: of attempts running at once, the last to count sees them all.
     wait = await login_failures.retry_after(db, email_normalized=email, address=address,
                                             window_s=settings.login_window_s,
-                                            max_failures=settings.login_max_failures)
+                                            max_failures=settings.login_max_failures + 1)
     if wait is not None:
+        await login_failures.withdraw(db, attempt_id)
         raise TooManyRequests(f"too many failed logins; try again in {wait} s", retry_after=wait)
-
-
-async def failed(db, settings: Settings, email: str, address: str) -> None:
-    await login_failures.record(db, email_normalized=email, address=address, window_s=settings.login_window_s)
+    return attempt_id
 
 
 async def succeeded(db, email: str) -> None:
+    """Clear the email's failures, the row of this very attempt among them."""
     await login_failures.clear_email(db, email)
+
+
+async def register_attempt(db, settings: Settings, address: str) -> None:
+    """Record a registration from this address, then count: raise TooManyRequests (429,
+    Retry-After, the attempt withdrawn) past REGISTER_MAX_PER_ADDRESS in the window.
+    Call before any hashing."""
+    attempt_id = await register_attempts.record(db, address=address, window_s=settings.register_window_s)
+    wait = await register_attempts.retry_after(db, address=address, window_s=settings.register_window_s,
+                                               max_attempts=settings.register_max_per_address + 1)
+    if wait is not None:
+        await register_attempts.withdraw(db, attempt_id)
+        raise TooManyRequests(f"too many registrations from this address; try again in {wait} s",
+                              retry_after=wait)

@@ -54,10 +54,11 @@ def settings(database_url, tmp_path) -> Settings:
     # No job worker unless a test asks for one (tests/integration/test_jobs*.py): a
     # worker's background queries would blur the pool and profiling counts others check.
     # Every test client connects from 127.0.0.1 into one database per session: failed logins
-    # of unrelated tests must not add up to a 429 (test_login_throttle.py uses addresses of its own).
+    # and registrations of unrelated tests must not add up to a 429 (test_login_throttle.py
+    # and test_password_work.py use addresses of their own).
     return Settings(database_url=database_url, secret_key="test-secret-key", var_dir=tmp_path,
                     db_pool_size=2, db_max_overflow=8, db_pool_timeout=5.0, jobs_worker=False,
-                    login_max_failures=1000)
+                    login_max_failures=1000, register_max_per_address=1_000_000)
 
 
 @pytest.fixture

@@ -121,10 +121,11 @@ def served(database_url: str, var_dir: Path, **env: str) -> Iterator[Service]:
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "VAR_DIR": str(var_dir),
                    "SECRET_KEY": "live-test-" + "k" * 32, "DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "4", "LOG_LEVEL": "WARNING",
-                   # Failed logins are kept in the session's database per address, and every live
-                   # server is 127.0.0.1: the fuzz run's wrong passwords must not lock later tests out
-                   # (test_login_throttle.py sets its own limits and addresses).
-                   "LOGIN_MAX_FAILURES": "100000",
+                   # Failed logins and registrations are kept in the session's database per address,
+                   # and every live server is 127.0.0.1: the fuzz run's wrong passwords and the suite's
+                   # accounts must not lock later tests out (test_login_throttle.py and
+                   # test_password_work.py set their own limits and addresses).
+                   "LOGIN_MAX_FAILURES": "100000", "REGISTER_MAX_PER_ADDRESS": "1000000",
                    **env}
     log = (var_dir / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "run.py", "serve"], cwd=ROOT, env=environment,
