@@ -5,73 +5,20 @@ one body cannot hold the event loop by the number of arrays and objects it opens
 from __future__ import annotations
 
 import asyncio
-import http.client
 import io
 import socket
-import statistics
-import threading
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from live import served
+from probe import Probe
 
 MiB = 1024 * 1024
 # The worker's response cache may hold CACHE_MAX_BYTES (64 MiB by default); on top of that
 # test_memory_bound.py allows 96 MiB of working room. An attack must not push past both.
 MEMORY_BOUND = 64 * MiB + 96 * MiB
-
-
-class Probe:
-    """GET `path` one request at a time from a thread of its own (own connection, own
-    interpreter time slices), recording each answer's latency in ms."""
-
-    def __init__(self, port: int, path: str = "/api/health/live", interval: float = 0.005) -> None:
-        self.port, self.path, self.interval = port, path, interval
-        self.latencies: list[float] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        conn = None
-        while not self._stop.is_set():
-            if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            started = time.perf_counter()
-            try:
-                conn.request("GET", self.path)
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status != 200:
-                    self.errors.append(str(resp.status))
-            except Exception as exc:
-                self.errors.append(repr(exc))
-                conn.close()
-                conn = None
-            self.latencies.append((time.perf_counter() - started) * 1000)
-            time.sleep(self.interval)
-        if conn is not None:
-            conn.close()
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(90)
-
-    @property
-    def worst(self) -> float:
-        return max(self.latencies, default=0.0)
-
-    def summary(self) -> str:
-        ordered = sorted(self.latencies) or [0.0]
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        return (f"{len(ordered)} answers, p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms, "
-                f"max {ordered[-1]:.1f} ms, errors {self.errors[:3]}")
 
 
 def _rss(pid: int) -> int:

@@ -3,6 +3,7 @@ transaction; sent through a real SMTP server (aiosmtpd) when SMTP_URL is set, ke
 the outbox otherwise; retried with backoff when the server is down, up to max attempts."""
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from aiosmtpd.controller import Controller
@@ -16,6 +17,18 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope)
         return "250 OK"
+
+
+@contextlib.contextmanager
+def smtp_inbox():
+    """A real SMTP server (aiosmtpd) on a free port: (inbox, port)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield inbox, controller.port
+    finally:
+        controller.stop()
 
 
 def _free_port() -> int:
@@ -33,11 +46,8 @@ async def _delivered_project(api, user, email: str | None = "client@example.com"
 
 
 async def test_delivered_project_sends_a_notice_through_smtp(make_api, settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{controller.port}"))
+    with smtp_inbox() as (inbox, port):
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
         user = await api.user()
         project, jobs = await _delivered_project(api, user)
         assert len(jobs) == 1 and jobs[0]["project_id"] == project["id"]
@@ -52,18 +62,13 @@ async def test_delivered_project_sends_a_notice_through_smtp(make_api, settings)
         # Delivered again (a PATCH that keeps the status) sends nothing more.
         await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered", "name": "Renamed"})
         assert len((await api.get("/api/jobs?kind=email", user))["items"]) == 1
-    finally:
-        controller.stop()
 
 
 async def test_a_project_name_with_a_line_break_still_gets_its_notice(make_api, settings):
     """A mail header holds one line: the name's line break becomes a space in the subject,
     instead of failing every attempt of the notice."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{controller.port}"))
+    with smtp_inbox() as (inbox, port):
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
         user = await api.user()
         client = await api.client_of(user, email="client@example.com")
         project = await api.project_of(user, client["id"], name="Spring\r\nBcc: someone@example.org")
@@ -74,8 +79,6 @@ async def test_a_project_name_with_a_line_break_still_gets_its_notice(make_api, 
         assert inbox.messages[0].rcpt_tos == ["client@example.com"]
         assert 'Subject: Your project "Spring Bcc: someone@example.org" has been delivered' in \
             inbox.messages[0].content.decode()
-    finally:
-        controller.stop()
 
 
 async def _ready(value):
