@@ -88,7 +88,7 @@ def limited(database_url, tmp_path_factory):
         yield service
 
 
-# -- the reproduction (tests/integration/test_probe_exhaustion.py) -------------------------
+# -- the reproduction: 1,050 silent connections of one client -------------------------
 
 def test_idle_connections_of_one_client_do_not_lock_the_others_out(database_url, tmp_path):
     """deploy/content-jumpstart.service used to set no LimitNOFILE, so the service ran with
