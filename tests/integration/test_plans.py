@@ -376,7 +376,11 @@ async def test_rare_word_page_one_reads_the_trigram_index_whatever_the_statistic
         part = trigrams.narrowest_part("post 777", frequencies)
         if statistics >= 100:
             # "post" is in every row: the index is asked for the rest only (migration 0080).
-            assert part.endswith(" 777") and "pos" not in part, (part, frequencies.get("pos"))
+            # Whether the blank before "777" stays depends on the sample: "  7" (a word starting
+            # with 7) is in about 20 % of these rows ('post N about topic N % 97'), at the 20 %
+            # line, so ANALYZE's sample puts it on either side.
+            assert part.endswith("777") and "pos" not in part, (part, frequencies.get("pos"), frequencies.get("  7"))
+            assert part.endswith(" 777") or frequencies.get("  7", 0.0) > trigrams.COMMON, (part, frequencies)
         for owner in (None, samples["owner"]):
             matches = query("posts/text_matches_desc")
             filters = posts.list_filters(owner, search="post 777")
