@@ -22,7 +22,6 @@ from service.api.admin import cache, database, full, metrics, profiling, status_
 from service.api.admin import jobs as admin_jobs
 from service.api.openapi import FILE_RESPONSES
 from service.cache.invalidation import NEW_ROWS, OWNER_ROWS, PATH_ROW
-from service.http.middleware import expect_handler
 from service.schemas import admin as admin_schema
 from service.schemas import clients as client_schema
 from service.schemas import jobs as job_schema
@@ -195,12 +194,12 @@ def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None
         handler = route.handler
         if route.query is None and not route.paginated and route.response not in FILE_RESPONSES:
             handler = _without_query(handler)
-        app.router.add_route(route.method, route.path, handler, expect_handler=expect_handler)
+        app.router.add_route(route.method, route.path, handler)
         if route.method == "GET" and route.response != "file":
             # HEAD of every GET (RFC 9110 9.3.2): the same handler and headers; aiohttp sends no
             # body. Not for a streamed file (the job result): StreamResponse.write() would send
             # its bytes after a HEAD's headers, out of step with the connection's next answer.
-            app.router.add_route("HEAD", route.path, handler, expect_handler=expect_handler)
+            app.router.add_route("HEAD", route.path, handler)
 
 
 def write_tables(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], tuple[str, ...]]:

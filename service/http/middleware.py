@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from aiohttp import HttpVersion11, web
+from aiohttp import web
 
 from service import keys
 from service.context import RequestContext, current_request
@@ -87,19 +87,6 @@ async def _handle(handler, request: web.Request, ctx: RequestContext) -> web.Str
         return await handler(request)
 
 
-async def expect_handler(request: web.Request) -> web.StreamResponse | None:
-    """The Expect header, for every route (api/routes.py): `100-continue` is answered as
-    aiohttp does; any other expectation is 417 in the error envelope. aiohttp's own
-    handler runs before any middleware and answers that 417 in plain text, with no
-    X-Request-ID and no security headers, echoing the header."""
-    if request.headers.get("Expect", "").lower() == "100-continue":
-        if request.version >= HttpVersion11:
-            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            request.writer.output_size = 0      # the 100 is not part of the answer's size
-        return None
-    return expectation_failed(request)
-
-
 def expectation_failed(request: web.BaseRequest) -> web.Response:
     """417 in the error envelope, the connection closed (the client may send its body anyway)."""
     request_id = _request_id(request)
@@ -112,10 +99,11 @@ def expectation_failed(request: web.BaseRequest) -> web.Response:
 
 
 def refusing_unknown_expectations(handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]):
-    """The app's request handler, answering an Expect other than 100-continue before
-    routing: a path with no route (404) or a method it does not serve (405) gets aiohttp's
-    default expect handler, not the routes' (expect_handler above). A plain function
-    returning the awaitable: no extra coroutine on every request."""
+    """The app's request handler (http/protocol.py), answering an Expect other than
+    100-continue before routing, in the error envelope, on every path: aiohttp's own
+    expect handler runs before any middleware and answers it in plain text, with no
+    X-Request-ID and no security headers, echoing the header. 100-continue goes on to
+    aiohttp's. A plain function returning the awaitable: no extra coroutine per request."""
     def handle_request(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         expect = request.headers.get("Expect")
         if expect is not None and expect.lower() != "100-continue":
