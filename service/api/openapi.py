@@ -43,10 +43,9 @@ _ERRORS = {
     413: "Body too large",
     415: "Body is not application/json",
     422: "Well-formed JSON that breaks the schema; error.errors lists every problem",
-    429: ("Too many failed logins from this address or for this account, or too many password checks of this "
-          "address at once; retry after Retry-After seconds"),
+    429: "Too many requests of this caller; retry after Retry-After seconds",
     503: ("Database unavailable, pool exhausted, statement timed out, or the service busy (request bodies, "
-          "password hashing); retry after Retry-After seconds"),
+          "unread answers, password hashing); retry after Retry-After seconds"),
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
                                 "schema": {"type": "integer", "minimum": 0}}}
@@ -55,6 +54,24 @@ _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
                           "errors": [{"field": "name", "message": "is required"},
                                      {"field": "colour", "message": "unknown field"}]},
                 "request_id": "4f0c8b1e2a9d4c7e"}
+
+
+def _too_many_reasons(route) -> list[str]:
+    """Why this route may answer 429: the caller's share of something it spends."""
+    reasons = []
+    if route.path == "/api/auth/login":
+        reasons.append("failed logins from this address or for this account, or password checks of this "
+                       "address at once")
+    if route.path == "/api/auth/register":
+        reasons.append("registrations from this address (REGISTER_MAX_PER_ADDRESS per REGISTER_WINDOW_S), "
+                       "or password hashes of this address at once")
+    if route.path.endswith(("/exports", "/reports")):
+        reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER)")
+    if route.body is not None:
+        reasons.append("request bodies of this caller being read at once (16 MiB)")
+    if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole
+        reasons.append("earlier answers of this caller still unread by its client (32 MiB waiting to be sent)")
+    return reasons
 
 
 class _Components:
@@ -240,23 +257,17 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/"):
         codes.add(409)
     if route.path == "/api/auth/login":
-        codes |= {401, 429}
-    if route.path == "/api/auth/register":
-        codes.add(429)
-    if route.path.endswith(("/exports", "/reports")):
+        codes.add(401)
+    too_many = _too_many_reasons(route)
+    if too_many:
         codes.add(429)
     for code in sorted(codes):
         description = _ERRORS[code]
         if code == 409:
             description = ("Email already registered" if route.path == "/api/auth/register"
                            else "The job is already finished (cancel) or not finished yet (result)")
-        if code == 429 and route.path == "/api/auth/register":
-            description = ("Too many registrations from this address (REGISTER_MAX_PER_ADDRESS per "
-                           "REGISTER_WINDOW_S), or too many of its password hashes at once; retry after "
-                           "Retry-After seconds")
-        elif code == 429 and route.path != "/api/auth/login":
-            description = ("Too many jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER); "
-                           "retry after Retry-After seconds")
+        if code == 429:
+            description = "Too many " + "; or ".join(too_many) + "; retry after Retry-After seconds"
         responses[str(code)] = _error(code, description, components)
     links = _links(route)
     if links:

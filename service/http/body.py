@@ -10,6 +10,7 @@ from aiohttp import web
 from service import keys
 from service.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnreadableBody, UnsupportedMediaType
 from service.http.body_budget import MAX_BODY_BYTES
+from service.http.callers import caller_key
 from service.http.responses import JSON_CONTENT_TYPE
 from service.jsonutil import loads
 
@@ -45,7 +46,7 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> An
     parts: list[bytes] = []
     size = kept = 0
     timeout_s = request.app[keys.SETTINGS].request_body_timeout_s
-    budget, caller = request.app[keys.BODY_BUDGET], _caller(request)
+    budget, caller = request.app[keys.BODY_BUDGET], caller_key(request)
     try:
         try:
             async with asyncio.timeout(timeout_s):
@@ -96,10 +97,3 @@ def _parse(raw: bytes) -> Any:
     finally:
         if collecting:
             gc.enable()
-
-
-def _caller(request: web.Request) -> str:
-    """Whose bytes: the user once the token is checked, else the client address."""
-    user = request.get(keys.USER)
-    return f"user:{user.id}" if user is not None else f"address:{request.remote}"
-

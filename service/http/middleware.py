@@ -16,7 +16,9 @@ from service.context import RequestContext, current_request
 from service.errors import ApiError, DatabaseConnectionLost
 from service.http import security_headers
 from service.http.body import MAX_BODY_BYTES
+from service.http.callers import caller_key
 from service.http.responses import error_response
+from service.http.unsent_answers import SMALL_ANSWER_BYTES
 
 log = logging.getLogger("service.web")
 
@@ -87,6 +89,19 @@ async def _handle(handler, request: web.Request, ctx: RequestContext) -> web.Str
         return await handler(request)
 
 
+def _admit_answer(request: web.Request, response: web.StreamResponse) -> None:
+    """A large read's answer, before it is written: 429/503 when its caller's (or everyone's)
+    earlier answers still wait unread in this worker (http/unsent_answers.py). Only on the
+    served connection handler (http/protocol.py), which counts the unsent bytes."""
+    if not isinstance(response, web.Response) or response.prepared:
+        return                        # streamed (a job's result): written chunk by chunk, after drains
+    size = response.content_length
+    if size is not None and size > SMALL_ANSWER_BYTES:
+        admit = getattr(request.protocol, "admit_answer", None)
+        if admit is not None:
+            admit(caller_key(request), size)
+
+
 def expectation_failed(request: web.BaseRequest) -> web.Response:
     """417 in the error envelope, the connection closed (the client may send its body anyway)."""
     request_id = _request_id(request)
@@ -141,6 +156,8 @@ async def request_middleware(request: web.Request, handler):
     try:
         try:
             response = await _handle(handler, request, ctx)
+            if request.method == "GET":
+                _admit_answer(request, response)
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
                                       field=exc.field, headers=exc.headers, errors=exc.errors,

@@ -28,7 +28,10 @@ middleware runs. So:
   (aiohttp's handler then waits in drain()), the connection is aborted, its unsent
   bytes freed, when not one byte has left for RESPONSE_SEND_TIMEOUT_S. Progress counts
   the kernel's send queue too (Linux SIOCOUTQ): it takes megabytes before the process's
-  buffer shrinks, so a slow reader who keeps reading is never cut.
+  buffer shrinks, so a slow reader who keeps reading is never cut;
+- while such an answer waits, its bytes count against its caller and the process
+  (unsent_answers.py): the middleware asks admit_answer before a large answer is written,
+  and this handler reports when its transport pauses and resumes.
 
 This relies on aiohttp internals (RequestHandler._waiter, _messages, _current_request,
 _ErrInfo and handle_error's contract, AppRunner._make_server), pinned by requirements.txt
@@ -54,6 +57,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from service.http import security_headers
 from service.http.middleware import refusing_unknown_expectations
+from service.http.unsent_answers import UnsentAnswers
 from service.jsonutil import dumps
 
 log = logging.getLogger("service.http.protocol")
@@ -143,6 +147,10 @@ class GuardedRequestHandler(web.RequestHandler):
         self._address: str | None = None
         self._refused = False
         self._silent = True
+        # Whose large answer this connection last admitted (admit_answer), and the caller its
+        # paused buffer is counted under in the server's UnsentAnswers (None: not counted).
+        self._answer_caller: str | None = None
+        self._paused_for: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self._server
@@ -241,14 +249,33 @@ class GuardedRequestHandler(web.RequestHandler):
         waiter.set_result(None)      # first: close() would cancel the waiter
         self.close()
 
+    def admit_answer(self, caller: str, size: int) -> None:
+        """Before a large answer is written: raise 429/503 (unsent_answers.py) if it would put
+        its caller or the process over their share of unsent bytes; else count this
+        connection's buffer under the caller whenever it pauses."""
+        self._server.unsent_answers.admit(caller, size)
+        self._answer_caller = caller
+
     def pause_writing(self) -> None:
         super().pause_writing()
+        if self._answer_caller is not None and self.transport is not None:
+            self._paused_for = self._answer_caller
+            self._server.unsent_answers.paused(self._paused_for, self, self.transport)
         # Over the transport's high-water mark: aiohttp's writer waits in drain() from now on.
         if self._send_timer is None and self.transport is not None:
             self._send_transport = self.transport
             self._send_pending = self._unsent(self.transport)
             self._send_stalled = 0
             self._send_timer = self._loop.call_later(self.send_timeout_s / _SEND_CHECKS, self._check_send)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._not_counted()
+
+    def _not_counted(self) -> None:
+        if self._paused_for is not None:
+            self._server.unsent_answers.resumed(self._paused_for, self)
+            self._paused_for = None
 
     @staticmethod
     def _unsent(transport: asyncio.Transport) -> int:
@@ -296,6 +323,7 @@ class GuardedRequestHandler(web.RequestHandler):
             self._send_timer.cancel()
             self._send_timer = None
         self._send_transport = None
+        self._not_counted()
         super().connection_lost(exc)
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
@@ -327,6 +355,7 @@ class GuardedServer(web.Server):
         # addresses refused lately -> [when last logged, refusals since].
         self.connections_per_address: dict[str, int] = {}
         self.refusals_logged: dict[str, list] = {}
+        self.unsent_answers = UnsentAnswers()
 
     def __call__(self) -> web.RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, header_timeout_s=self.header_timeout_s,

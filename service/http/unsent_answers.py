@@ -1,0 +1,92 @@
+"""Bytes of answers written and not yet taken by their clients: bounded per caller and in all.
+
+An answer is handed to the connection's transport whole; what the client does not read
+waits in the worker's write buffer until RESPONSE_SEND_TIMEOUT_S cuts the connection
+(http/protocol.py). Without a bound, one user who asks for the same 10 MB page on 40
+connections and reads nothing holds 374 MiB of one worker for that long
+(tests/integration/test_unread_answers.py). So before a large answer is written
+(middleware.py, GET only: a write's answer is never refused after it committed), the
+bytes its caller's connections still hold unsent are summed; over PER_CALLER_BYTES
+with this answer the request is answered 429, over TOTAL_BYTES for the process 503,
+both small and with Retry-After. A caller with nothing unsent always gets its answer,
+however large, so a user reading normally is never refused, and one caller holds at
+most PER_CALLER_BYTES plus one answer.
+
+What is counted: the write buffers of connections whose transport paused writing (over
+its high-water mark, 64 KiB; GuardedRequestHandler reports the pause and the resume).
+Below it a connection holds at most that much, and MAX_CONNECTIONS_PER_ADDRESS bounds
+how many one address opens. The kernel's send queue is not the worker's memory. The
+write follows the admission in the same event-loop step (aiohttp's finish_response
+does not suspend before it writes), so concurrent requests of one caller see each
+other's bytes.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from service.errors import ApiError
+
+# An answer at most this large is written without a look: it fits under the transport's
+# high-water mark, so it never sits in a paused buffer on its own.
+SMALL_ANSWER_BYTES = 64 * 1024
+# Three of the largest pages (100 posts of 100,000 characters: 10 MB) per caller; a
+# process holds at most TOTAL_BYTES of everyone's.
+PER_CALLER_BYTES = 32 * 1024 * 1024
+TOTAL_BYTES = 256 * 1024 * 1024
+RETRY_AFTER_S = 1
+
+
+class CallerAnswersUnread(ApiError):
+    status, code = 429, "too_many_requests"
+
+    def __init__(self) -> None:
+        super().__init__(f"your earlier answers are still unread (over {PER_CALLER_BYTES // (1024 * 1024)} MiB"
+                         " waiting to be sent); read them before asking for more",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+class AnswersUnread(ApiError):
+    status, code = 503, "busy"
+
+    def __init__(self) -> None:
+        super().__init__("the service holds too many unread answers; try again shortly",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+class UnsentAnswers:
+    def __init__(self, per_caller: int = PER_CALLER_BYTES, total: int = TOTAL_BYTES) -> None:
+        self.per_caller = per_caller
+        self.total = total
+        # caller -> {connection: its transport} for connections paused with bytes unsent.
+        # Bounded: an entry lives while its connection is paused, and leaves when it resumes
+        # or is lost.
+        self._paused: dict[str, dict[object, asyncio.Transport]] = {}
+
+    def admit(self, caller: str, size: int) -> None:
+        """Raise if an answer of `size` bytes would put the caller or the process over its share."""
+        held = _unsent(self._paused.get(caller))
+        if held and held + size > self.per_caller:
+            raise CallerAnswersUnread()
+        if self._paused:
+            everyone = sum(_unsent(connections) for connections in self._paused.values())
+            if everyone and everyone + size > self.total:
+                raise AnswersUnread()
+
+    def paused(self, caller: str, connection: object, transport: asyncio.Transport) -> None:
+        self._paused.setdefault(caller, {})[connection] = transport
+
+    def resumed(self, caller: str, connection: object) -> None:
+        connections = self._paused.get(caller)
+        if connections is not None:
+            connections.pop(connection, None)
+            if not connections:
+                del self._paused[caller]
+
+    def held(self, caller: str) -> int:
+        return _unsent(self._paused.get(caller))
+
+
+def _unsent(connections: dict[object, asyncio.Transport] | None) -> int:
+    if not connections:
+        return 0
+    return sum(transport.get_write_buffer_size() for transport in connections.values())

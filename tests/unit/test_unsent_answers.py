@@ -1,0 +1,58 @@
+"""The arithmetic of the unsent-answers budget (service/http/unsent_answers.py); the real
+connections and the worker's memory are in tests/integration/test_unread_answers.py."""
+from __future__ import annotations
+
+import pytest
+
+from service.http.unsent_answers import AnswersUnread, CallerAnswersUnread, UnsentAnswers
+
+MiB = 1024 * 1024
+
+
+class Buffer:
+    """A transport as the budget reads it: the bytes in its write buffer."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get_write_buffer_size(self) -> int:
+        return self.size
+
+
+def test_a_caller_with_nothing_unsent_gets_any_answer():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=20 * MiB)
+    budget.admit("user:a", 50 * MiB)
+
+
+def test_a_callers_unsent_bytes_refuse_its_next_large_answer_not_anothers():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=100 * MiB)
+    budget.paused("user:a", "conn-1", Buffer(8 * MiB))
+    budget.admit("user:a", 2 * MiB)                       # 10 MiB: at the share, not over
+    with pytest.raises(CallerAnswersUnread) as refused:
+        budget.admit("user:a", 2 * MiB + 1)
+    assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "1"}
+    budget.admit("user:b", 9 * MiB)
+    assert budget.held("user:a") == 8 * MiB and budget.held("user:b") == 0
+
+
+def test_the_count_follows_the_buffer_and_ends_when_the_connection_resumes():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=100 * MiB)
+    buffer = Buffer(9 * MiB)
+    budget.paused("user:a", "conn-1", buffer)
+    budget.paused("user:a", "conn-2", Buffer(1 * MiB))
+    assert budget.held("user:a") == 10 * MiB
+    buffer.size = 1 * MiB                                 # the client read 8 MiB
+    budget.admit("user:a", 8 * MiB)
+    budget.resumed("user:a", "conn-2")
+    budget.resumed("user:a", "conn-1")
+    assert budget.held("user:a") == 0 and not budget._paused
+
+
+def test_everyones_unsent_bytes_refuse_with_503_over_the_process_share():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=20 * MiB)
+    budget.paused("user:a", "conn-1", Buffer(9 * MiB))
+    budget.paused("user:b", "conn-2", Buffer(9 * MiB))
+    with pytest.raises(AnswersUnread) as refused:
+        budget.admit("user:c", 3 * MiB)
+    assert refused.value.status == 503 and refused.value.code == "busy"
+    budget.admit("user:c", 2 * MiB)
