@@ -19,6 +19,7 @@ from service.http import security_headers
 from service.http.access_log import AccessLog
 from service.http.body_budget import MAX_BODY_BYTES, BodyBudget
 from service.http.middleware import request_middleware
+from service.http.unsent_answers import StreamSlots
 from service.jobs.metrics import JobCollector, JobMetrics
 from service.observability.metrics import CacheBudgetCollector, CoherenceCollector, Metrics, TierStatsCollector
 from service.observability.profiling import Profiler
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.CODEC] = CursorCodec(settings.secret_key)
     app[keys.CACHE] = ResponseCache(settings)
     app[keys.BODY_BUDGET] = BodyBudget()
+    app[keys.STREAM_SLOTS] = StreamSlots()
     app[keys.AFTER_WRITE] = [WriteInvalidation(write_tables(), write_rows())]
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from service.db.migrations import Migration
     from service.http.body_budget import BodyBudget
     from service.http.middleware import AfterWrite, RequestFinished
+    from service.http.unsent_answers import StreamSlots
     from service.jobs.metrics import JobMetrics
     from service.jobs.worker import Worker
     from service.observability.metrics import Metrics
@@ -42,6 +43,8 @@ JOB_WORKER: web.AppKey[Worker | None] = web.AppKey("job_worker")
 JOB_METRICS: web.AppKey[JobMetrics] = web.AppKey("job_metrics")
 # Bytes of request bodies being read, per caller and in all (http/body_budget.py)
 BODY_BUDGET: web.AppKey[BodyBudget] = web.AppKey("body_budget")
+# Streamed answers (job results) being sent, per caller and in all (http/unsent_answers.py)
+STREAM_SLOTS: web.AppKey[StreamSlots] = web.AppKey("stream_slots")
 
 # Per-request storage
 REQUEST_CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

@@ -13,6 +13,7 @@ from service.auth.user import User
 from service.errors import ApiError, Conflict, InvalidParameter, NotFound
 from service.http import security_headers
 from service.http.body import read_json
+from service.http.callers import caller_key
 from service.http.middleware import server_timing
 from service.http.responses import json_response
 from service.jobs import quota
@@ -140,32 +141,33 @@ async def job_result(request: web.Request) -> web.StreamResponse:
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Request-ID": ctx.request_id}
     if etag in {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
-    response = web.StreamResponse(status=200, headers={
-        **headers,
-        "Content-Type": row["content_type"],
-        "Content-Disposition": f'attachment; filename="{row["filename"]}"',
-        "Content-Length": str(row["bytes"]),
-        "Server-Timing": server_timing(ctx),
-    })
-    security_headers.apply(response)      # streamed: sent before the middleware sees it
-    await response.prepare(request)
-    sent, seq = 0, 0
-    try:
-        while sent < row["bytes"]:
-            chunks = await jobs.result_chunks(db, job_id, row["attempt"], seq, DOWNLOAD_CHUNKS_PER_READ)
-            if not chunks:
-                raise RuntimeError(f"result of job {job_id} ends after {sent} of {row['bytes']} bytes")
-            for chunk in chunks:
-                await response.write(chunk["data"])
-                sent += len(chunk["data"])
-            seq = chunks[-1]["seq"] + 1
-    except (ConnectionResetError, web.HTTPException):
-        raise
-    except Exception:
-        # Headers are gone: the only honest signal left is a cut connection short of Content-Length.
-        log.exception("result download of job %s broke off (request_id=%s)", job_id, ctx.request_id)
-        if request.transport is not None:
-            request.transport.close()
-        return response
-    await response.write_eof()
+    with request.app[keys.STREAM_SLOTS].taken(caller_key(request)):    # 429/503 before a byte is sent
+        response = web.StreamResponse(status=200, headers={
+            **headers,
+            "Content-Type": row["content_type"],
+            "Content-Disposition": f'attachment; filename="{row["filename"]}"',
+            "Content-Length": str(row["bytes"]),
+            "Server-Timing": server_timing(ctx),
+        })
+        security_headers.apply(response)      # streamed: sent before the middleware sees it
+        await response.prepare(request)
+        sent, seq = 0, 0
+        try:
+            while sent < row["bytes"]:
+                chunks = await jobs.result_chunks(db, job_id, row["attempt"], seq, DOWNLOAD_CHUNKS_PER_READ)
+                if not chunks:
+                    raise RuntimeError(f"result of job {job_id} ends after {sent} of {row['bytes']} bytes")
+                for chunk in chunks:
+                    await response.write(chunk["data"])
+                    sent += len(chunk["data"])
+                seq = chunks[-1]["seq"] + 1
+        except (ConnectionResetError, web.HTTPException):
+            raise
+        except Exception:
+            # Headers are gone: the only honest signal left is a cut connection short of Content-Length.
+            log.exception("result download of job %s broke off (request_id=%s)", job_id, ctx.request_id)
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
     return response

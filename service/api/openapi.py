@@ -45,7 +45,7 @@ _ERRORS = {
     422: "Well-formed JSON that breaks the schema; error.errors lists every problem",
     429: "Too many requests of this caller; retry after Retry-After seconds",
     503: ("Database unavailable, pool exhausted, statement timed out, or the service busy (request bodies, "
-          "unread answers, password hashing); retry after Retry-After seconds"),
+          "unread answers, downloads, password hashing); retry after Retry-After seconds"),
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
                                 "schema": {"type": "integer", "minimum": 0}}}
@@ -71,6 +71,8 @@ def _too_many_reasons(route) -> list[str]:
         reasons.append("request bodies of this caller being read at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole
         reasons.append("earlier answers of this caller still unread by its client (32 MiB waiting to be sent)")
+    if route.path == "/api/jobs/{id}/result":
+        reasons.append("downloads of this caller at once (4)")
     return reasons
 
 

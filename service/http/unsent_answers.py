@@ -1,4 +1,5 @@
-"""Bytes of answers written and not yet taken by their clients: bounded per caller and in all.
+"""Bytes of answers written and not yet taken by their clients: bounded per caller and in
+all; and streamed answers (a job's result) at once, per caller and in all (StreamSlots).
 
 An answer is handed to the connection's transport whole; what the client does not read
 waits in the worker's write buffer until RESPONSE_SEND_TIMEOUT_S cuts the connection
@@ -23,6 +24,8 @@ other's bytes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from service.errors import ApiError
 
@@ -90,3 +93,55 @@ def _unsent(connections: dict[object, asyncio.Transport] | None) -> int:
     if not connections:
         return 0
     return sum(transport.get_write_buffer_size() for transport in connections.values())
+
+
+# Streamed answers (a job's result): written a few chunks at a time, each write waiting for
+# the client, so one download holds what it read last (DOWNLOAD_CHUNKS_PER_READ x 1 MiB)
+# for as long as its client waits: 40 stalled downloads of one user held +129 MiB. So
+# downloads at once are counted per caller and in all.
+STREAMS_PER_CALLER = 4
+STREAMS_TOTAL = 64
+
+
+class CallerStreamsBusy(ApiError):
+    status, code = 429, "too_many_requests"
+
+    def __init__(self) -> None:
+        super().__init__(f"you are downloading {STREAMS_PER_CALLER} results at once already; finish one first",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+class StreamsBusy(ApiError):
+    status, code = 503, "busy"
+
+    def __init__(self) -> None:
+        super().__init__("the service is sending too many downloads at once; try again shortly",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+class StreamSlots:
+    def __init__(self, per_caller: int = STREAMS_PER_CALLER, total: int = STREAMS_TOTAL) -> None:
+        self.per_caller = per_caller
+        self.total = total
+        self.used = 0
+        self._by_caller: dict[str, int] = {}
+
+    @contextmanager
+    def taken(self, caller: str) -> Iterator[None]:
+        """One slot of the caller's for the block, or raise 429/503 before anything is sent."""
+        mine = self._by_caller.get(caller, 0)
+        if mine >= self.per_caller:
+            raise CallerStreamsBusy()
+        if self.used >= self.total:
+            raise StreamsBusy()
+        self._by_caller[caller] = mine + 1
+        self.used += 1
+        try:
+            yield
+        finally:
+            self.used -= 1
+            left = self._by_caller[caller] - 1
+            if left:
+                self._by_caller[caller] = left
+            else:
+                del self._by_caller[caller]          # bounded: only callers downloading now

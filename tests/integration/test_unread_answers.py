@@ -1,5 +1,6 @@
 """Answers one user asks for and does not read, on a real `run.py serve`: the bytes the
-worker holds unsent are bounded per caller and in all (service/http/unsent_answers.py).
+worker holds unsent, and the streamed downloads at once, are bounded per caller and in
+all (service/http/unsent_answers.py).
 Until RESPONSE_SEND_TIMEOUT_S cuts a stalled connection, its whole answer waits in the
 worker's write buffer; before the bound, 40 connections of one user asking for the same
 10 MB page and reading nothing grew the worker by 374 MiB."""
@@ -28,8 +29,7 @@ def _rss(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def live(database_url, tmp_path_factory):
-    with served(database_url, tmp_path_factory.mktemp("unread"), JOBS_WORKER="false",
-                RESPONSE_SEND_TIMEOUT_S="120") as service:
+    with served(database_url, tmp_path_factory.mktemp("unread"), RESPONSE_SEND_TIMEOUT_S="120") as service:
         yield service
 
 
@@ -127,3 +127,56 @@ async def test_a_refused_answer_says_why_and_when_to_retry(live, database_url):
     finally:
         for sock in sockets:
             sock.close()
+
+
+async def _exported(live, token: str, project_id: str) -> str:
+    """The id of a finished JSON-lines export of the project."""
+    status, job = live.call("POST", f"/api/projects/{project_id}/exports", token, {"format": "jsonl"})
+    assert status == 202, job
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, job = live.call("GET", f"/api/jobs/{job['id']}", token)
+        if job["status"] == "succeeded":
+            return job["id"]
+        assert job["status"] in ("queued", "running"), job
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"export {job['id']} did not finish: {job}")
+
+
+async def test_one_users_stalled_downloads_are_bounded_and_another_user_downloads(live, database_url):
+    """A job's result is streamed a few chunks at a time: each download the client stops
+    reading holds the chunks it read for as long as it waits."""
+    _, _, greedy = live.user()
+    _, _, other = live.user()
+    job = await _exported(live, greedy, await _heavy_project(live, database_url, greedy))
+    other_job = await _exported(live, other, await _heavy_project(live, database_url, other))
+    path = f"/api/jobs/{job}/result"
+    status, size = await _read_page(live.port, greedy, path)
+    assert status == 200 and size > 9 * MiB
+    pid = live.process.pid
+    before = peak = _rss(pid)
+    sockets = []
+    try:
+        for _ in range(CONNECTIONS):
+            sockets.append(_ask_and_stall(live.port, greedy, path))
+            await asyncio.sleep(0.05)
+            peak = max(peak, _rss(pid))
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            peak = max(peak, _rss(pid))
+            await asyncio.sleep(0.1)
+        assert (await _read_page(live.port, other, f"/api/jobs/{other_job}/result"))[0] == 200
+        firsts = [_status_line(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    refused = [line for line in firsts if line.startswith(b"HTTP/1.1 429")]
+    served_ = [line for line in firsts if line.startswith(b"HTTP/1.1 200")]
+    grown = peak - before
+    print(f"\n{CONNECTIONS} stalled downloads of a {size / MiB:.0f} MiB result by one user: {len(served_)} sent,"
+          f" {len(refused)} refused; worker RSS {before / MiB:.0f} -> {peak / MiB:.0f} MiB (+{grown / MiB:.0f})")
+    assert len(served_) + len(refused) == CONNECTIONS, firsts
+    assert len(served_) == 4, firsts                         # STREAMS_PER_CALLER
+    assert grown < 96 * MiB, f"the worker grew {grown / MiB:.0f} MiB for one user's stalled downloads"
+    await asyncio.sleep(0.5)                                 # closed: the user's slots are free again
+    assert await _read_page(live.port, greedy, path) == (200, size)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from service.http.unsent_answers import AnswersUnread, CallerAnswersUnread, UnsentAnswers
+from service.http.unsent_answers import (
+    AnswersUnread,
+    CallerAnswersUnread,
+    CallerStreamsBusy,
+    StreamsBusy,
+    StreamSlots,
+    UnsentAnswers,
+)
 
 MiB = 1024 * 1024
 
@@ -56,3 +63,20 @@ def test_everyones_unsent_bytes_refuse_with_503_over_the_process_share():
         budget.admit("user:c", 3 * MiB)
     assert refused.value.status == 503 and refused.value.code == "busy"
     budget.admit("user:c", 2 * MiB)
+
+
+def test_a_callers_downloads_at_once_are_capped_not_anothers_and_freed_on_exit():
+    slots = StreamSlots(per_caller=2, total=3)
+    with slots.taken("user:a"), slots.taken("user:a"):
+        with pytest.raises(CallerStreamsBusy) as refused:
+            with slots.taken("user:a"):
+                pass
+        assert refused.value.status == 429
+        with slots.taken("user:b"):
+            with pytest.raises(StreamsBusy):
+                with slots.taken("user:c"):
+                    pass
+    assert slots.used == 0 and not slots._by_caller
+    with pytest.raises(RuntimeError), slots.taken("user:a"):
+        raise RuntimeError("the download broke off")
+    assert slots.used == 0 and not slots._by_caller
