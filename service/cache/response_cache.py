@@ -76,6 +76,11 @@ EVERY_DETAIL: frozenset[str] = frozenset({DETAILS})     # no row id looks like "
 ENTRY_OVERHEAD_BYTES = 300
 # A value over this share of the budget is answered but not stored: it would flush the rest.
 LARGEST_SHARE = 4
+# Under pressure, a scope (one user's answers, the admins', the token lookups) holding
+# more than 1/SCOPE_SHARE of a tier's entries or of the cache's bytes gives up its own
+# oldest entry first: one greedy user's many distinct requests cannot flush everyone
+# else's answers. Without pressure a scope may fill the cache.
+SCOPE_SHARE = 4
 
 
 def entry_bytes(key: str, value: Any) -> int:
@@ -124,6 +129,9 @@ class CacheTier:
         self._by_partition: dict[Partition, set[str]] = {}
         self._scopes: dict[str, set[str]] = {}      # namespace -> scopes holding entries
         self._items: dict[tuple[str, str], set[str]] = {}   # (namespace, scope) -> items holding entries
+        # scope -> its keys in this tier, oldest stored first, and their bytes (SCOPE_SHARE)
+        self._scope_keys: dict[str, dict[str, None]] = {}
+        self._scope_bytes: dict[str, int] = {}
         self.stats = TierStats()
 
     async def get(self, key: str) -> Any:
@@ -156,23 +164,54 @@ class CacheTier:
         self._sizes[key] = size
         self.bytes += size
         self.budget.used += size
+        scope = partition[1]
+        self._scope_keys.setdefault(scope, {})[key] = None
+        self._scope_bytes[scope] = self._scope_bytes.get(scope, 0) + size
         while len(self._entries) > self.maxsize or (self.budget.over and len(self._entries) > 1):
-            await self.evict_oldest()
+            await self.evict_one()
         return True
 
-    async def evict_oldest(self) -> bool:
+    async def evict_one(self) -> bool:
+        """Make room: the oldest entry of the scope over its share (SCOPE_SHARE), if one is,
+        else the least recently used entry."""
         if not self._entries:
             return False
-        oldest, (oldest_partition, _) = self._entries.popitem(last=False)
-        self._unlink(oldest, oldest_partition)
-        await self.backend.delete(oldest)
+        key = self._greedy_scopes_oldest()
+        if key is None:
+            key = next(iter(self._entries))
+        partition, _ = self._entries.pop(key)
+        self._unlink(key, partition)
+        await self.backend.delete(key)
         self.stats.evictions += 1
         return True
+
+    def _greedy_scopes_oldest(self) -> str | None:
+        """The oldest key of the scope holding the most entries, if over its share of them;
+        else of the scope holding the most bytes, if over its share of the budget."""
+        if len(self._scope_keys) < 2:
+            return None                   # one scope alone: plain LRU
+        most = max(self._scope_keys.items(), key=lambda item: len(item[1]))
+        if len(most[1]) > max(1, self.maxsize // SCOPE_SHARE):
+            return next(iter(most[1]))
+        heaviest = max(self._scope_bytes.items(), key=lambda item: item[1])
+        if heaviest[1] > self.budget.limit // SCOPE_SHARE and len(self._scope_keys[heaviest[0]]) > 1:
+            return next(iter(self._scope_keys[heaviest[0]]))
+        return None
 
     def _unlink(self, key: str, partition: Partition) -> None:
         size = self._sizes.pop(key, 0)
         self.bytes -= size
         self.budget.used -= size
+        scope = partition[1]
+        own = self._scope_keys.get(scope)
+        if own is not None:
+            own.pop(key, None)
+            left = self._scope_bytes.get(scope, 0) - size
+            if own:
+                self._scope_bytes[scope] = left
+            else:
+                del self._scope_keys[scope]
+                self._scope_bytes.pop(scope, None)
         keys = self._by_partition.get(partition)
         if keys is not None:
             keys.discard(key)
@@ -199,9 +238,7 @@ class CacheTier:
         self._forget_partition(partition)
         for key in keys:
             self._entries.pop(key, None)
-            size = self._sizes.pop(key, 0)
-            self.bytes -= size
-            self.budget.used -= size
+            self._unlink(key, partition)
             await self.backend.delete(key)
         return len(keys)
 
@@ -228,6 +265,8 @@ class CacheTier:
         self._scopes.clear()
         self._items.clear()
         self._sizes.clear()
+        self._scope_keys.clear()
+        self._scope_bytes.clear()
         self.budget.used -= self.bytes
         self.bytes = 0
         return count
@@ -378,7 +417,7 @@ class ResponseCache:
         evict the oldest entries of the tier holding the most bytes."""
         while self.budget.over:
             fullest = max(self.tiers.values(), key=lambda tier: tier.bytes)
-            if not await fullest.evict_oldest():
+            if not await fullest.evict_one():
                 break
 
     def _tick(self) -> None:

@@ -601,10 +601,15 @@ class Body:
         self.nbytes = nbytes
 
 
-async def _put(cache: ResponseCache, key: str, nbytes: int, tier: str = "short", namespace: str = "posts"):
+async def _put(cache: ResponseCache, key: str, nbytes: int, tier: str = "short", namespace: str = "posts",
+               scope: str = "u"):
     async def load():
         return Body(nbytes)
-    return await cache.get_or_load(tier, namespace, key, load, scope="u")
+    return await cache.get_or_load(tier, namespace, key, load, scope=scope)
+
+
+def _held(cache: ResponseCache, key: str, scope: str = "u", tier: str = "short", namespace: str = "posts") -> bool:
+    return f"{namespace}|{scope}|{key}" in cache.tiers[tier]._entries
 
 
 async def test_no_sequence_of_stores_holds_more_than_the_byte_budget():
@@ -641,3 +646,57 @@ async def test_drops_and_clears_give_their_bytes_back():
     assert cache.budget.used == cache.tiers["short"].bytes > 10_000
     await cache.clear()
     assert cache.budget.used == 0 and all(t.bytes == 0 for t in cache.tiers.values())
+
+
+# Shares: one scope's many entries do not flush the others' --------------------------------
+
+async def test_a_greedy_scope_over_its_share_of_entries_evicts_its_own_oldest_first():
+    cache = _cache(cache_max_size=20)
+    for n in range(5):
+        await cache.get_or_load("short", "posts", f"b{n}", Loader(f"b{n}"), scope="other")
+    for n in range(100):                               # 100 distinct answers of one user
+        await cache.get_or_load("short", "posts", f"a{n}", Loader(f"a{n}"), scope="greedy")
+    tier = cache.tiers["short"]
+    assert all(_held(cache, f"b{n}", "other") for n in range(5)), "another user's answers were flushed"
+    assert tier.size() == 20 and len(tier._scope_keys["greedy"]) == 15
+    assert _held(cache, "a99", "greedy") and not _held(cache, "a0", "greedy")
+
+
+async def test_a_scope_alone_may_fill_the_cache():
+    cache = _cache(cache_max_size=20)
+    for n in range(30):
+        await cache.get_or_load("short", "posts", f"a{n}", Loader(f"a{n}"), scope="only")
+    assert cache.tiers["short"].size() == 20
+
+
+async def test_within_their_shares_scopes_share_plain_lru():
+    cache = _cache(cache_max_size=8)                   # a share is 2 entries
+    for n in range(4):
+        for scope in ("x", "y", "z", "w"):
+            await cache.get_or_load("short", "posts", f"{scope}{n}", Loader(f"{scope}{n}"), scope=scope)
+    tier = cache.tiers["short"]
+    assert tier.size() == 8 and all(len(keys) == 2 for keys in tier._scope_keys.values())
+
+
+async def test_a_greedy_scope_over_its_share_of_bytes_evicts_its_own_oldest_first():
+    cache = _cache(cache_max_bytes=100_000, cache_max_size=10_000)
+    for n in range(4):
+        await _put(cache, f"b{n}", 10_000, scope="other")
+    for n in range(40):
+        await _put(cache, f"a{n}", 9_000, scope="greedy")
+        assert cache.budget.used <= cache.budget.limit
+    assert all(_held(cache, f"b{n}", "other") for n in range(4))
+    assert cache.tiers["short"]._scope_bytes["greedy"] <= 100_000 - 40_000
+    assert _held(cache, "a39", "greedy")
+
+
+async def test_shares_give_their_counts_back_on_drops_and_clears():
+    cache = _cache(cache_max_bytes=1_000_000)
+    await _put(cache, "a", 10_000, scope="u")
+    await _put(cache, "b", 10_000, scope="v")
+    await cache.invalidate(["posts"], owner="u")
+    tier = cache.tiers["short"]
+    assert "u" not in tier._scope_keys and "u" not in tier._scope_bytes
+    assert tier._scope_bytes["v"] == tier.bytes
+    await cache.clear()
+    assert not tier._scope_keys and not tier._scope_bytes
