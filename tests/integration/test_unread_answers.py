@@ -69,6 +69,29 @@ async def _read_page(port: int, token: str, path: str) -> tuple[int, int]:
             return resp.status, len(await resp.read())
 
 
+async def _stall_many(live, token: str, path: str, meanwhile):
+    """CONNECTIONS requests for `path` whose answers are not read; then `meanwhile()` (another
+    user's request) while they wait. (first bytes of each answer, worker RSS before, its peak,
+    what meanwhile answered)."""
+    pid = live.process.pid
+    before = peak = _rss(pid)
+    sockets = []
+    try:
+        for _ in range(CONNECTIONS):
+            sockets.append(_ask_and_stall(live.port, token, path))
+            await asyncio.sleep(0.05)
+            peak = max(peak, _rss(pid))
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            peak = max(peak, _rss(pid))
+            await asyncio.sleep(0.1)
+        answer = await meanwhile()
+        return [_status_line(sock) for sock in sockets], before, peak, answer
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 async def test_one_users_unread_answers_are_bounded_and_another_user_is_served(live, database_url):
     _, _, greedy = live.user()
     _, _, other = live.user()
@@ -76,24 +99,10 @@ async def test_one_users_unread_answers_are_bounded_and_another_user_is_served(l
     other_path = f"/api/posts?page_size=100&project_id={await _heavy_project(live, database_url, other)}"
     status, size = await _read_page(live.port, greedy, path)      # read whole: cached from now on
     assert status == 200 and size > 9 * MiB
-    pid = live.process.pid
-    before = peak = _rss(pid)
-    sockets = []
-    try:
-        for _ in range(CONNECTIONS):
-            sockets.append(_ask_and_stall(live.port, greedy, path))
-            await asyncio.sleep(0.05)
-            peak = max(peak, _rss(pid))
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            peak = max(peak, _rss(pid))
-            await asyncio.sleep(0.1)
-        # Another user's own 10 MB page is answered whole meanwhile.
-        assert await _read_page(live.port, other, other_path) == (200, size)
-        firsts = [_status_line(sock) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    firsts, before, peak, other_answer = await _stall_many(
+        live, greedy, path, lambda: _read_page(live.port, other, other_path))
+    # Another user's own 10 MB page is answered whole meanwhile.
+    assert other_answer == (200, size)
     refused = [line for line in firsts if line.startswith(b"HTTP/1.1 429")]
     served_ = [line for line in firsts if line.startswith(b"HTTP/1.1 200")]
     grown = peak - before
@@ -153,23 +162,9 @@ async def test_one_users_stalled_downloads_are_bounded_and_another_user_download
     path = f"/api/jobs/{job}/result"
     status, size = await _read_page(live.port, greedy, path)
     assert status == 200 and size > 9 * MiB
-    pid = live.process.pid
-    before = peak = _rss(pid)
-    sockets = []
-    try:
-        for _ in range(CONNECTIONS):
-            sockets.append(_ask_and_stall(live.port, greedy, path))
-            await asyncio.sleep(0.05)
-            peak = max(peak, _rss(pid))
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            peak = max(peak, _rss(pid))
-            await asyncio.sleep(0.1)
-        assert (await _read_page(live.port, other, f"/api/jobs/{other_job}/result"))[0] == 200
-        firsts = [_status_line(sock) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    firsts, before, peak, other_answer = await _stall_many(
+        live, greedy, path, lambda: _read_page(live.port, other, f"/api/jobs/{other_job}/result"))
+    assert other_answer[0] == 200
     refused = [line for line in firsts if line.startswith(b"HTTP/1.1 429")]
     served_ = [line for line in firsts if line.startswith(b"HTTP/1.1 200")]
     grown = peak - before
