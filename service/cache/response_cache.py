@@ -77,9 +77,9 @@ ENTRY_OVERHEAD_BYTES = 300
 # A value over this share of the budget is answered but not stored: it would flush the rest.
 LARGEST_SHARE = 4
 # Under pressure, a scope (one user's answers, the admins', the token lookups) holding
-# more than 1/SCOPE_SHARE of a tier's entries or of the cache's bytes gives up its own
-# oldest entry first: one greedy user's many distinct requests cannot flush everyone
-# else's answers. Without pressure a scope may fill the cache.
+# more than 1/SCOPE_SHARE of a tier's entries or of the cache's bytes makes room for its
+# own new entry with its own oldest one: one greedy user's many distinct requests cannot
+# flush everyone else's answers. Without pressure a scope may fill the cache.
 SCOPE_SHARE = 4
 
 
@@ -168,15 +168,23 @@ class CacheTier:
         self._scope_keys.setdefault(scope, {})[key] = None
         self._scope_bytes[scope] = self._scope_bytes.get(scope, 0) + size
         while len(self._entries) > self.maxsize or (self.budget.over and len(self._entries) > 1):
-            await self.evict_one()
+            await self.evict_one(scope)
         return True
 
-    async def evict_one(self) -> bool:
-        """Make room: the oldest entry of the scope over its share (SCOPE_SHARE), if one is,
-        else the least recently used entry."""
+    async def evict_one(self, storing: str | None = None) -> bool:
+        """Make room for an entry of scope `storing`: that scope's own oldest entry if it
+        holds more than its share (SCOPE_SHARE), else the least recently used entry. Only
+        the storing scope is looked at (constant time, however many scopes there are): a
+        scope over its share pays for its own stores, so it stays near its share whenever
+        others need room, and the rest of the tier is plain LRU."""
         if not self._entries:
             return False
-        key = self._greedy_scopes_oldest()
+        key = None
+        own = self._scope_keys.get(storing) if storing is not None else None
+        if own is not None and len(own) > 1 and len(self._scope_keys) > 1 and (
+                len(own) > self.maxsize // SCOPE_SHARE
+                or self._scope_bytes[storing] > self.budget.limit // SCOPE_SHARE):
+            key = next(iter(own))
         if key is None:
             key = next(iter(self._entries))
         partition, _ = self._entries.pop(key)
@@ -184,19 +192,6 @@ class CacheTier:
         await self.backend.delete(key)
         self.stats.evictions += 1
         return True
-
-    def _greedy_scopes_oldest(self) -> str | None:
-        """The oldest key of the scope holding the most entries, if over its share of them;
-        else of the scope holding the most bytes, if over its share of the budget."""
-        if len(self._scope_keys) < 2:
-            return None                   # one scope alone: plain LRU
-        most = max(self._scope_keys.items(), key=lambda item: len(item[1]))
-        if len(most[1]) > max(1, self.maxsize // SCOPE_SHARE):
-            return next(iter(most[1]))
-        heaviest = max(self._scope_bytes.items(), key=lambda item: item[1])
-        if heaviest[1] > self.budget.limit // SCOPE_SHARE and len(self._scope_keys[heaviest[0]]) > 1:
-            return next(iter(self._scope_keys[heaviest[0]]))
-        return None
 
     def _unlink(self, key: str, partition: Partition) -> None:
         size = self._sizes.pop(key, 0)
@@ -409,15 +404,15 @@ class ResponseCache:
         # Stored only if no write that can change it happened while loading.
         if value is not None and self.caches(namespace) and not self._changed_since(partition, began):
             await store.set(full_key, value, partition, ttl)
-            await self._within_budget()
+            await self._within_budget(scope)
         return value
 
-    async def _within_budget(self) -> None:
-        """Over CACHE_MAX_BYTES after a store (the tier could not free enough by itself):
-        evict the oldest entries of the tier holding the most bytes."""
+    async def _within_budget(self, storing: str) -> None:
+        """Over CACHE_MAX_BYTES after a store of scope `storing` (the tier could not free
+        enough by itself): evict from the tier holding the most bytes (evict_one)."""
         while self.budget.over:
             fullest = max(self.tiers.values(), key=lambda tier: tier.bytes)
-            if not await fullest.evict_one():
+            if not await fullest.evict_one(storing):
                 break
 
     def _tick(self) -> None:
