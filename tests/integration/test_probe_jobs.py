@@ -1,0 +1,124 @@
+"""Adversarial probes of the background jobs (docs/API.md section 8): what a frozen or
+cut-off worker, a deletion during an export, and hostile input do to the queue."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from jobutil import held_lock, insert_posts, job_row, lock_waiters, wait_for, wait_job, worker_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker_process(database_url: str, tmp_path: Path, **env) -> subprocess.Popen:
+    environment = {**os.environ, "DATABASE_URL": database_url, "VAR_DIR": str(tmp_path), "SECRET_KEY": "k" * 32,
+                   "JOBS_RESCUE_AFTER_S": "2", "JOBS_POLL_INTERVAL_S": "0.5", "JOBS_CONCURRENCY": "1",
+                   "LOG_LEVEL": "WARNING", **env}
+    return subprocess.Popen([sys.executable, "run.py", "worker"], cwd=ROOT, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+async def _running_in(database_url: str, job_id: str, pid: int):
+    row = await job_row(database_url, job_id)
+    return row if row["status"] == "running" and f":{pid}:" in (row["worker_id"] or "") else None
+
+
+@asynccontextmanager
+async def frozen_mid_export(api, db_conn, database_url: str, tmp_path: Path, user, project):
+    """A `run.py worker` frozen (SIGSTOP) in the middle of an export, after its first
+    result chunk was written: its transaction stays open, as for a worker that hangs or
+    whose host is cut off while its connection lives on. It is stopped where it asks
+    to record its result (job_results, locked meanwhile), every chunk written. Yields the job."""
+    await insert_posts(db_conn, user.id, project["id"], 3000, content_size=500)
+    process = _worker_process(database_url, tmp_path)
+    try:
+        async with held_lock(database_url, "LOCK TABLE job_results IN SHARE MODE") as lock:
+            job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202)
+            await wait_for(lambda: _running_in(database_url, job["id"], process.pid), what="the worker to claim it")
+            await wait_for(lambda: lock_waiters(lock, "job_results"), what="the export's last step")
+            process.send_signal(signal.SIGSTOP)
+        # The lock is gone: the server answers the frozen client, whose transaction stays open.
+
+        async def client_waited():
+            return await db_conn.fetchval("""SELECT count(*) FROM pg_stat_activity
+                                              WHERE wait_event_type = 'Client' AND state <> 'idle'
+                                                AND query LIKE '%INSERT INTO job_results%'""")
+        await wait_for(client_waited, what="the frozen worker's open transaction")
+        yield job
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        await asyncio.to_thread(process.communicate, timeout=30)
+
+
+async def test_a_frozen_workers_export_is_rescued_and_finished_by_another_worker(api, make_api, settings, db_conn,
+                                                                                 database_url, tmp_path):
+    """Before: the result chunk's foreign key held a KEY SHARE lock on the job row for the
+    whole export, and the rescue's `FOR UPDATE SKIP LOCKED` skipped that row: the job of a
+    frozen worker stayed `running` for as long as its connection lived (hours, for a
+    cut-off host), and never ran elsewhere."""
+    user = await api.user()
+    project = await api.project_of(user)
+    async with frozen_mid_export(api, db_conn, database_url, tmp_path, user, project) as job:
+        rescuer = await make_api(worker_settings(settings))
+        done = await wait_job(rescuer, user, job["id"], timeout=30)
+        assert done["status"] == "succeeded" and done["attempts"] == 2, done
+        assert done["result"]["rows"] == 3000
+        resp = await rescuer.client.get(f"/api/jobs/{job['id']}/result", headers=user.headers)
+        assert resp.status == 200 and len(await resp.read()) == done["result"]["bytes"]
+
+
+async def test_a_project_deleted_while_its_export_runs_is_deleted_at_once(api, db_conn, database_url, tmp_path):
+    """Before: the DELETE waited for the export's transaction (the job row it cascades to
+    was locked by the chunks' foreign key) - for as long as the export ran, or until the
+    statement timeout failed the deletion."""
+    user = await api.user()
+    project = await api.project_of(user)
+    async with frozen_mid_export(api, db_conn, database_url, tmp_path, user, project) as job:
+        started = time.monotonic()
+        await asyncio.wait_for(api.delete(f"/api/projects/{project['id']}", user), timeout=10)
+        assert time.monotonic() - started < 5
+        await api.get(f"/api/jobs/{job['id']}", user, expect=404)
+    # The frozen attempt is gone with its connection: nothing of the job is left.
+    for table in ("jobs", "job_results", "job_result_chunks"):
+        column = "id" if table == "jobs" else "job_id"
+        assert await db_conn.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1::uuid", job["id"]) == 0
+
+
+async def _result_rows(db_conn, job_id: str) -> tuple[int, int]:
+    return (await db_conn.fetchval("SELECT count(*) FROM job_results WHERE job_id = $1::uuid", job_id),
+            await db_conn.fetchval("SELECT count(*) FROM job_result_chunks WHERE job_id = $1::uuid", job_id))
+
+
+async def test_a_deleted_job_takes_its_result_with_it(make_api, settings, db_conn):
+    """Results are bound to their job by a trigger (migration 0170), not a foreign key: a
+    job deleted with its project, its client, its owner or by retention leaves no result behind."""
+    api = await make_api(worker_settings(settings))
+    done = {}
+    for how in ("project", "client", "owner", "retention"):
+        user = await api.user()
+        client = await api.client_of(user)
+        project = await api.project_of(user, client["id"])
+        await insert_posts(db_conn, user.id, project["id"], 3000, content_size=500)
+        job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202)
+        done[how] = await wait_job(api, user, job["id"])
+        assert done[how]["status"] == "succeeded" and await _result_rows(db_conn, job["id"]) == (1, 2)
+        if how == "project":
+            await api.delete(f"/api/projects/{project['id']}", user)
+        elif how == "client":
+            await api.delete(f"/api/clients/{client['id']}", user)
+        elif how == "owner":
+            await db_conn.execute("DELETE FROM users WHERE id = $1::uuid", user.id)
+        else:
+            await db_conn.execute("UPDATE jobs SET finished_at = now() - interval '200 hours' WHERE id = $1::uuid",
+                                  job["id"])
+            await db_conn.execute("DELETE FROM jobs WHERE finished_at < now() - interval '168 hours'")
+        assert await _result_rows(db_conn, job["id"]) == (0, 0), how
+
