@@ -1,7 +1,7 @@
 """Background jobs: sql/jobs/ (the queue, results, outbox, workers, exports and reports)."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from uuid import UUID
 
@@ -186,9 +186,10 @@ async def export_count(db, *, project_id: UUID, status: str | None, platform: st
 
 
 def export_posts(session, *, project_id: UUID, status: str | None, platform: str | None,
-                 batch_size: int) -> AsyncIterator[list[asyncpg.Record]]:
+                 batch_size: int | Callable[[], int]) -> AsyncIterator[list[asyncpg.Record]]:
     """The export's posts in (created_at, id) order, in batches, from one snapshot
-    (a server-side cursor: `session` must be inside a transaction)."""
+    (a server-side cursor: `session` must be inside a transaction). `batch_size`: rows
+    per fetch, or a callable asked before each fetch."""
     return session.batches(EXPORT_POSTS, batch_size, project_id=project_id, status=status, platform=platform)
 
 

@@ -122,3 +122,35 @@ async def test_a_deleted_job_takes_its_result_with_it(make_api, settings, db_con
             await db_conn.execute("DELETE FROM jobs WHERE finished_at < now() - interval '168 hours'")
         assert await _result_rows(db_conn, job["id"]) == (0, 0), how
 
+
+def _rss_peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+async def test_an_export_of_the_largest_posts_holds_a_bounded_batch_in_memory(api, db_conn, database_url, tmp_path):
+    """Posts at their largest (10,000 characters of 4 UTF-8 bytes each: 40 KB) read
+    JOBS_EXPORT_BATCH_ROWS (1,000) at a time made a batch of 40 MB, held as records,
+    then as CSV text, then as bytes: the worker's memory grew by a multiple of it."""
+    user = await api.user()
+    project = await api.project_of(user)
+    await db_conn.execute("""
+        INSERT INTO posts (owner_id, project_id, content, word_count, status)
+        SELECT $1::uuid, $2::uuid, repeat(chr(128512), 10000), 1, 'approved'
+        FROM generate_series(1, 2000)""", user.id, project["id"])
+    process = _worker_process(database_url, tmp_path)
+    try:
+        await wait_for(lambda: db_conn.fetchval("SELECT count(*) FROM job_workers WHERE pid = $1 AND stopped_at IS NULL",
+                                                process.pid), what="the worker to start")
+        before = _rss_peak_kib(process.pid)
+        job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202, json={"format": "jsonl"})
+        done = await wait_job(api, user, job["id"], timeout=120)
+        assert done["status"] == "succeeded", done
+        grown_mib = (_rss_peak_kib(process.pid) - before) / 1024
+    finally:
+        process.kill()
+        await asyncio.to_thread(process.communicate, timeout=30)
+    print(f"export of {done['result']['bytes'] / 2**20:.0f} MiB: worker peak grew {grown_mib:.0f} MiB")
+    assert grown_mib < 48
