@@ -154,3 +154,20 @@ async def test_an_export_of_the_largest_posts_holds_a_bounded_batch_in_memory(ap
         await asyncio.to_thread(process.communicate, timeout=30)
     print(f"export of {done['result']['bytes'] / 2**20:.0f} MiB: worker peak grew {grown_mib:.0f} MiB")
     assert grown_mib < 48
+
+
+async def test_an_idempotency_key_reused_for_another_project_or_kind_is_422(api):
+    """Before: a report of project B asked with the key of an export of project A was
+    answered 200 with that export (another project's data, as if it were the report)."""
+    user = await api.user()
+    first, second = await api.project_of(user), await api.project_of(user)
+    key = {"Idempotency-Key": "probe-key-1"}
+    _, export = await api.call("POST", f"/api/projects/{first['id']}/exports", user, expect=202, headers=key)
+    for path in (f"/api/projects/{first['id']}/reports", f"/api/projects/{second['id']}/exports",
+                 f"/api/projects/{second['id']}/reports"):
+        _, body = await api.call("POST", path, user, expect=422, headers=key)
+        assert body["error"]["code"] == "idempotency_key_reused" and body["error"]["field"] == "Idempotency-Key"
+    # The same request again is still answered with its first job, as documented.
+    _, again = await api.call("POST", f"/api/projects/{first['id']}/exports", user, expect=200, headers=key)
+    assert again["id"] == export["id"]
+    assert [job["id"] for job in (await api.get("/api/jobs", user))["items"]] == [export["id"]]
