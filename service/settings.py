@@ -331,6 +331,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 
 
+def parser_of(variable: str) -> Callable[[str], object]:
+    """The parser (and bounds) of one variable, for a command-line option that sets it."""
+    return _VARIABLES[variable][1]
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bool = True) -> Settings:
     """Read and validate every variable; raise SettingsError naming the first bad one."""
     env = os.environ if environ is None else environ

@@ -11,6 +11,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from jobutil import held_lock, insert_posts, job_row, lock_waiters, wait_for, wait_job, worker_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +172,17 @@ async def test_an_idempotency_key_reused_for_another_project_or_kind_is_422(api)
     _, again = await api.call("POST", f"/api/projects/{first['id']}/exports", user, expect=200, headers=key)
     assert again["id"] == export["id"]
     assert [job["id"] for job in (await api.get("/api/jobs", user))["items"]] == [export["id"]]
+
+
+@pytest.mark.parametrize("args", [("serve", "--port", "70000"), ("serve", "--port", "-1"), ("serve", "--workers", "0"),
+                                  ("serve", "--workers", "-2"), ("serve", "--workers", "65"),
+                                  ("worker", "--concurrency", "1000"), ("worker", "--concurrency", "0")])
+def test_an_option_out_of_its_variables_range_is_one_line_and_exit_2(tmp_path, args):
+    """Before: `serve --workers 0` (or -2, or --port 70000) started and kept running while
+    serving nothing; `worker --concurrency 1000` ran past JOBS_CONCURRENCY's bound of 64."""
+    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x", "VAR_DIR": str(tmp_path),
+           "SECRET_KEY": "k" * 32}
+    done = subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr and f"argument {args[1]}: must be" in done.stderr.splitlines()[-1]
