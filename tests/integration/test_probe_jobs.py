@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from jobutil import held_lock, insert_posts, job_row, lock_waiters, wait_for, wait_job, worker_settings
 
+from service.settings import JOB_HOURS_MAX, JOB_SECONDS_MAX, SettingsError, load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -186,3 +188,27 @@ def test_an_option_out_of_its_variables_range_is_one_line_and_exit_2(tmp_path, a
                           timeout=60)
     assert done.returncode == 2, done
     assert "Traceback" not in done.stderr and f"argument {args[1]}: must be" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("variable, value", [("JOBS_RETENTION_HOURS", "100000000"), ("JOBS_RESCUE_AFTER_S", "1e12"),
+                                             ("JOBS_BACKOFF_MAX_S", "1e300"), ("JOBS_MAINTENANCE_INTERVAL_S", "1e300")])
+def test_a_job_setting_past_what_postgresql_can_count_is_refused_at_start(tmp_path, variable, value):
+    """Before: JOBS_RETENTION_HOURS=100000000 ("keep for ever") was accepted, and every
+    maintenance job then failed (`timestamp out of range` in sql/jobs/prune.sql): expired
+    tokens and old jobs were never deleted again; JOBS_RESCUE_AFTER_S=1e12 failed every
+    rescue (and the maintenance scheduled after it, in the same beat)."""
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value, "VAR_DIR": str(tmp_path), "SECRET_KEY": "k" * 32})
+
+
+async def test_the_largest_accepted_job_settings_still_rescue_and_maintain(make_api, settings, db_conn):
+    interval = JOB_SECONDS_MAX - 1           # a maintenance slot no other test uses
+    api = await make_api(worker_settings(settings, jobs_retention_hours=JOB_HOURS_MAX,
+                                         jobs_rescue_after_s=JOB_SECONDS_MAX, jobs_backoff_max_s=JOB_SECONDS_MAX,
+                                         jobs_maintenance_interval_s=interval))
+
+    async def maintained():
+        return await db_conn.fetchval("SELECT status FROM jobs WHERE dedupe_key LIKE $1 AND status <> 'queued' "
+                                      "AND status <> 'running'", f"maintenance:{interval:g}:%")
+    assert await wait_for(maintained, what="the maintenance job") == "succeeded"
+    assert api is not None
