@@ -198,11 +198,14 @@ async def report(db, *, project_id: UUID) -> bytes:
     return (await db.fetchval(REPORT, project_id=project_id)).encode()
 
 
-async def prune(db, *, retention_hours: int) -> int:
-    """Finished jobs deleted (their results go with them)."""
-    status = await db.execute(PRUNE, retention_hours=retention_hours)
-    await db.execute(PRUNE_WORKERS, retention_hours=retention_hours)
+async def prune(db, *, retention_hours: int, batch: int) -> int:
+    """Finished jobs deleted, at most `batch` of them, oldest first (their results go with them)."""
+    status = await db.execute(PRUNE, retention_hours=retention_hours, batch=batch)
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def prune_workers(db, *, retention_hours: int) -> None:
+    await db.execute(PRUNE_WORKERS, retention_hours=retention_hours)
 
 
 # Operations ---------------------------------------------------------------------------

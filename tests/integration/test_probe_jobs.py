@@ -202,7 +202,7 @@ def test_a_job_setting_past_what_postgresql_can_count_is_refused_at_start(tmp_pa
 
 
 async def test_the_largest_accepted_job_settings_still_rescue_and_maintain(make_api, settings, db_conn):
-    interval = JOB_SECONDS_MAX - 1           # a maintenance slot no other test uses
+    interval = 86396.0             # a maintenance slot no other test uses
     api = await make_api(worker_settings(settings, jobs_retention_hours=JOB_HOURS_MAX,
                                          jobs_rescue_after_s=JOB_SECONDS_MAX, jobs_backoff_max_s=JOB_SECONDS_MAX,
                                          jobs_maintenance_interval_s=interval))
@@ -212,3 +212,39 @@ async def test_the_largest_accepted_job_settings_still_rescue_and_maintain(make_
                                       "AND status <> 'running'", f"maintenance:{interval:g}:%")
     assert await wait_for(maintained, what="the maintenance job") == "succeeded"
     assert api is not None
+
+
+async def test_maintenance_prunes_a_backlog_larger_than_one_statement_may_take(make_api, settings, db_conn):
+    """Before: the prune was one DELETE of every finished job past retention, under the
+    serving role's statement timeout. A backlog it could not delete within that timeout
+    (a busy hour's results, or days without a worker) failed every maintenance job, so
+    nothing was pruned ever again and the backlog only grew. Here: 60,000 old jobs with
+    their results, a 400 ms statement timeout."""
+    user = await api_user(make_api, settings)
+    await db_conn.execute("""
+        WITH old AS (
+            INSERT INTO jobs (owner_id, kind, status, attempts, finished_at, turn)
+            SELECT $1::uuid, 'report', 'succeeded', 1, now() - interval '200 hours', 0
+            FROM generate_series(1, 60000)
+            RETURNING id
+        ), results AS (
+            INSERT INTO job_results (job_id, attempt, content_type, filename, bytes, sha256)
+            SELECT id, 1, 'application/json', 'r.json', 2, repeat('0', 64) FROM old
+        )
+        INSERT INTO job_result_chunks (job_id, attempt, seq, data) SELECT id, 1, 0, '\\x7b7d'::bytea FROM old""",
+                          user)
+    interval = 86397.0             # a maintenance slot no other test uses
+    api = await make_api(worker_settings(settings, db_statement_timeout_ms=400, jobs_maintenance_interval_s=interval))
+
+    async def finished():
+        return await db_conn.fetchrow("SELECT status, error, attempts FROM jobs WHERE dedupe_key LIKE $1 "
+                                      "AND status IN ('succeeded', 'failed')", f"maintenance:{interval:g}:%")
+    done = await wait_for(finished, timeout=120, what="the maintenance job")
+    assert done["status"] == "succeeded", dict(done)
+    assert await db_conn.fetchval("SELECT count(*) FROM jobs WHERE owner_id = $1::uuid", user) == 0
+    assert api is not None
+
+
+async def api_user(make_api, settings) -> str:
+    api = await make_api(settings)
+    return (await api.user()).id
