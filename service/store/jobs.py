@@ -28,6 +28,7 @@ INSERT_SCHEDULED = query("jobs/insert_scheduled")
 LOCK_OWNER = query("jobs/lock_owner")
 MARK_CANCELLED = query("jobs/mark_cancelled")
 NEXT_DUE = query("jobs/next_due")
+NOTICE_CONTACT = query("jobs/notice_contact")
 PRUNE = query("jobs/prune")
 QUEUE_GAUGES = query("jobs/queue_gauges")
 QUEUE_READ_LIMITS = query("jobs/queue_read_limits")
@@ -163,6 +164,11 @@ async def store_result(db, *, job_id: UUID, attempt: int, content_type: str, fil
 
 async def store_chunk(db, *, job_id: UUID, attempt: int, seq: int, data: bytes) -> None:
     await db.execute(INSERT_CHUNK, job_id=job_id, attempt=attempt, seq=seq, data=data)
+
+
+async def notice_contact(db, *, project_id: UUID) -> asyncpg.Record | None:
+    """project_name, client_name, client_email of a project as they are now."""
+    return await db.fetchrow(NOTICE_CONTACT, project_id=project_id)
 
 
 async def keep_in_outbox(db, *, job_id: UUID, to_address: str, subject: str, body: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -248,3 +249,44 @@ async def test_maintenance_prunes_a_backlog_larger_than_one_statement_may_take(m
 async def api_user(make_api, settings) -> str:
     api = await make_api(settings)
     return (await api.user()).id
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+async def test_a_notice_retried_after_the_clients_email_changed_goes_to_the_new_address(make_api, settings, db_conn):
+    """Before: the recipient was fixed when the project was delivered. With the SMTP
+    server down, the owner corrected the client's mistyped email meanwhile, and the retry
+    still sent the notice (the client's and project's names) to the old address."""
+    from aiosmtpd.controller import Controller
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}", jobs_backoff_base_s=2.0,
+                                         jobs_backoff_max_s=2.0))
+    user = await api.user()
+    client = await api.client_of(user, email="typo@exmaple.com")
+    project = await api.project_of(user, client["id"])
+    await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+    job = (await api.get("/api/jobs?kind=email", user))["items"][0]
+
+    async def failed_once():
+        row = await job_row(api.database_url, job["id"])
+        return row["status"] == "queued" and row["attempts"] == 1
+    await wait_for(failed_once, what="the first attempt to fail (no SMTP server)")
+    await api.patch(f"/api/clients/{client['id']}", user, json={"email": "client@example.com"})
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        done = await wait_job(api, user, job["id"])
+    finally:
+        controller.stop()
+    assert done["status"] == "succeeded", done
+    assert [m.rcpt_tos for m in inbox.messages] == [["client@example.com"]]
