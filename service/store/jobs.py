@@ -199,9 +199,10 @@ def export_posts(session, *, project_id: UUID, status: str | None, platform: str
     return session.batches(EXPORT_POSTS, batch_size, project_id=project_id, status=status, platform=platform)
 
 
-async def report(db, *, project_id: UUID) -> bytes:
-    """The project's report as JSON text (one statement: one snapshot)."""
-    return (await db.fetchval(REPORT, project_id=project_id)).encode()
+async def report(db, *, project_id: UUID, templates: int) -> bytes:
+    """The project's report as JSON text (one statement: one snapshot), naming the
+    `templates` most used templates."""
+    return (await db.fetchval(REPORT, project_id=project_id, templates=templates)).encode()
 
 
 async def prune(db, *, retention_hours: int, batch: int) -> int:
