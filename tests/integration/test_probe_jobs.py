@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from jobutil import held_lock, insert_posts, job_row, lock_waiters, wait_for, wait_job, worker_settings
+from live import served
 
 from service.settings import JOB_HOURS_MAX, JOB_SECONDS_MAX, SettingsError, load_settings
 
@@ -323,3 +324,50 @@ async def test_a_report_of_many_distinct_templates_holds_a_bounded_result_in_mem
     report = json.loads(await resp.read())
     assert len(report["by_template"]) == 1000 and report["posts"] == 60000
     assert report["other_templates"] == {"templates": 59000, "posts": 59000}
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_stalled_result_downloads_hold_one_chunk_each(db_conn, database_url, tmp_path):
+    """Before: a download read 4 chunks (4 MiB) per query and held them while the client
+    took the first: 60 downloads of a 12.5 MiB export that read nothing grew `run.py
+    serve` by 239 MiB (one user may hold 256 connections per address). One chunk per
+    query: +63 MiB. (RESPONSE_SEND_TIMEOUT_S cuts a download stalled for 30 s.)"""
+    with served(database_url, tmp_path) as service:
+        _, _, token = await asyncio.to_thread(service.user)
+        _, client = await asyncio.to_thread(service.call, "POST", "/api/clients", token, {"name": "c"})
+        _, project = await asyncio.to_thread(service.call, "POST", "/api/projects", token,
+                                             {"name": "p", "client_id": client["id"]})
+        owner = await db_conn.fetchval("SELECT owner_id::text FROM projects WHERE id = $1::uuid", project["id"])
+        await insert_posts(db_conn, owner, project["id"], 20000, content_size=500)
+        _, job = await asyncio.to_thread(service.call, "POST", f"/api/projects/{project['id']}/exports", token, {})
+
+        async def succeeded():
+            _, row = await asyncio.to_thread(service.call, "GET", f"/api/jobs/{job['id']}", token)
+            return row if row["status"] == "succeeded" else None
+        done = await wait_for(succeeded, what="the export", interval=0.2)
+        assert done["result"]["bytes"] > 12 * 2**20
+        _, health = await asyncio.to_thread(service.call, "GET", "/api/health")
+        pid = health["worker"]["pid"]
+        before = _rss_mib(pid)
+        sockets = []
+        try:
+            for _ in range(60):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect(("127.0.0.1", service.port))
+                sock.sendall(f"GET /api/jobs/{job['id']}/result HTTP/1.1\r\nHost: t\r\n"
+                             f"Authorization: Bearer {token}\r\n\r\n".encode())
+                sockets.append(sock)
+            await asyncio.sleep(5)
+            grown = _rss_mib(pid) - before
+        finally:
+            for sock in sockets:
+                sock.close()
+    print(f"60 stalled downloads: +{grown:.0f} MiB")
+    assert grown < 150
