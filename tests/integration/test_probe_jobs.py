@@ -371,3 +371,28 @@ async def test_stalled_result_downloads_hold_one_chunk_each(db_conn, database_ur
                 sock.close()
     print(f"60 stalled downloads: +{grown:.0f} MiB")
     assert grown < 150
+
+
+async def test_an_export_made_as_admin_is_not_downloadable_once_no_longer_admin(make_api, settings, db_conn):
+    """Before: a result was the job owner's for the whole retention (168 h): an admin who
+    exported another user's project, then lost the admin flag, still downloaded that
+    user's posts through the old job. A user's result is now theirs only while the
+    project is theirs."""
+    api = await make_api(worker_settings(settings))
+    admin, owner = await api.user(admin=True), await api.user()
+    project = await api.project_of(owner)
+    await insert_posts(db_conn, owner.id, project["id"], 10)
+    job = await api.post(f"/api/projects/{project['id']}/exports", admin, expect=202)
+    assert (await wait_job(api, admin, job["id"]))["status"] == "succeeded"
+    await api.get(f"/api/jobs/{job['id']}/result", admin)
+    await db_conn.execute("UPDATE users SET is_admin = false WHERE id = $1::uuid", admin.id)
+
+    async def refused():
+        resp = await api.client.get(f"/api/jobs/{job['id']}/result", headers=admin.headers)
+        return resp.status == 404
+    await wait_for(refused, timeout=10, what="the former admin's download to be refused")
+    # The owner's own exports are unaffected.
+    mine = await api.post(f"/api/projects/{project['id']}/exports", owner, expect=202)
+    assert (await wait_job(api, owner, mine["id"]))["status"] == "succeeded"
+    resp = await api.client.get(f"/api/jobs/{mine['id']}/result", headers=owner.headers)
+    assert resp.status == 200
