@@ -187,7 +187,7 @@ def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[st
     return parse
 
 
-def _float(minimum: float = 0.0) -> Callable[[str], float]:
+def _float(minimum: float = 0.0, maximum: float | None = None) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         try:
             value = float(raw.strip())
@@ -195,8 +195,18 @@ def _float(minimum: float = 0.0) -> Callable[[str], float]:
             raise ValueError(f"must be a number, got {raw!r}") from None
         if not math.isfinite(value) or value < minimum:
             raise ValueError(f"must be a number of at least {minimum:g}, got {raw!r}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum:g}, got {raw!r}")
         return value
     return parse
+
+
+# The job settings below become PostgreSQL intervals subtracted from or added to the clock
+# (sql/jobs/prune.sql, rescue.sql, fail.sql): past these bounds the timestamp or interval
+# is out of range, and every maintenance job, or every rescue (and with it the maintenance
+# scheduled after it), failed for ever. A year of seconds, a century of hours.
+JOB_SECONDS_MAX = 365 * 86400.0
+JOB_HOURS_MAX = 100 * 365 * 24
 
 
 def _bool(raw: str) -> bool:
@@ -308,12 +318,12 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "JOBS_WORKER": ("jobs_worker", _bool),
     "JOBS_CONCURRENCY": ("jobs_concurrency", _int(1, 64)),
     "JOBS_MAX_ATTEMPTS": ("jobs_max_attempts", _int(1, 100)),
-    "JOBS_RESCUE_AFTER_S": ("jobs_rescue_after_s", _float(1.0)),
-    "JOBS_RETENTION_HOURS": ("jobs_retention_hours", _int(1)),
-    "JOBS_MAINTENANCE_INTERVAL_S": ("jobs_maintenance_interval_s", _float(1.0)),
-    "JOBS_POLL_INTERVAL_S": ("jobs_poll_interval_s", _float(0.1)),
-    "JOBS_BACKOFF_BASE_S": ("jobs_backoff_base_s", _float(0.01)),
-    "JOBS_BACKOFF_MAX_S": ("jobs_backoff_max_s", _float(0.01)),
+    "JOBS_RESCUE_AFTER_S": ("jobs_rescue_after_s", _float(1.0, JOB_SECONDS_MAX)),
+    "JOBS_RETENTION_HOURS": ("jobs_retention_hours", _int(1, JOB_HOURS_MAX)),
+    "JOBS_MAINTENANCE_INTERVAL_S": ("jobs_maintenance_interval_s", _float(1.0, JOB_SECONDS_MAX)),
+    "JOBS_POLL_INTERVAL_S": ("jobs_poll_interval_s", _float(0.1, JOB_SECONDS_MAX)),
+    "JOBS_BACKOFF_BASE_S": ("jobs_backoff_base_s", _float(0.01, JOB_SECONDS_MAX)),
+    "JOBS_BACKOFF_MAX_S": ("jobs_backoff_max_s", _float(0.01, JOB_SECONDS_MAX)),
     "JOBS_EXPORT_BATCH_ROWS": ("jobs_export_batch_rows", _int(1, 100000)),
     "JOBS_MAX_ACTIVE_PER_USER": ("jobs_max_active_per_user", _int(1, 1000000)),
     "SMTP_URL": ("smtp_url", _smtp_url),
@@ -329,6 +339,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "ACCESS_LOG": ("access_log", _bool),
     "LOG_FORMAT": ("log_format", _log_format),
 }
+
+
+def parser_of(variable: str) -> Callable[[str], object]:
+    """The parser (and bounds) of one variable, for a command-line option that sets it."""
+    return _VARIABLES[variable][1]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bool = True) -> Settings:

@@ -10,7 +10,21 @@ from service.cli.serve import cmd_serve
 from service.cli.topology import add_parser as add_topology
 from service.cli.worker import cmd_worker
 from service.observability.logs import configure_logging
-from service.settings import SettingsError, load_settings
+from service.settings import SettingsError, load_settings, parser_of
+
+
+def _like(variable: str):
+    """An option parsed and bounded like the variable it overrides: `serve --workers 0` or
+    `--port 70000` (or `worker --concurrency 1000`) were taken as given, and such a serve
+    kept running while it served nothing. Now argparse's one-line error, exit code 2."""
+    parse = parser_of(variable)
+
+    def parse_option(raw: str):
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,14 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Serve the API; with no DATABASE_URL, on an embedded PostgreSQL "
                                             "with data under ./var/pgdata.")
     serve.add_argument("--host", help="listen address (env HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (env PORT, default 8080)")
-    serve.add_argument("--workers", type=int, help="worker processes sharing the port (env WORKERS, default 1)")
+    serve.add_argument("--port", type=_like("PORT"), help="listen port (env PORT, default 8080)")
+    serve.add_argument("--workers", type=_like("WORKERS"),
+                       help="worker processes sharing the port, 1 to 64 (env WORKERS, default 1)")
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser("worker", help="run background jobs without HTTP",
                                  description="Run a job worker (exports, reports, emails, maintenance) until "
                                              "SIGTERM or Ctrl-C; serve runs one too unless JOBS_WORKER=false.")
-    worker.add_argument("--concurrency", type=int, help="jobs at once (env JOBS_CONCURRENCY, default 2)")
+    worker.add_argument("--concurrency", type=_like("JOBS_CONCURRENCY"),
+                        help="jobs at once, 1 to 64 (env JOBS_CONCURRENCY, default 2)")
     worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit",

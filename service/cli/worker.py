@@ -42,10 +42,7 @@ async def run_worker(settings: Settings) -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    if args.concurrency is not None:
-        if args.concurrency < 1:
-            print("error: --concurrency must be at least 1")
-            return 2
+    if args.concurrency is not None:          # bounded like JOBS_CONCURRENCY (cli/main.py)
         settings = settings.replace(jobs_concurrency=args.concurrency)
     # A worker needs few connections: its jobs, heartbeats and claims.
     settings = settings.replace(db_pool_size=min(settings.db_pool_size, settings.jobs_concurrency + 2))

@@ -73,19 +73,24 @@ class Session:
             lambda _text: self.conn.copy_records_to_table(table, records=records, columns=columns),
             (), _affected_rows)
 
-    async def batches(self, query: Query, /, batch_size: int, **params: Any) -> AsyncIterator[list[asyncpg.Record]]:
+    async def batches(self, query: Query, /, batch_size: int | Callable[[], int],
+                      **params: Any) -> AsyncIterator[list[asyncpg.Record]]:
         """The rows of a query, `batch_size` at a time, through a server-side cursor
         (inside a transaction). The cursor keeps the snapshot of its opening for its
         whole life, so every batch belongs to one consistent view, and memory holds
-        one batch. Each fetch is accounted as an execution of the query."""
+        one batch. `batch_size` may be a callable, asked before each fetch (a caller
+        that bounds its batches by bytes). Each fetch is accounted as an execution of
+        the query."""
+        size_of = batch_size if callable(batch_size) else lambda: batch_size
         cursor = await self._run(query, lambda text, *args: self.conn.cursor(text, *args), query.bind(params),
                                  lambda _: 0)
         while True:
-            rows = await self._run(query, lambda _text: cursor.fetch(batch_size), (), len)
+            size = size_of()
+            rows = await self._run(query, lambda _text, size=size: cursor.fetch(size), (), len)
             if not rows:
                 return
             yield rows
-            if len(rows) < batch_size:
+            if len(rows) < size:
                 return
 
     @asynccontextmanager

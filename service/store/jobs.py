@@ -1,7 +1,7 @@
 """Background jobs: sql/jobs/ (the queue, results, outbox, workers, exports and reports)."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,7 @@ INSERT_SCHEDULED = query("jobs/insert_scheduled")
 LOCK_OWNER = query("jobs/lock_owner")
 MARK_CANCELLED = query("jobs/mark_cancelled")
 NEXT_DUE = query("jobs/next_due")
+NOTICE_CONTACT = query("jobs/notice_contact")
 PRUNE = query("jobs/prune")
 QUEUE_GAUGES = query("jobs/queue_gauges")
 QUEUE_READ_LIMITS = query("jobs/queue_read_limits")
@@ -165,6 +166,11 @@ async def store_chunk(db, *, job_id: UUID, attempt: int, seq: int, data: bytes) 
     await db.execute(INSERT_CHUNK, job_id=job_id, attempt=attempt, seq=seq, data=data)
 
 
+async def notice_contact(db, *, project_id: UUID) -> asyncpg.Record | None:
+    """project_name, client_name, client_email of a project as they are now."""
+    return await db.fetchrow(NOTICE_CONTACT, project_id=project_id)
+
+
 async def keep_in_outbox(db, *, job_id: UUID, to_address: str, subject: str, body: str) -> bool:
     """False when this job's message is already kept."""
     return await db.fetchval(INSERT_OUTBOX, job_id=job_id, to_address=to_address, subject=subject,
@@ -186,22 +192,27 @@ async def export_count(db, *, project_id: UUID, status: str | None, platform: st
 
 
 def export_posts(session, *, project_id: UUID, status: str | None, platform: str | None,
-                 batch_size: int) -> AsyncIterator[list[asyncpg.Record]]:
+                 batch_size: int | Callable[[], int]) -> AsyncIterator[list[asyncpg.Record]]:
     """The export's posts in (created_at, id) order, in batches, from one snapshot
-    (a server-side cursor: `session` must be inside a transaction)."""
+    (a server-side cursor: `session` must be inside a transaction). `batch_size`: rows
+    per fetch, or a callable asked before each fetch."""
     return session.batches(EXPORT_POSTS, batch_size, project_id=project_id, status=status, platform=platform)
 
 
-async def report(db, *, project_id: UUID) -> bytes:
-    """The project's report as JSON text (one statement: one snapshot)."""
-    return (await db.fetchval(REPORT, project_id=project_id)).encode()
+async def report(db, *, project_id: UUID, templates: int) -> bytes:
+    """The project's report as JSON text (one statement: one snapshot), naming the
+    `templates` most used templates."""
+    return (await db.fetchval(REPORT, project_id=project_id, templates=templates)).encode()
 
 
-async def prune(db, *, retention_hours: int) -> int:
-    """Finished jobs deleted (their results go with them)."""
-    status = await db.execute(PRUNE, retention_hours=retention_hours)
-    await db.execute(PRUNE_WORKERS, retention_hours=retention_hours)
+async def prune(db, *, retention_hours: int, batch: int) -> int:
+    """Finished jobs deleted, at most `batch` of them, oldest first (their results go with them)."""
+    status = await db.execute(PRUNE, retention_hours=retention_hours, batch=batch)
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def prune_workers(db, *, retention_hours: int) -> None:
+    await db.execute(PRUNE_WORKERS, retention_hours=retention_hours)
 
 
 # Operations ---------------------------------------------------------------------------

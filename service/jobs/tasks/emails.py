@@ -7,6 +7,11 @@ SMTP is outside the database's transaction: a worker that dies after the server
 accepted the message and before the job is marked succeeded sends it again on the
 retry. The Message-ID is derived from the job id, so such a duplicate is
 recognisable (and dropped by servers that deduplicate on it).
+
+The message is written from the client and project as they are when it is sent, not
+as they were when the project was delivered (the job's params): a notice retried
+while the SMTP server was down, after the owner corrected a mistyped client email,
+went to the old address. A client without an email by then gets none.
 """
 from __future__ import annotations
 
@@ -40,7 +45,15 @@ async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, cont
     A project already noticed within 24 hours gets no second notice (the first job's id)."""
     if contact is None or not contact["client_email"]:
         return None
-    params = {
+    job_id, _ = await jobs.enqueue(tx, owner_id=contact["owner_id"], kind="email", project_id=project_id,
+                                   params=notice(contact), max_attempts=settings.jobs_max_attempts,
+                                   idempotency_key=_NOTICE_KEY.format(project_id=project_id))
+    return job_id
+
+
+def notice(contact) -> dict[str, str]:
+    """to, subject and body of the notice to a project's client."""
+    return {
         "to": contact["client_email"],
         # One line: a project name may hold a line break, which a mail header refuses.
         "subject": f"Your project \"{' '.join(contact['project_name'].split())}\" has been delivered",
@@ -48,20 +61,16 @@ async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, cont
                  f"your project \"{contact['project_name']}\" has been delivered.\n\n"
                  "-- Content Jumpstart\n"),
     }
-    job_id, _ = await jobs.enqueue(tx, owner_id=contact["owner_id"], kind="email", project_id=project_id,
-                                   params=params, max_attempts=settings.jobs_max_attempts,
-                                   idempotency_key=_NOTICE_KEY.format(project_id=project_id))
-    return job_id
 
 
-def message_of(job: Job) -> EmailMessage:
+def message_of(job: Job, params: dict[str, str]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = job.settings.smtp_from
-    message["To"] = job.params["to"]
-    message["Subject"] = job.params["subject"]
+    message["To"] = params["to"]
+    message["Subject"] = params["subject"]
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<job-{job.id}@content-jumpstart>"
-    message.set_content(job.params["body"])
+    message.set_content(params["body"])
     return message
 
 
@@ -75,20 +84,28 @@ async def send(settings: Settings, message: EmailMessage) -> None:
 
 
 async def run(job: Job) -> None:
-    message = message_of(job)
     job.total = 1
+    contact = await jobs.notice_contact(job.db, project_id=job.project_id)
+    if contact is None or not contact["client_email"]:
+        job.done = 1
+        async with job.db.transaction() as tx:
+            await job.succeed(tx)
+        log.info("email job %s: the client has no email any more; no notice sent", job.id)
+        return
+    params = notice(contact)
+    message = message_of(job, params)
     if job.settings.smtp_url:
         await send(job.settings, message)
-        log.info("email job %s: delivery notice sent to %s", job.id, job.params["to"])
+        log.info("email job %s: delivery notice sent to %s", job.id, params["to"])
         job.done = 1
         async with job.db.transaction() as tx:
             await job.succeed(tx)
         return
     async with job.db.transaction() as tx:
-        kept = await jobs.keep_in_outbox(tx, job_id=job.id, to_address=job.params["to"],
-                                         subject=job.params["subject"], body=job.params["body"])
+        kept = await jobs.keep_in_outbox(tx, job_id=job.id, to_address=params["to"],
+                                         subject=params["subject"], body=params["body"])
         job.done = 1
         await job.succeed(tx)
     if kept:
         log.info("email job %s: no SMTP_URL; delivery notice to %s kept in email_outbox (subject %r)",
-                 job.id, job.params["to"], job.params["subject"])
+                 job.id, params["to"], params["subject"])

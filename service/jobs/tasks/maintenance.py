@@ -1,6 +1,12 @@
 """Periodic maintenance, one job per JOBS_MAINTENANCE_INTERVAL_S slot across every
 worker and instance (worker.schedule_maintenance): purge expired access tokens, and
-finished jobs (with their results) and silent worker rows past JOBS_RETENTION_HOURS."""
+finished jobs (with their results) and silent worker rows past JOBS_RETENTION_HOURS.
+
+Finished jobs go PRUNE_BATCH at a time, each batch in its own transaction: one DELETE
+of a whole backlog (a busy hour's results, days without a worker) could outlast the
+statement timeout, fail every maintenance job, and so never be pruned again. A
+batch deleted stays deleted if a later one fails; the next run goes on from there.
+"""
 from __future__ import annotations
 
 import logging
@@ -12,12 +18,25 @@ from service.store import jobs, users
 
 log = logging.getLogger(__name__)
 
+# Jobs per prune statement: their result chunks go with them, up to 1 MiB each.
+PRUNE_BATCH = 100
+
 
 async def run(job: Job) -> None:
+    hours = job.settings.jobs_retention_hours
     async with job.db.transaction() as tx:
         tokens = await users.delete_expired_tokens(tx)
-        pruned = await jobs.prune(tx, retention_hours=job.settings.jobs_retention_hours)
+        await jobs.prune_workers(tx, retention_hours=hours)
+    pruned = 0
+    while True:
         job.checkpoint()
+        async with job.db.transaction() as tx:
+            batch = await jobs.prune(tx, retention_hours=hours, batch=PRUNE_BATCH)
+        pruned += batch
+        job.done = pruned
+        if batch < PRUNE_BATCH:
+            break
+    async with job.db.transaction() as tx:
         summary = {"expired_tokens_deleted": tokens, "jobs_pruned": pruned}
         result = ResultWriter(tx, job, "application/json", f"maintenance-{job.id}.json")
         await result.write(dumps(summary))
