@@ -185,6 +185,10 @@ class Paginator:
                     total, estimated = await self.count(session, lq, filters)
                     rows, has_next, has_prev, strategy = await self._numbered_page(
                         session, lq, filters, order, page, size, total, estimated)
+                    if estimated and rows:
+                        # The page proves its rows, those before it and (has_next) one after:
+                        # an estimate below that would say "page 10 of 2".
+                        total = max(total, (page - 1) * size + len(rows) + has_next)
                 total_pages = math.ceil(total / size)
             return rows, has_next, has_prev, page, total, total_pages, estimated, strategy, order
 

@@ -1,0 +1,56 @@
+"""Defects found by probing lists, pagination, cursors, search and totals (one test each).
+
+Each test reproduces what a user saw before its fix, through the HTTP API against the
+real PostgreSQL.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import asyncpg
+from dbutil import scratch_database
+
+# One client and project of an owner, and `$2` posts of it, five per created_at.
+SEED = """
+WITH client AS (
+    INSERT INTO clients (owner_id, name) VALUES ($1, 'client') RETURNING id
+), project AS (
+    INSERT INTO projects (owner_id, client_id, name) SELECT $1, client.id, 'project' FROM client RETURNING id
+)
+INSERT INTO posts (owner_id, project_id, content, word_count, has_cta, status, flags, created_at)
+SELECT $1, project.id, 'post ' || g, 2, g % 2 = 0, 'approved', ARRAY[]::text[],
+       timestamptz '2022-01-01 00:00:00+00' + (g / 5) * interval '1 millisecond'
+FROM project, generate_series(1, $2) AS g
+"""
+
+
+async def test_an_estimated_total_is_never_below_the_rows_a_numbered_page_proves(make_api, settings, pg_server):
+    """A total that is an estimate below the real count (statistics taken before the owner's
+    posts arrived, count capped at COUNT_EXACT_LIMIT) answered page 10 of a 200-row list with
+    `total` 31 and `total_pages` 2: "page 10 of 2". A page proves the rows before it, its own
+    and (has_next) one more; the total may be an estimate, but never below that."""
+    async with scratch_database(pg_server[0], "cj_probe_estimate") as url:
+        api = await make_api(settings.replace(database_url=url, count_exact_limit=30, cache_enabled=False))
+        api.database_url = url
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ALTER TABLE posts SET (autovacuum_enabled = false)")
+            other, user = await api.user(), await api.user()
+            await conn.execute(SEED, other.id, 500)
+            await conn.execute("ANALYZE posts")         # statistics without `user`'s posts
+            await conn.execute(SEED, user.id, 200)
+            size, page = 20, 1
+            for filters in ({}, {"has_cta": "true"}):
+                rows = 200 if not filters else 100
+                for page in range(1, rows // size + 1):
+                    body = await api.get(f"/api/posts?{urlencode({**filters, 'page': page, 'page_size': size})}", user)
+                    meta = body["metadata"]
+                    assert len(body["items"]) == size
+                    proven = (page - 1) * size + len(body["items"]) + meta["has_next"]
+                    assert meta["total"] >= proven and meta["total_pages"] >= page, (filters, page, meta)
+                    if meta["total"] != rows:
+                        assert meta["total_is_estimate"] is True, meta
+        finally:
+            await conn.close()
+            await api.client.close()
+
