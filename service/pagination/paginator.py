@@ -125,7 +125,15 @@ class Paginator:
             if estimate > limit:
                 return max(estimate, seen), True
             capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
-            return (capped, False) if capped <= limit else (max(estimate, capped, seen), True)
+            if capped <= limit:
+                return capped, False
+            if lq.text_matches is not None:
+                # The planner expected few matches and was wrong. Page 1 then read every
+                # match by the trigram index and showed their exact number
+                # (_text_first_page); a later page counts them the same way, or it would
+                # report the cap (201) as an estimate where page 1 said 1,113.
+                return await self._text_total(session, lq, filters), False
+            return max(estimate, capped, seen), True
         if self._tallied(lq, filters):
             return await session.fetchval(lq.tally, **{name: filters.get(name) for name in lq.tally.params}), False
         return await self._count_without_text(session, lq, filters, seen)
@@ -267,6 +275,12 @@ class Paginator:
         total = matches[0]["total"] if matches else 0
         rows = [_without(row, "total") for row in matches[:size]]
         return rows, len(matches) > size, False, strategy, total, False
+
+    async def _text_total(self, session: Session, lq: ListQueries, filters: Mapping[str, Any]) -> int:
+        """The exact number of a text search's matches, read as page 1 reads them (text_matches)."""
+        index_pattern = await lq.text_index_pattern(session, filters)
+        matches = await session.fetch(lq.text_matches["desc"], **filters, search_index=index_pattern, limit=1)
+        return matches[0]["total"] if matches else 0
 
     async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
                              page: int, size: int, total: int, estimated: bool):

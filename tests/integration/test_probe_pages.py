@@ -74,3 +74,30 @@ async def test_a_search_term_without_trigrams_is_refused_like_a_short_one(api):
         await api.get(f"/api/posts?{urlencode({'search': term})}", user)
     assert [p["name"] for p in (await api.get("/api/projects?search=C%2B%2B a", user))["items"]] == ["C++ and more"]
     assert len((await api.get("/api/posts?template_name=x-y", user))["items"]) == 2
+
+
+async def test_a_later_page_of_a_search_shows_the_exact_total_page_one_showed(make_api, settings, pg_server):
+    """`/api/posts?search=post 77` at 100,000 posts: page 1 said total 1,113 (exact, read by
+    the trigram index), page 2 said 201 (`total_is_estimate`, 3 pages): the planner expected
+    at most SEARCH_COUNT_EXACT_LIMIT matches, so later pages counted up to the cap and
+    reported the cap. Here the statistics predate the matching posts, as they did there."""
+    async with scratch_database(pg_server[0], "cj_probe_search_total") as url:
+        api = await make_api(settings.replace(database_url=url, cache_enabled=False))
+        api.database_url = url
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ALTER TABLE posts SET (autovacuum_enabled = false)")
+            user = await api.user()
+            await conn.execute(SEED, user.id, 2000)
+            await conn.execute("ANALYZE posts")         # no post holds the word yet
+            await conn.execute(SEED.replace("'post ' || g", "'a needle in post ' || g"), user.id, 500)
+            seen = []
+            for page in (1, 2, 3, 4, 5, 6):
+                body = await api.get(f"/api/posts?search=needle&page_size=100&page={page}", user)
+                meta = body["metadata"]
+                assert (meta["total"], meta["total_is_estimate"], meta["total_pages"]) == (500, False, 5), (page, meta)
+                seen += [post["id"] for post in body["items"]]
+            assert len(seen) == len(set(seen)) == 500
+        finally:
+            await conn.close()
+            await api.client.close()
