@@ -125,7 +125,15 @@ class Paginator:
             if estimate > limit:
                 return max(estimate, seen), True
             capped = await session.fetchval(lq.count, **filters, cap=limit + 1)
-            return (capped, False) if capped <= limit else (max(estimate, capped, seen), True)
+            if capped <= limit:
+                return capped, False
+            if lq.text_matches is not None:
+                # The planner expected few matches and was wrong. Page 1 then read every
+                # match by the trigram index and showed their exact number
+                # (_text_first_page); a later page counts them the same way, or it would
+                # report the cap (201) as an estimate where page 1 said 1,113.
+                return await self._text_total(session, lq, filters), False
+            return max(estimate, capped, seen), True
         if self._tallied(lq, filters):
             return await session.fetchval(lq.tally, **{name: filters.get(name) for name in lq.tally.params}), False
         return await self._count_without_text(session, lq, filters, seen)
@@ -185,6 +193,10 @@ class Paginator:
                     total, estimated = await self.count(session, lq, filters)
                     rows, has_next, has_prev, strategy = await self._numbered_page(
                         session, lq, filters, order, page, size, total, estimated)
+                    if estimated and rows:
+                        # The page proves its rows, those before it and (has_next) one after:
+                        # an estimate below that would say "page 10 of 2".
+                        total = max(total, (page - 1) * size + len(rows) + has_next)
                 total_pages = math.ceil(total / size)
             return rows, has_next, has_prev, page, total, total_pages, estimated, strategy, order
 
@@ -263,6 +275,12 @@ class Paginator:
         total = matches[0]["total"] if matches else 0
         rows = [_without(row, "total") for row in matches[:size]]
         return rows, len(matches) > size, False, strategy, total, False
+
+    async def _text_total(self, session: Session, lq: ListQueries, filters: Mapping[str, Any]) -> int:
+        """The exact number of a text search's matches, read as page 1 reads them (text_matches)."""
+        index_pattern = await lq.text_index_pattern(session, filters)
+        matches = await session.fetch(lq.text_matches["desc"], **filters, search_index=index_pattern, limit=1)
+        return matches[0]["total"] if matches else 0
 
     async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
                              page: int, size: int, total: int, estimated: bool):
