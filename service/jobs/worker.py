@@ -1,7 +1,8 @@
 """The job worker: claim, run, heartbeat, rescue, retry, schedule maintenance, stop gracefully.
 
 One Worker per process (run.py serve starts one unless JOBS_WORKER=false;
-run.py worker runs one without HTTP). It runs up to JOBS_CONCURRENCY jobs at once:
+run.py worker runs one without HTTP). It runs up to JOBS_CONCURRENCY jobs at once,
+and one more (the spare slot) only for an owner with nothing running while all are busy:
 
 - claim: `FOR UPDATE SKIP LOCKED` (sql/jobs/claim.sql), so two workers never claim
   the same job, and fair across owners (owners with fewer jobs running first, then
@@ -162,8 +163,15 @@ class Worker:
             try:
                 free = self.concurrency - len(self.running)
                 self._wakeup.clear()
-                if free > 0:
-                    claimed = await jobs.claim(self.db, worker_id=self.id, limit=free)
+                # The spare slot: every slot is busy (long exports, say), so one more job is
+                # taken, only of an owner with nothing running anywhere. A running job keeps
+                # its slot, so without it a newcomer's small report waited for the first of
+                # those exports to end (16.6 s behind two of 150,000 posts at concurrency 2);
+                # a slot kept free instead would halve one user's throughput.
+                spare = free == 0
+                if free > 0 or spare:
+                    claimed = await jobs.claim(self.db, worker_id=self.id, limit=max(free, 1),
+                                               newcomers_only=spare)
                     for row in claimed:
                         self._start(row)
                     if claimed and len(claimed) == free:

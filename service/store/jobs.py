@@ -114,8 +114,8 @@ async def result_chunks(db, job_id: UUID, attempt: int, from_seq: int, limit: in
 
 # Workers ----------------------------------------------------------------------------
 
-async def claim(db, *, worker_id: str, limit: int) -> list[asyncpg.Record]:
-    return await db.fetch(CLAIM, worker_id=worker_id, limit=limit)
+async def claim(db, *, worker_id: str, limit: int, newcomers_only: bool = False) -> list[asyncpg.Record]:
+    return await db.fetch(CLAIM, worker_id=worker_id, limit=limit, newcomers_only=newcomers_only)
 
 
 async def heartbeat(db, *, job_id: UUID, worker_id: str, attempt: int, done: int,

@@ -19,8 +19,11 @@
 -- left (up to 192 rows of the front: more claims than that at the same moment would leave
 -- a worker with fewer jobs than it asked for until its next claim). Each claim is an
 -- attempt; pickup_s is how long the job waited since it became due.
+--
+-- newcomers_only: only jobs whose owner has nothing running (a worker's spare slot,
+-- service/jobs/worker.py: a newcomer is not made to wait for long jobs holding every slot).
 -- Parameters:
---   $1 worker_id text, $2 limit integer
+--   $1 worker_id text, $2 limit integer, $3 newcomers_only boolean
 WITH busy AS MATERIALIZED (
     SELECT coalesce(owner_id, '00000000-0000-0000-0000-000000000000') AS owner_key, count(*) AS running
     FROM jobs
@@ -59,6 +62,7 @@ WITH busy AS MATERIALIZED (
     FROM front
     JOIN jobs ON jobs.id = front.id
     WHERE jobs.status = 'queued'
+      AND (NOT $3 OR front.running = 0)
     ORDER BY front.running, front.turn, front.created_at
     LIMIT $2
     FOR UPDATE OF jobs SKIP LOCKED

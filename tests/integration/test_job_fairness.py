@@ -19,9 +19,13 @@ import json
 import asyncpg
 import pytest
 from dbutil import scratch_database
-from jobutil import wait_job, worker_settings
+from jobutil import wait_for, wait_job, worker_settings
 
+from service.db.database import Database
+from service.db.pool import Pool
 from service.db.registry import query
+from service.jobs.tasks import reports
+from service.jobs.worker import Worker
 
 # -- who may make the service parse a body ------------------------------------------------
 
@@ -301,7 +305,7 @@ async def test_the_claim_reads_a_bounded_front_of_a_huge_queue_and_prefers_idle_
         queued = await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'queued'")
         assert queued >= OWNERS * QUEUED_EACH
         async with conn.transaction():
-            raw = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + CLAIM.text, "w-explain", 8)
+            raw = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + CLAIM.text, "w-explain", 8, False)
             plan = json.loads(raw)[0]["Plan"]
             raise _Rollback
     except _Rollback:
@@ -314,7 +318,8 @@ async def test_the_claim_reads_a_bounded_front_of_a_huge_queue_and_prefers_idle_
         most = max(n.get("Actual Rows", 0) for n in nodes if n.get("Relation Name") == "jobs")
         assert most <= 200, f"a node of the claim read {most} rows of jobs"
         async with conn.transaction():
-            claimed = await conn.fetch(CLAIM.text, *CLAIM.bind({"worker_id": "w-test", "limit": 8}))
+            claimed = await conn.fetch(CLAIM.text, *CLAIM.bind({"worker_id": "w-test", "limit": 8,
+                                                                "newcomers_only": False}))
             assert len(claimed) == 8
             owners = [row["owner_id"] for row in claimed]
             assert len(set(owners)) == 8 and not set(owners) & set(busy), "claimed for a busy owner"
@@ -324,3 +329,43 @@ async def test_the_claim_reads_a_bounded_front_of_a_huge_queue_and_prefers_idle_
         pass
     finally:
         await conn.close()
+
+
+async def test_a_newcomers_job_runs_while_one_users_long_jobs_hold_every_slot(api, settings, db_conn):
+    """A running job keeps its slot: with every slot of the only worker held by one user's
+    long exports, another user's small report waited for the first of them to end (16.6 s
+    behind two 150,000-post exports at JOBS_CONCURRENCY=2). The worker's spare slot runs it
+    now, and only it: the greedy user's next export still waits for a slot."""
+    release = asyncio.Event()
+
+    async def long_export(job) -> None:                 # an export that runs until released
+        await release.wait()
+        raise RuntimeError("released")
+
+    greedy, other = await api.user(), await api.user()
+    greedy_project, other_project = await api.project_of(greedy), await api.project_of(other)
+    exports = [(await api.post(f"/api/projects/{greedy_project['id']}/exports", greedy, json={}, expect=202))["id"]
+               for _ in range(3)]
+    # Jobs earlier tests left queued or running in the session's database would take the
+    # slots first (they are older turns): they are garbage now, and only this test's count.
+    await db_conn.execute("DELETE FROM jobs WHERE status IN ('queued', 'running') AND id <> ALL($1::uuid[])", exports)
+    custom = worker_settings(settings, jobs_concurrency=2)
+    pool = Pool(custom.database_url, custom)
+    await pool.open()
+    worker = Worker(Database(pool), custom, tasks={"export": long_export, "report": reports.run}, grace_s=1)
+    await worker.start()
+    try:
+        async def two_running():
+            return await db_conn.fetchval("SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'running'",
+                                          exports) == 2
+        await wait_for(two_running, 20, "two of the greedy user's exports to run")
+        mine = (await api.post(f"/api/projects/{other_project['id']}/reports", other, json={}, expect=202))["id"]
+        done = await wait_job(api, other, mine, timeout=20)
+        assert done["status"] == "succeeded", done
+        statuses = await db_conn.fetch("SELECT status FROM jobs WHERE id = ANY($1::uuid[])", exports)
+        assert sorted(r["status"] for r in statuses) == ["queued", "running", "running"], statuses
+    finally:
+        release.set()
+        await worker.stop()
+        await pool.close()
+
