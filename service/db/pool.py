@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from collections import deque
@@ -26,7 +27,7 @@ import asyncpg
 import orjson
 
 from service.context import RequestContext, current_request
-from service.db.errors import is_connection_fault, must_drop_connection, translate_db_error
+from service.db.errors import found_read_only, is_connection_fault, must_drop_connection, translate_db_error
 from service.db.server import PING
 from service.errors import ServiceUnavailable
 from service.observability.stats import HOLD_BUCKETS, WAIT_BUCKETS, Histogram, Timings
@@ -41,6 +42,7 @@ PRE_PING_TIMEOUT_S = 2.0
 CHECKOUT_ATTEMPTS = 3          # dead idle connections replaced before giving up
 CLOSE_TIMEOUT_S = 5.0
 RECENT_LEAKS = 20
+READ_ONLY_LOG_EVERY_S = 10.0
 
 
 # Client-side margin over the server's statement timeout. The server cancels a slow
@@ -206,6 +208,7 @@ class PoolEvents:
         self.pre_ping_failures = 0
         self.recycles = 0
         self.faults = 0                  # connections dropped after failing under a statement
+        self.read_only_refusals = 0      # writes the server refused as read-only (pool expired)
         self.leaks_suspected = 0
         self.peak_in_use = 0
         self.wait_ms = Timings()
@@ -222,7 +225,7 @@ class PoolEvents:
             "acquire_timeouts": self.acquire_timeouts, "acquire_errors": self.acquire_errors,
             "acquires_waited_for_full_pool": self.waited,
             "pre_ping_failures": self.pre_ping_failures, "recycles": self.recycles,
-            "connection_faults": self.faults,
+            "connection_faults": self.faults, "read_only_refusals": self.read_only_refusals,
             "leaks_suspected": self.leaks_suspected, "peak_in_use": self.peak_in_use,
             "acquire_wait_ms": self.wait_ms.summary(), "hold_ms": self.hold_ms.summary(),
         }
@@ -253,6 +256,7 @@ class Pool:
         # perf_counter of the last connection fault: connections released before it
         # are pinged before their next use, whatever their idle time.
         self._fault_at = 0.0
+        self._read_only_logged_at = -math.inf
 
     async def open(self) -> None:
         try:
@@ -368,6 +372,8 @@ class Pool:
         except BaseException as exc:
             fault = is_connection_fault(exc)
             drop = fault or must_drop_connection(exc)
+            if found_read_only(exc):
+                await self._expire_read_only_sessions(pool)
             raise
         finally:
             holds.discard(hold)
@@ -402,6 +408,20 @@ class Pool:
             if time.perf_counter() >= deadline:
                 raise self._timed_out()
         raise ServiceUnavailable("the database is unavailable; try again later")
+
+    async def _expire_read_only_sessions(self, pool: asyncpg.Pool) -> None:
+        """A write found the server read-only: replace every open connection on its next
+        use. A session that began read-only stays so after the database takes writes again
+        (ALTER DATABASE/ROLE ... SET reach new sessions only), and after a failover a new
+        connection (a moved address, PgBouncer, target_session_attrs) reaches the new primary.
+        While the server stays read-only this costs a reconnect per connection per refused write."""
+        self.events.read_only_refusals += 1
+        now = time.perf_counter()
+        if now - self._read_only_logged_at >= READ_ONLY_LOG_EVERY_S:     # one line, not one per write
+            self._read_only_logged_at = now
+            log.warning("pool: the server refused a write as read-only (%d so far); every connection is "
+                        "replaced on its next use", self.events.read_only_refusals)
+        await pool.expire_connections()       # a counter: the replacing happens at each acquire
 
     def _needs_ping(self, state: _Connection) -> bool:
         """Idle past PRE_PING_AFTER_IDLE_S (with DB_POOL_PRE_PING), or idle since before

@@ -1,0 +1,114 @@
+"""Database faults a production user hits, beyond tests/integration/test_topology_faults.py:
+a database that takes no writes (a failover that left DATABASE_URL on the demoted primary,
+a hot standby, or default_transaction_read_only for maintenance) and a DBA's lock_timeout.
+Each answers 503 with Retry-After, never 500, and the service needs no restart once the
+database takes writes again.
+
+Every test runs in a scratch database of its own: they change its settings."""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from conftest import Api
+from dbutil import scratch_database
+
+from service.app import create_app
+
+APPLICATION = "content-jumpstart-api"
+
+
+@pytest.fixture
+async def own_database(pg_server):
+    async with scratch_database(pg_server[0], "cj_probe") as url:
+        yield url
+
+
+@pytest.fixture
+async def owner(own_database):
+    conn = await asyncpg.connect(own_database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _set_database(conn: asyncpg.Connection, setting: str, value: str | None) -> None:
+    """ALTER DATABASE (this one) SET or RESET a setting: new sessions take it."""
+    name = await conn.fetchval("SELECT current_database()")
+    action = f"SET {setting} = {value}" if value is not None else f"RESET {setting}"
+    await conn.execute(f'ALTER DATABASE "{name}" {action}')
+
+
+async def _reconnect_service(conn: asyncpg.Connection, api: Api, user) -> None:
+    """Terminate the service's backends: its next connections are new sessions (as after a
+    failover). Then reads (retried once after a lost connection) until the pool holds only new ones."""
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 "
+        "AND datname = current_database()", APPLICATION)
+    await asyncio.sleep(0.5)
+    for _ in range(20):
+        await api.get("/api/clients?page_size=1", user)
+
+
+async def test_a_database_that_takes_no_writes_answers_503_and_writes_resume_once_it_does(
+        own_database, owner, settings, aiohttp_client):
+    """ReadOnlySQLTransactionError (25006) was a 500 on every write, login and registration;
+    and a pooled session that had started read-only stayed so after the database was
+    writable again (ALTER DATABASE applies to new sessions only), until DB_POOL_RECYCLE."""
+    api = Api(await aiohttp_client(create_app(settings.replace(database_url=own_database))), own_database)
+    user = await api.user()
+    client = await api.client_of(user, name="Before")
+    await _set_database(owner, "default_transaction_read_only", "on")
+    await _reconnect_service(owner, api, user)
+    try:
+        for method, path, body in [
+                ("POST", "/api/clients", {"name": "Refused"}),
+                ("PATCH", f"/api/clients/{client['id']}", {"name": "Refused"}),
+                ("POST", "/api/auth/login", {"email": user.email, "password": "password-123"}),
+                ("POST", "/api/auth/register", {"email": "read-only@example.com", "password": "password-123"})]:
+            resp, data = await api.call(method, path, user, json=body)
+            assert resp.status == 503, (method, path, resp.status, data)
+            assert resp.headers["Retry-After"] == "1"
+            assert data["error"]["code"] == "database_read_only", data
+        # Reads go on.
+        assert (await api.get(f"/api/clients/{client['id']}", user))["name"] == "Before"
+    finally:
+        await _set_database(owner, "default_transaction_read_only", None)
+    # Writable again. A session opened while the database was read-only is found out by
+    # its first write, and that refusal replaces every connection of the pool: at most one
+    # more 503, then every write commits, whichever pooled connection it gets.
+    writes = 4 * (settings.db_pool_size + settings.db_max_overflow)
+    statuses = [(await api.call("POST", "/api/clients", user, json={"name": f"After {i}"}))[0].status
+                for i in range(writes)]
+    assert statuses.count(503) <= 1 and set(statuses) <= {201, 503}, statuses
+    assert statuses[-writes // 2:] == [201] * (writes // 2), statuses
+    assert await owner.fetchval("SELECT count(*) FROM clients WHERE name LIKE 'After %'") == statuses.count(201)
+    assert await owner.fetchval("SELECT count(*) FROM clients WHERE name = 'Refused'") == 0
+
+
+async def test_lock_timeout_answers_503_lock_timeout_and_keeps_the_connection(
+        own_database, owner, settings, aiohttp_client):
+    """A lock_timeout set by a DBA (55P03) was taken for a lost connection: the connection
+    dropped, every idle one pinged, a GET run twice (twice the wait), 'database is
+    unavailable' in the answer. It is the statement's lock wait, like a statement timeout."""
+    await _set_database(owner, "lock_timeout", "'200ms'")
+    app = create_app(settings.replace(database_url=own_database))
+    api = Api(await aiohttp_client(app), own_database)
+    user = await api.user()
+    client = await api.client_of(user)
+    from service import keys
+    pool = app[keys.DB].pool
+    faults = pool.events.faults
+    async with owner.transaction():
+        await owner.execute("SELECT 1 FROM clients WHERE id = $1::uuid FOR UPDATE", client["id"])
+        resp, data = await api.call("PATCH", f"/api/clients/{client['id']}", user, json={"name": "Locked"})
+        assert resp.status == 503 and resp.headers["Retry-After"] == "1", data
+        assert data["error"]["code"] == "lock_timeout", data
+    async with owner.transaction():
+        await owner.execute("LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
+        resp, data = await api.call("GET", f"/api/clients/{client['id']}", user)
+        assert resp.status == 503 and data["error"]["code"] == "lock_timeout", data
+    assert pool.events.faults == faults, "a lock wait is no connection fault"
+    await api.patch(f"/api/clients/{client['id']}", user, json={"name": "Unlocked"})
