@@ -28,7 +28,7 @@ import orjson
 
 from service.context import RequestContext, current_request
 from service.db.errors import found_read_only, is_connection_fault, must_drop_connection, translate_db_error
-from service.db.server import PING
+from service.db.server import BACKEND_PID, PING
 from service.errors import ServiceUnavailable
 from service.observability.stats import HOLD_BUCKETS, WAIT_BUCKETS, Histogram, Timings
 from service.settings import Settings
@@ -143,6 +143,8 @@ async def connect(dsn: str, settings: Settings, *, application_name: str = "cont
     except asyncpg.PostgresError as exc:
         if not refused_startup_parameter(exc):
             raise
+        # A pooler (PgBouncer): no named prepared statements either (Pool._statement_cache_size).
+        kwargs["statement_cache_size"] = 0
         conn = await asyncpg.connect(dsn, server_settings=server_settings(settings, application_name, startup=False),
                                      **kwargs)
         _REFUSED_STARTUP.add(conn)
@@ -269,7 +271,7 @@ class Pool:
                 server_settings=server_settings(self.settings, startup=startup),
                 init=self._on_connect,
                 reset=keep_session,
-                statement_cache_size=self.settings.db_statement_cache_size,
+                statement_cache_size=self.session["statement_cache_size"],
                 command_timeout=command_timeout(self.settings),
                 timeout=CONNECT_TIMEOUT_S,
             )
@@ -280,16 +282,20 @@ class Pool:
     async def _probe(self) -> bool:
         """One connection before the pool: does the other end take the session settings
         as startup parameters (a server) or refuse them (PgBouncer)? And are they in
-        force either way? Returns whether to send them at startup."""
+        force either way? Is a pooler in between? Returns whether to send them at startup."""
         conn = await connect(self.dsn, self.settings, statement_cache_size=0)
         try:
             startup = not refused_startup_parameter_seen(conn)
             in_force = await settings_in_force(conn)
+            # A pooler also when it takes the parameters (ignore_startup_parameters):
+            # PgBouncer gives its clients a backend pid (cancel key) of its own.
+            pooled = not startup or conn.get_server_pid() != await conn.fetchval(BACKEND_PID.text)
         finally:
             await conn.close()
         wanted = session_settings(self.settings)
         self.session = {"sent_at_startup": startup, "in_force": in_force,
-                        "as_configured": in_force == wanted}
+                        "as_configured": in_force == wanted, "pooler": pooled,
+                        "statement_cache_size": self._statement_cache_size(pooled)}
         if in_force != wanted:
             log.warning(
                 "session settings not in force through %s: %s, wanted %s. Behind PgBouncer they come from "
@@ -297,6 +303,20 @@ class Pool:
                 "writes them), then have PgBouncer reconnect its server connections (RECONNECT)",
                 "the pooler" if not startup else "the server", in_force, wanted)
         return startup
+
+    def _statement_cache_size(self, pooled: bool) -> int:
+        """DB_STATEMENT_CACHE_SIZE, except behind a pooler: asyncpg's named prepared statements
+        are prepared on one server connection and run on whichever PgBouncer's transaction
+        mode hands out next ('prepared statement "__asyncpg_stmt_1__" does not exist': a 500
+        on most requests under concurrency). The unnamed statement is carried (README,
+        Topology and faults), at the price of planning each execution, which
+        plan_cache_mode=force_custom_plan does anyway."""
+        size = self.settings.db_statement_cache_size
+        if pooled and size:
+            log.warning("DATABASE_URL reaches the server through a pooler (PgBouncer): prepared-statement cache "
+                        "off (DB_STATEMENT_CACHE_SIZE=%d ignored; set it to 0 to say so)", size)
+            return 0
+        return size
 
     async def close(self) -> None:
         if self._watchdog is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from service.db.registry import query
 
 PING = query("health/ping")
+BACKEND_PID = query("health/backend_pid")
 SERVER_CAPACITY = query("health/server_capacity")
 SERVER_VERSION = query("health/server_version")
 SESSION_SETTINGS = query("health/session_settings")

@@ -112,3 +112,39 @@ async def test_lock_timeout_answers_503_lock_timeout_and_keeps_the_connection(
         assert resp.status == 503 and data["error"]["code"] == "lock_timeout", data
     assert pool.events.faults == faults, "a lock wait is no connection fault"
     await api.patch(f"/api/clients/{client['id']}", user, json={"name": "Unlocked"})
+
+
+async def test_behind_pgbouncer_the_default_statement_cache_answers_no_500(
+        pgbouncer, database_url, settings, aiohttp_client):
+    """With DATABASE_URL through PgBouncer 1.18 in transaction mode and DB_STATEMENT_CACHE_SIZE
+    left at its default (100), asyncpg's named prepared statements ran on server connections
+    that never prepared them: 320 of 400 concurrent requests answered 500 ('prepared statement
+    "__asyncpg_stmt_…__" does not exist'). The pool finds the pooler and uses no cache."""
+    from service import keys
+    from service.topology.pgbouncer import database_of
+    bounced = settings.replace(database_url=pgbouncer.url(database_of(database_url)),
+                               database_direct_url=database_url)
+    assert bounced.db_statement_cache_size == 100
+    app = create_app(bounced)
+    api = Api(await aiohttp_client(app), database_url)
+    user = await api.user()
+    statuses: dict[int, int] = {}
+
+    async def one(i: int) -> None:
+        for method, path, body in (("GET", f"/api/clients?page_size={1 + i % 50}", None),
+                                   ("POST", "/api/clients", {"name": f"Bounced {i}"})):
+            resp, _ = await api.call(method, path, user, json=body)
+            statuses[resp.status] = statuses.get(resp.status, 0) + 1
+
+    await asyncio.gather(*(one(i) for i in range(200)))
+    assert set(statuses) <= {200, 201}, statuses
+    session = app[keys.DB].pool.session
+    assert session.get("pooler") is True and session.get("statement_cache_size") == 0, session
+
+
+async def test_directly_connected_the_statement_cache_is_kept(database_url, settings, aiohttp_client):
+    from service import keys
+    app = create_app(settings)
+    await aiohttp_client(app)
+    assert app[keys.DB].pool.session["pooler"] is False
+    assert app[keys.DB].pool.session["statement_cache_size"] == settings.db_statement_cache_size == 100
