@@ -38,6 +38,8 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from service.context import RequestContext
@@ -70,6 +72,10 @@ PRIMARY_LSN = query("replica/primary_lsn")
 REPLAY_STATE = query("replica/replay_state")
 
 
+class ReplicaDown(Exception):
+    """A read chose the replica, which was found down before it ran: it runs on the primary."""
+
+
 def is_detail(name: str) -> bool:
     """A single-statement read the replica may answer: `<resource>/get`."""
     resource, _, kind = name.partition("/")
@@ -99,6 +105,8 @@ class ReplicaRouter:
         self._conn = None
         self._task: asyncio.Task | None = None
         self._checked = asyncio.Event()
+        # The deadlines of the replica reads in flight: cut when the replica is found down.
+        self._reads_in_flight: set[asyncio.Timeout] = set()
 
     # -- life --------------------------------------------------------------------------
 
@@ -153,6 +161,22 @@ class ReplicaRouter:
         if fence is not None and fence > replayed:
             return PRIMARY, "own_write"
         return REPLICA, "fresh"
+
+    @asynccontextmanager
+    async def cut_when_down(self) -> AsyncIterator[None]:
+        """A read on the replica, cut short (TimeoutError, so it runs on the primary) as soon
+        as the replica is found down. A partition (bytes stop, nothing closes) would
+        otherwise hold it for the client-side command timeout (DB_STATEMENT_TIMEOUT_MS + 5 s)
+        or DB_POOL_TIMEOUT, though the monitor knows within CHECK_TIMEOUT_S."""
+        if self.state == DOWN:
+            # Found down after this request chose the replica (while it waited for its fence).
+            raise ReplicaDown(self.last_error or "the replica is down")
+        async with asyncio.timeout(None) as deadline:
+            self._reads_in_flight.add(deadline)
+            try:
+                yield
+            finally:
+                self._reads_in_flight.discard(deadline)
 
     def count(self, target: str, reason: str) -> None:
         key = (target, reason)
@@ -252,6 +276,10 @@ class ReplicaRouter:
         self._set_state(DOWN)
 
     def _set_state(self, state: str) -> None:
+        if state == DOWN and self._reads_in_flight:
+            now = asyncio.get_running_loop().time()
+            for deadline in self._reads_in_flight:
+                deadline.reschedule(now)
         if state != self.state:
             level = logging.INFO if state == UP else logging.WARNING
             log.log(level, "replica %s -> %s%s", self.state, state,

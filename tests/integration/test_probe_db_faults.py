@@ -1,18 +1,24 @@
-"""Database faults a production user hits, beyond tests/integration/test_topology_faults.py:
-a database that takes no writes (a failover that left DATABASE_URL on the demoted primary,
-a hot standby, or default_transaction_read_only for maintenance) and a DBA's lock_timeout.
-Each answers 503 with Retry-After, never 500, and the service needs no restart once the
-database takes writes again.
+"""Database faults a production user hits, beyond tests/integration/test_topology_faults.py
+and test_replica.py: a database that takes no writes (a failover that left DATABASE_URL on
+the demoted primary, a hot standby, or default_transaction_read_only for maintenance) and a
+DBA's lock_timeout answer 503 with Retry-After, never 500, and the service needs no restart
+once the database takes writes again; PgBouncer with the default statement cache answers no
+500; a partitioned replica holds no read longer than its monitor needs to find it down.
 
-Every test runs in a scratch database of its own: they change its settings."""
+The tests that change database settings run in a scratch database of their own."""
 from __future__ import annotations
 
 import asyncio
+import time
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from checks import eventually
 from conftest import Api
 from dbutil import scratch_database
+from test_replica import _state_is, replayed, until_routed_to_replica  # noqa: F401 - replayed: a fixture
+from topology import PartitionProxy
 
 from service.app import create_app
 
@@ -148,3 +154,45 @@ async def test_directly_connected_the_statement_cache_is_kept(database_url, sett
     await aiohttp_client(app)
     assert app[keys.DB].pool.session["pooler"] is False
     assert app[keys.DB].pool.session["statement_cache_size"] == settings.db_statement_cache_size == 100
+
+
+
+async def test_reads_on_a_partitioned_replica_run_on_the_primary_once_it_is_found_down(
+        make_api, settings, standby, database_url, replayed):  # noqa: F811 - the fixture imported above
+    """A partition between the service and the replica (bytes stop, nothing closes): reads
+    in flight on it, or waiting for one of its connections, waited for the client-side
+    command timeout (35.0 s here: DB_STATEMENT_TIMEOUT_MS + 5 s) or DB_POOL_TIMEOUT (5 s
+    here; 30 s by default) before running on the primary, though the monitor had found the
+    replica down within 2.4 s. Now they are cut when it is found down and answer from the
+    primary: all within 2.4 s of the partition in the run that fixed it."""
+    name = urlsplit(database_url).path.lstrip("/")
+    proxy = await PartitionProxy(standby.url(name)).start()
+    try:
+        api = await make_api(settings.replace(database_replica_url=proxy.url(name), db_replica_max_lag_s=60.0,
+                                              cache_enabled=False))
+        admin, user = await api.user(admin=True), await api.user()
+        client = await api.client_of(user)
+        await replayed()
+        await until_routed_to_replica(api, user, admin, "/api/clients")
+        proxy.partition()
+
+        async def read(delay: float) -> tuple[int, float]:
+            await asyncio.sleep(delay)
+            start = time.monotonic()
+            # A search of its own each time keeps any cache out of the way.
+            resp, body = await api.call("GET", f"/api/clients?search=Acme&page_size={1 + int(delay * 10)}", user)
+            assert resp.status == 200 and [item["id"] for item in body["items"]] == [client["id"]], body
+            return resp.status, time.monotonic() - start
+
+        # Fewer at once than DB_USER_CONCURRENCY (8): the user's own queue is not what is measured.
+        results = await asyncio.gather(*(read(0.4 * i) for i in range(7)))
+        longest = max(elapsed for _, elapsed in results)
+        assert longest < 10.0, results
+        view = await _state_is(api, admin, "down")
+        assert view is not None and view["reads"]["primary"].get("replica_error", 0) >= 1, view
+    finally:
+        proxy.heal()
+    try:
+        await eventually(lambda: _state_is(api, admin, "up"), "replica up again after the partition", timeout=60)
+    finally:
+        await proxy.stop()
