@@ -277,8 +277,10 @@ class ReplicaRouter:
 
     def _set_state(self, state: str) -> None:
         if state == DOWN and self._reads_in_flight:
+            # Each deadline is cut once: one already expiring cannot be rescheduled (RuntimeError).
+            cut, self._reads_in_flight = self._reads_in_flight, set()
             now = asyncio.get_running_loop().time()
-            for deadline in self._reads_in_flight:
+            for deadline in cut:
                 deadline.reschedule(now)
         if state != self.state:
             level = logging.INFO if state == UP else logging.WARNING

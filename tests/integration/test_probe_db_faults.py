@@ -196,3 +196,39 @@ async def test_reads_on_a_partitioned_replica_run_on_the_primary_once_it_is_foun
         await eventually(lambda: _state_is(api, admin, "up"), "replica up again after the partition", timeout=60)
     finally:
         await proxy.stop()
+
+
+@pytest.mark.parametrize(("error", "code"), [(asyncpg.ReadOnlySQLTransactionError("read-only"), "database_read_only"),
+                                             (asyncpg.LockNotAvailableError("lock"), "lock_timeout")])
+def test_a_read_only_server_and_a_lock_timeout_are_503_and_no_connection_fault(error, code):
+    from service.db.errors import found_read_only, is_connection_fault, translate_db_error
+    from service.errors import ServiceUnavailable
+    translated = translate_db_error(error)
+    assert isinstance(translated, ServiceUnavailable) and translated.code == code
+    translated.__cause__ = error
+    assert not is_connection_fault(translated)
+    assert found_read_only(translated) == (code == "database_read_only")
+
+
+async def test_replica_reads_are_cut_once_however_often_the_replica_is_found_down(settings):
+    """Found down again while a cut read is still unwinding (a failed check and a failed
+    read in the same moment): a deadline already expiring cannot be rescheduled, and the
+    RuntimeError would have escaped into a request or the monitor."""
+    from service.db.routing import UP, ReplicaRouter
+    router = ReplicaRouter("postgresql://nobody@127.0.0.1:1/none", settings)
+    router.state = UP
+
+    async def read() -> str:
+        try:
+            async with router.cut_when_down():
+                await asyncio.sleep(30)
+        except TimeoutError:
+            return "cut"
+        return "not cut"
+
+    reads = [asyncio.create_task(read()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    router._set_down("check failed")
+    await asyncio.sleep(0)              # the deadlines are expiring now
+    router._set_down("read failed")
+    assert await asyncio.wait_for(asyncio.gather(*reads), 5) == ["cut"] * 3

@@ -32,14 +32,3 @@ def test_a_lost_or_slow_server_is_503_with_retry_after(error):
 def test_a_unique_violation_is_left_to_the_caller_that_expects_it():
     error = asyncpg.UniqueViolationError("dup")
     assert translate_db_error(error) is error          # create_user turns it into 409 with field=email
-
-
-@pytest.mark.parametrize(("error", "code"), [(asyncpg.ReadOnlySQLTransactionError("read-only"), "database_read_only"),
-                                             (asyncpg.LockNotAvailableError("lock"), "lock_timeout")])
-def test_a_read_only_server_and_a_lock_timeout_are_503_and_no_connection_fault(error, code):
-    from service.db.errors import found_read_only, is_connection_fault
-    translated = translate_db_error(error)
-    assert isinstance(translated, ServiceUnavailable) and translated.code == code
-    translated.__cause__ = error
-    assert not is_connection_fault(translated)
-    assert found_read_only(translated) == (code == "database_read_only")
