@@ -210,7 +210,7 @@ class PoolEvents:
         self.pre_ping_failures = 0
         self.recycles = 0
         self.faults = 0                  # connections dropped after failing under a statement
-        self.read_only_refusals = 0      # writes the server refused as read-only (pool expired)
+        self.read_only_found = 0         # sessions found read-only (a refused write, a health check)
         self.leaks_suspected = 0
         self.peak_in_use = 0
         self.wait_ms = Timings()
@@ -227,7 +227,7 @@ class PoolEvents:
             "acquire_timeouts": self.acquire_timeouts, "acquire_errors": self.acquire_errors,
             "acquires_waited_for_full_pool": self.waited,
             "pre_ping_failures": self.pre_ping_failures, "recycles": self.recycles,
-            "connection_faults": self.faults, "read_only_refusals": self.read_only_refusals,
+            "connection_faults": self.faults, "read_only_found": self.read_only_found,
             "leaks_suspected": self.leaks_suspected, "peak_in_use": self.peak_in_use,
             "acquire_wait_ms": self.wait_ms.summary(), "hold_ms": self.hold_ms.summary(),
         }
@@ -393,7 +393,7 @@ class Pool:
             fault = is_connection_fault(exc)
             drop = fault or must_drop_connection(exc)
             if found_read_only(exc):
-                await self._expire_read_only_sessions(pool)
+                await self.found_read_only()
             raise
         finally:
             holds.discard(hold)
@@ -429,19 +429,20 @@ class Pool:
                 raise self._timed_out()
         raise ServiceUnavailable("the database is unavailable; try again later")
 
-    async def _expire_read_only_sessions(self, pool: asyncpg.Pool) -> None:
-        """A write found the server read-only: replace every open connection on its next
+    async def found_read_only(self) -> None:
+        """A write (or a health check) found the server read-only: replace every open connection on its next
         use. A session that began read-only stays so after the database takes writes again
         (ALTER DATABASE/ROLE ... SET reach new sessions only), and after a failover a new
         connection (a moved address, PgBouncer, target_session_attrs) reaches the new primary.
         While the server stays read-only this costs a reconnect per connection per refused write."""
-        self.events.read_only_refusals += 1
+        self.events.read_only_found += 1
         now = time.perf_counter()
         if now - self._read_only_logged_at >= READ_ONLY_LOG_EVERY_S:     # one line, not one per write
             self._read_only_logged_at = now
-            log.warning("pool: the server refused a write as read-only (%d so far); every connection is "
-                        "replaced on its next use", self.events.read_only_refusals)
-        await pool.expire_connections()       # a counter: the replacing happens at each acquire
+            log.warning("pool: the server takes no writes (read-only, %d times so far); every connection is "
+                        "replaced on its next use", self.events.read_only_found)
+        if self._pool is not None:
+            await self._pool.expire_connections()     # a counter: the replacing happens at each acquire
 
     def _needs_ping(self, state: _Connection) -> bool:
         """Idle past PRE_PING_AFTER_IDLE_S (with DB_POOL_PRE_PING), or idle since before

@@ -94,6 +94,39 @@ async def test_a_database_that_takes_no_writes_answers_503_and_writes_resume_onc
     assert await owner.fetchval("SELECT count(*) FROM clients WHERE name = 'Refused'") == 0
 
 
+async def test_health_full_says_when_the_database_takes_no_writes_and_when_it_does_again(
+        own_database, owner, settings, aiohttp_client):
+    """/api/health/full answered 'healthy' (200, database ok) while every write answered 503
+    (a ping is a read). Now: degraded, database read_only. And once the database takes
+    writes again, the check says so at once and the next write commits: the read-only
+    finding had the pool replace its sessions."""
+    api = Api(await aiohttp_client(create_app(settings.replace(database_url=own_database))), own_database)
+    admin = await api.user(admin=True)
+    assert (await api.get("/api/health/full", admin))["status"] == "healthy"
+    await _set_database(owner, "default_transaction_read_only", "on")
+    await _reconnect_service(owner, api, admin)
+    try:
+        full = await api.get("/api/health/full", admin)
+        assert full["status"] == "degraded" and full["checks"]["database"] == "read_only", full
+        assert full["database"]["error"], full
+    finally:
+        await _set_database(owner, "default_transaction_read_only", None)
+    full = await api.get("/api/health/full", admin)
+    assert full["status"] == "healthy" and full["checks"]["database"] == "ok", full
+    await api.post("/api/clients", admin, json={"name": "Writable again"})
+
+
+async def test_health_full_says_when_a_configured_replica_is_not_serving(settings, aiohttp_client, database_url):
+    """A replica that cannot be reached: every read goes to the primary, and /api/health/full
+    said 'healthy' without a word of it (only /api/health/database's replica block did)."""
+    unreachable = "postgresql://postgres@127.0.0.1:1/none"
+    api = Api(await aiohttp_client(create_app(settings.replace(database_replica_url=unreachable))), database_url)
+    admin = await api.user(admin=True)
+    full = await api.get("/api/health/full", admin)
+    assert full["status"] == "degraded" and full["checks"].get("replica") == "down", full
+    assert full["replica"]["error"], full
+
+
 async def test_lock_timeout_answers_503_lock_timeout_and_keeps_the_connection(
         own_database, owner, settings, aiohttp_client):
     """A lock_timeout set by a DBA (55P03) was taken for a lost connection: the connection
