@@ -16,13 +16,24 @@ import logging
 
 import asyncpg
 
-from service.db.pool import connect
+from service.db.pool import behind_pooler, connect
 from service.db.server import PING
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
+# Behind a pooler a LISTEN cannot work (see ThroughPooler); retried this seldom, in case
+# the address is changed to reach the server directly.
+POOLER_RETRY_S = 60.0
+
+
+class ThroughPooler(Exception):
+    """The LISTEN connection reached the server through a pooler (PgBouncer): in transaction
+    mode the LISTEN stays on whichever server connection ran it, whose notifications reach
+    whichever client holds it next; ours would hear almost none of them while looking
+    connected, and every other process would serve what its cache holds until the TTL
+    (a logged-out token for CACHE_LONG_TTL)."""
 
 
 class Listener:
@@ -79,6 +90,9 @@ class Listener:
             try:
                 self._conn = await connect(self.dsn, self.settings, application_name=self.application_name,
                                            timeout=5)
+                if await behind_pooler(self._conn):
+                    raise ThroughPooler("the LISTEN connection goes through a pooler (PgBouncer); set "
+                                        "DATABASE_DIRECT_URL to a direct connection to the server")
                 self._conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await self._conn.add_listener(self.channel, self._notified)
                 await self.on_up()
@@ -92,6 +106,9 @@ class Listener:
             except asyncio.CancelledError:
                 await self._close()
                 raise
+            except ThroughPooler as exc:
+                log.error("%s: %s (%s)", self.application_name, self.lost_message, exc)
+                backoff = POOLER_RETRY_S
             except Exception as exc:
                 log.warning("%s: %s (%s)", self.application_name, self.lost_message, exc)
             self.connected.clear()

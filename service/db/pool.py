@@ -160,6 +160,13 @@ def refused_startup_parameter_seen(conn: asyncpg.Connection) -> bool:
     return conn in _REFUSED_STARTUP
 
 
+async def behind_pooler(conn: asyncpg.Connection) -> bool:
+    """Whether a pooler (PgBouncer) stands between this connection and the server: it refused
+    the session settings at startup, or it gave us a backend pid (cancel key) of its own,
+    as PgBouncer does also when it takes them (ignore_startup_parameters). One round trip."""
+    return refused_startup_parameter_seen(conn) or conn.get_server_pid() != await conn.fetchval(BACKEND_PID.text)
+
+
 async def settings_in_force(conn: asyncpg.Connection) -> dict[str, str]:
     """The session settings as the server applies them on this connection."""
     from service.db.server import SESSION_SETTINGS as QUERY
@@ -287,9 +294,7 @@ class Pool:
         try:
             startup = not refused_startup_parameter_seen(conn)
             in_force = await settings_in_force(conn)
-            # A pooler also when it takes the parameters (ignore_startup_parameters):
-            # PgBouncer gives its clients a backend pid (cancel key) of its own.
-            pooled = not startup or conn.get_server_pid() != await conn.fetchval(BACKEND_PID.text)
+            pooled = await behind_pooler(conn)
         finally:
             await conn.close()
         wanted = session_settings(self.settings)

@@ -265,3 +265,29 @@ async def test_replica_reads_are_cut_once_however_often_the_replica_is_found_dow
     await asyncio.sleep(0)              # the deadlines are expiring now
     router._set_down("read failed")
     assert await asyncio.wait_for(asyncio.gather(*reads), 5) == ["cut"] * 3
+
+
+async def test_without_a_direct_url_behind_pgbouncer_no_instance_serves_a_stale_cache(
+        make_api, settings, pgbouncer, database_url):
+    """DATABASE_DIRECT_URL unset (its default is DATABASE_URL) with DATABASE_URL through
+    PgBouncer in transaction mode: each process's LISTEN went through PgBouncer, looked
+    connected, and heard almost nothing. A client renamed through instance one was still
+    the old name on instance two 10 s later (cache hits; the medium tier keeps it 600 s),
+    and a token logged out on one was still taken by two. Now the listener finds the
+    pooler, stays down and says why: the cache is bypassed, every read is fresh, and
+    /api/health/full says the cache is incoherent."""
+    from service.topology.pgbouncer import database_of
+    bounced = settings.replace(database_url=pgbouncer.url(database_of(database_url)))
+    assert bounced.database_direct_url is None
+    one, two = await make_api(bounced), await make_api(bounced)
+    user, admin = await one.user(), await one.user(admin=True)
+    client = await one.client_of(user, name="Before")
+    for _ in range(2):                      # the second read would be a cache hit
+        assert (await two.get(f"/api/clients/{client['id']}", user))["name"] == "Before"
+        await two.get("/api/clients", admin)
+    await one.patch(f"/api/clients/{client['id']}", user, json={"name": "After"})
+    assert (await two.get(f"/api/clients/{client['id']}", user))["name"] == "After"
+    await one.call("POST", "/api/auth/logout", user, expect=204)
+    await two.call("GET", "/api/clients", user, expect=401)
+    full = await two.get("/api/health/full", admin)
+    assert full["checks"]["cache"] == "incoherent" and full["status"] == "degraded", full
