@@ -100,6 +100,8 @@ class ReplicaRouter:
         self.reads: dict[tuple[str, str], int] = {}
         self._samples: deque[tuple[float, int]] = deque()
         self._local_fences: OrderedDict[str, float] = OrderedDict()
+        # Users whose last fence could not be recorded: since when (monotonic), see after_write.
+        self._unfenced: OrderedDict[str, float] = OrderedDict()
         self._db: Database | None = None
         self._probe = None                   # a Database over the monitor's own connection
         self._conn = None
@@ -157,6 +159,11 @@ class ReplicaRouter:
         local = self._local_fences.get(ctx.user_id)
         if local is not None and local > replayed:
             return PRIMARY, "own_write"
+        unfenced = self._unfenced.get(ctx.user_id)
+        if unfenced is not None:
+            if self.covered_at is None or self.covered_at < unfenced:
+                return PRIMARY, "own_write"
+            del self._unfenced[ctx.user_id]      # the replica holds every commit before it
         fence = await self._db.fetchval(FENCE_OF, user_id=ctx.user_id)
         if fence is not None and fence > replayed:
             return PRIMARY, "own_write"
@@ -207,13 +214,14 @@ class ReplicaRouter:
         except Exception as exc:
             # The write committed; answering 503 now would invite a duplicate. This
             # process reads the user from the primary instead (other processes cannot
-            # know: README, Topology: read replica).
+            # know: README, Topology: read replica), until the replica covers this
+            # moment: a commit acknowledged before a sample sent after now is at or
+            # below that sample's position (covered_at, see check()). Not an infinite
+            # fence: that kept the user off the replica for good.
             log.warning("could not record the read-your-writes fence of user %s: %s", user_id, exc)
-            fence = math.inf
-        self._local_fences[user_id] = max(fence, self._local_fences.get(user_id, 0))
-        self._local_fences.move_to_end(user_id)
-        while len(self._local_fences) > MAX_LOCAL_FENCES:
-            self._local_fences.popitem(last=False)
+            _remember(self._unfenced, user_id, time.monotonic())
+            return
+        _remember(self._local_fences, user_id, max(fence, self._local_fences.get(user_id, 0)))
 
     # -- the monitor ---------------------------------------------------------------------
 
@@ -309,6 +317,14 @@ class ReplicaRouter:
             "reads": {"total": {t: sum(v.values()) for t, v in by_target.items()}, **by_target},
             "pool": self.pool.state() if self.pool.is_open else None,
         }
+
+
+def _remember(fences: OrderedDict[str, float], user_id: str, value: float) -> None:
+    """Set a user's entry, newest last, at most MAX_LOCAL_FENCES kept."""
+    fences[user_id] = value
+    fences.move_to_end(user_id)
+    while len(fences) > MAX_LOCAL_FENCES:
+        fences.popitem(last=False)
 
 
 def unconfigured_view() -> dict[str, Any]:

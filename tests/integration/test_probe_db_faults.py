@@ -324,3 +324,41 @@ async def test_read_your_writes_holds_with_asynchronous_commit(aiohttp_client, s
                 await asyncio.sleep(0.35)
         assert stale == [], stale
         assert router.reads.get(("replica", "fresh"), 0) >= 5, router.reads      # the replica did answer
+
+
+async def test_a_write_whose_fence_was_not_recorded_pins_its_user_to_the_primary_only_until_replayed(
+        aiohttp_client, settings, standby, pg_server):
+    """The fence of an acknowledged write could not be written (the primary blipped right
+    after the commit; here: a statement timeout on a locked replica_fences). The process
+    then read that user from the primary, rightly, but for good: its local fence was
+    infinite, so no replica read for them again in this process (until 10,000 other users
+    pushed it out). Now the user is read from the primary until the replica has replayed
+    everything the primary had written when the fence failed, then from the replica again."""
+    from service import keys
+    async with scratch_database(pg_server[0], "cj_fence") as url:
+        name = urlsplit(url).path.lstrip("/")
+        app = create_app(settings.replace(database_url=url, database_replica_url=standby.url(name),
+                                          db_replica_max_lag_s=60.0, cache_enabled=False,
+                                          db_statement_timeout_ms=1000))
+        api = Api(await aiohttp_client(app), url)
+        admin, user = await api.user(admin=True), await api.user()
+        client = await api.client_of(user, name="Before")
+        await until_routed_to_replica(api, user, admin, "/api/clients")
+        router = app[keys.DB].router
+        owner = await asyncpg.connect(url)
+        try:
+            async with owner.transaction():
+                await owner.execute("LOCK TABLE replica_fences IN ACCESS EXCLUSIVE MODE")
+                renamed = await api.patch(f"/api/clients/{client['id']}", user, json={"name": "After"})
+                assert renamed["name"] == "After"           # acknowledged, its fence timed out
+        finally:
+            await owner.close()
+        assert (await api.get(f"/api/clients/{client['id']}", user))["name"] == "After"
+        assert router.reads.get(("primary", "own_write"), 0) >= 1, router.reads
+
+        async def on_the_replica():
+            before = router.reads.get(("replica", "fresh"), 0)
+            assert (await api.get(f"/api/clients/{client['id']}", user))["name"] == "After"
+            return router.reads.get(("replica", "fresh"), 0) > before or None
+        await eventually(on_the_replica, "the user read on the replica again once it replayed the write",
+                         timeout=20, interval=0.25)
