@@ -43,6 +43,7 @@ CHECKOUT_ATTEMPTS = 3          # dead idle connections replaced before giving up
 CLOSE_TIMEOUT_S = 5.0
 RECENT_LEAKS = 20
 READ_ONLY_LOG_EVERY_S = 10.0
+READ_ONLY_EXPIRE_EVERY_S = 1.0
 
 
 # Client-side margin over the server's statement timeout. The server cancels a slow
@@ -266,6 +267,7 @@ class Pool:
         # are pinged before their next use, whatever their idle time.
         self._fault_at = 0.0
         self._read_only_logged_at = -math.inf
+        self._read_only_expired_at = -math.inf
 
     async def open(self) -> None:
         try:
@@ -398,6 +400,7 @@ class Pool:
             fault = is_connection_fault(exc)
             drop = fault or must_drop_connection(exc)
             if found_read_only(exc):
+                drop = True             # this session is read-only for good: never handed out again
                 await self.found_read_only()
             raise
         finally:
@@ -434,19 +437,22 @@ class Pool:
                 raise self._timed_out()
         raise ServiceUnavailable("the database is unavailable; try again later")
 
-    async def found_read_only(self) -> None:
-        """A write (or a health check) found the server read-only: replace every open connection on its next
-        use. A session that began read-only stays so after the database takes writes again
-        (ALTER DATABASE/ROLE ... SET reach new sessions only), and after a failover a new
-        connection (a moved address, PgBouncer, target_session_attrs) reaches the new primary.
-        While the server stays read-only this costs a reconnect per connection per refused write."""
+    async def found_read_only(self, *, at_once: bool = False) -> None:
+        """A write (or a health check) found the server read-only: replace every open connection
+        on its next use. A session that began read-only stays so after the database takes
+        writes again (ALTER DATABASE/ROLE ... SET reach new sessions only), and after a failover
+        a new connection (a moved address, PgBouncer, target_session_attrs) reaches the new
+        primary. At most once per READ_ONLY_EXPIRE_EVERY_S unless `at_once`: while the server
+        stays read-only, every refused write would otherwise have every request reconnect
+        (the refused write's own connection is dropped anyway, see acquire)."""
         self.events.read_only_found += 1
         now = time.perf_counter()
         if now - self._read_only_logged_at >= READ_ONLY_LOG_EVERY_S:     # one line, not one per write
             self._read_only_logged_at = now
             log.warning("pool: the server takes no writes (read-only, %d times so far); every connection is "
                         "replaced on its next use", self.events.read_only_found)
-        if self._pool is not None:
+        if self._pool is not None and (at_once or now - self._read_only_expired_at >= READ_ONLY_EXPIRE_EVERY_S):
+            self._read_only_expired_at = now
             await self._pool.expire_connections()     # a counter: the replacing happens at each acquire
 
     def _needs_ping(self, state: _Connection) -> bool:

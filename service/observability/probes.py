@@ -41,5 +41,5 @@ async def database_check(db: Database) -> tuple[str, str | None]:
             return "down", exc.message
         if not read_only:
             return "ok", None
-        await db.pool.found_read_only()
+        await db.pool.found_read_only(at_once=True)
     return "read_only", "the database takes no writes (a standby, or default_transaction_read_only)"
