@@ -72,6 +72,10 @@ PRIMARY_LSN = query("replica/primary_lsn")
 REPLAY_STATE = query("replica/replay_state")
 
 
+class PrimaryUnanswered(Exception):
+    """The monitor could not sample the primary's WAL position."""
+
+
 class ReplicaDown(Exception):
     """A read chose the replica, which was found down before it ran: it runs on the primary."""
 
@@ -227,20 +231,31 @@ class ReplicaRouter:
 
     async def _monitor(self) -> None:
         while True:
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._set_down(f"{type(exc).__name__}: {exc}")
-                await self._close_probe()
+            await self.check_once()
             self._checked.set()
             await asyncio.sleep(CHECK_INTERVAL_S)
+
+    async def check_once(self) -> None:
+        """One check; a failure marks the replica down (and cuts its reads in flight only
+        when the replica failed: a primary that does not answer says nothing of the replica,
+        and a read already there may finish; new reads need the primary for their fence)."""
+        try:
+            await self.check()
+        except asyncio.CancelledError:
+            raise
+        except PrimaryUnanswered as exc:
+            self._set_down(f"the primary did not give its position: {exc}", cut=False)
+        except Exception as exc:
+            self._set_down(f"{type(exc).__name__}: {exc}")
+            await self._close_probe()
 
     async def check(self) -> None:
         """Sample the primary's position, then the replica's; update lag, state, coverage."""
         sent = time.monotonic()
-        primary_lsn = await self._db.fetchval(PRIMARY_LSN)
+        try:
+            primary_lsn = await self._db.fetchval(PRIMARY_LSN)
+        except Exception as exc:
+            raise PrimaryUnanswered(f"{type(exc).__name__}: {exc}") from exc
         self._samples.append((sent, int(primary_lsn)))
         if not self.pool.is_open:
             await asyncio.wait_for(self.pool.open(), CHECK_TIMEOUT_S * 5)
@@ -278,13 +293,13 @@ class ReplicaRouter:
             except Exception:
                 conn.terminate()
 
-    def _set_down(self, reason: str) -> None:
+    def _set_down(self, reason: str, *, cut: bool = True) -> None:
         self.last_error = reason
         self.lag_s = None
-        self._set_state(DOWN)
+        self._set_state(DOWN, cut=cut)
 
-    def _set_state(self, state: str) -> None:
-        if state == DOWN and self._reads_in_flight:
+    def _set_state(self, state: str, *, cut: bool = True) -> None:
+        if state == DOWN and cut and self._reads_in_flight:
             # Each deadline is cut once: one already expiring cannot be rescheduled (RuntimeError).
             cut, self._reads_in_flight = self._reads_in_flight, set()
             now = asyncio.get_running_loop().time()

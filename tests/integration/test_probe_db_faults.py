@@ -364,3 +364,38 @@ async def test_a_write_whose_fence_was_not_recorded_pins_its_user_to_the_primary
             return router.reads.get(("replica", "fresh"), 0) > before or None
         await eventually(on_the_replica, "the user read on the replica again once it replayed the write",
                          timeout=20, interval=0.25)
+
+
+async def test_a_primary_that_does_not_answer_the_monitor_leaves_replica_reads_in_flight_alone(
+        settings, standby, database_url):
+    """The monitor marks the replica down when either side fails. Cutting the replica's reads
+    in flight is for a replica that failed: when only the primary did not answer (its pool
+    closed here, as during a restart), a read already on the healthy replica must finish
+    there rather than be re-run on the primary that is down."""
+    from service.db.database import Database
+    from service.db.pool import Pool
+    from service.db.routing import DOWN, UP, ReplicaRouter
+    name = urlsplit(database_url).path.lstrip("/")
+    router = ReplicaRouter(standby.url(name), settings)
+    router._db = Database(Pool(database_url, settings))      # never opened: the primary does not answer
+    router.state = UP
+    finished = asyncio.Event()
+
+    async def read() -> str:
+        try:
+            async with router.cut_when_down():
+                await finished.wait()
+        except TimeoutError:
+            return "cut"
+        return "finished"
+
+    in_flight = asyncio.create_task(read())
+    try:
+        await asyncio.sleep(0.01)
+        await router.check_once()
+        assert router.state == DOWN and "primary" in router.last_error, router.last_error
+        await asyncio.sleep(0.05)
+        finished.set()
+        assert await asyncio.wait_for(in_flight, 5) == "finished"
+    finally:
+        await router.stop()
