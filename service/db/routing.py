@@ -200,7 +200,9 @@ class ReplicaRouter:
         self.count(PRIMARY, "replica_error")
         ctx.read_target = PRIMARY
         if isinstance(exc, ServiceUnavailable):
-            self._set_down(f"read failed: {exc}")
+            # Not cut: the other reads in flight find a lost connection by themselves, and a
+            # pool timeout or a recovery conflict says the replica is busy, not gone.
+            self._set_down(f"read failed: {exc}", cut=False)
         log.warning("replica read failed (%s: %s); answered from the primary", type(exc).__name__, exc)
         return True
 
