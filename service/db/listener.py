@@ -3,9 +3,10 @@
 A LISTEN needs a dedicated connection: a pooled one would carry the LISTEN to
 whichever request takes it next (and asyncpg's pool runs `UNLISTEN *` on release),
 and PgBouncer's transaction mode cannot keep one at all, so callers pass the direct
-URL. The loop connects like every other single connection (db.pool.connect, so
-DB_STATEMENT_CACHE_SIZE holds), pings every HEARTBEAT_S so a silent partition is
-noticed, and reconnects with backoff by itself. Subclasses say what a notification
+URL; a connection that turns out to go through a pooler anyway (DATABASE_DIRECT_URL
+unset behind PgBouncer) is refused, and the listener stays down. The loop connects like
+every other single connection (db.pool.connect, so DB_STATEMENT_CACHE_SIZE holds), pings
+every HEARTBEAT_S so a silent partition is noticed, and reconnects with backoff by itself. Subclasses say what a notification
 means and what to do when the connection comes up or goes down (notifications sent
 while it was down are lost).
 """

@@ -29,7 +29,9 @@ State, measured every CHECK_INTERVAL_S on a dedicated replica connection:
   back by itself at the next good check.
 
 A replica read that fails (connection lost, pool timeout, a query cancelled by a
-conflict with recovery) is run again on the primary: reads have no side effects.
+conflict with recovery) is run again on the primary: reads have no side effects. So is
+a read in flight when the monitor finds the replica down (cut_when_down): a partition
+would otherwise hold it for the client-side command timeout.
 """
 from __future__ import annotations
 
