@@ -45,6 +45,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from service.context import RequestContext
+from service.db.errors import is_connection_fault
 from service.db.pool import Pool, connect
 from service.db.registry import query
 from service.errors import ApiError, ServiceUnavailable
@@ -230,6 +231,17 @@ class ReplicaRouter:
             _remember(self._unfenced, user_id, time.monotonic())
             return
         _remember(self._local_fences, user_id, max(fence, self._local_fences.get(user_id, 0)))
+
+    def failed_write(self, request: web.Request, exc: BaseException) -> None:
+        """FAILED_WRITE hook: a write whose connection was lost or went unanswered may have
+        committed (README, Topology and faults: look before repeating a create), and it
+        raised no fence. The user's reads in this process go to the primary until the
+        replica covers this moment, so the look finds the row if it is there. No database
+        round trip: the primary has just failed this request."""
+        from service import keys
+        user = request.get(keys.USER)
+        if user is not None and is_connection_fault(exc):
+            _remember(self._unfenced, str(user.id), time.monotonic())
 
     # -- the monitor ---------------------------------------------------------------------
 

@@ -399,3 +399,75 @@ async def test_a_primary_that_does_not_answer_the_monitor_leaves_replica_reads_i
         assert await asyncio.wait_for(in_flight, 5) == "finished"
     finally:
         await router.stop()
+
+
+# A deferred constraint trigger that waits, at commit, for an advisory lock the test holds
+# (as in test_topology_faults.py; creating a client is one statement, which commits as it ends).
+WAIT_LOCK = 0x7E57_00DB
+WAIT_AT_COMMIT = f"""
+CREATE FUNCTION probe_wait_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({WAIT_LOCK});
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER probe_wait_at_commit AFTER INSERT ON clients
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION probe_wait_at_commit();
+"""
+
+
+async def test_a_write_committed_but_not_acknowledged_is_looked_for_on_the_primary(
+        aiohttp_client, settings, standby, pg_server):
+    """The README: 'Not acknowledged is not the same as not stored ... a client should look
+    before it repeats a create.' The connection is lost after the server committed (here:
+    the answer to COMMIT never arrives, a partition; the client gives up after its command
+    timeout): 503, and no fence was raised, since only acknowledged writes raise one. With
+    the replica behind, the client's look was answered by the replica, without the row:
+    the client would create it again. Now a write that failed on a lost connection (its
+    outcome unknown) sends the user's reads to the primary until the replica covers it."""
+    from service import keys
+    async with scratch_database(pg_server[0], "cj_unacked") as url:
+        name = urlsplit(url).path.lstrip("/")
+        owner = await asyncpg.connect(url)
+        proxy = await PartitionProxy(url).start()
+        try:
+            await owner.execute(WAIT_AT_COMMIT)
+            app = create_app(settings.replace(database_url=proxy.url(name), database_direct_url=url,
+                                              database_replica_url=standby.url(name), db_replica_max_lag_s=60.0,
+                                              cache_enabled=False, db_statement_timeout_ms=3000))
+            api = Api(await aiohttp_client(app), url)
+            admin, user = await api.user(admin=True), await api.user()
+            await until_routed_to_replica(api, user, admin, "/api/clients")
+            standby.pause_replay()
+            try:
+                await owner.execute("SELECT pg_advisory_lock($1)", WAIT_LOCK)
+                request = asyncio.create_task(api.call("POST", "/api/clients", user, json={"name": "Unacknowledged"}))
+                for _ in range(400):
+                    waiting = await owner.fetchval(     # the INSERT, which commits as it ends
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+                        "AND wait_event_type = 'Lock' AND datname = current_database()", APPLICATION)
+                    if waiting:
+                        break
+                    await asyncio.sleep(0.025)
+                assert waiting, "the write never waited at its commit"
+                proxy.partition()                         # the answer to COMMIT will not get through
+                await owner.execute("SELECT pg_advisory_unlock($1)", WAIT_LOCK)
+                resp, body = await asyncio.wait_for(request, 30)
+                assert resp.status == 503, body
+                assert await owner.fetchval("SELECT count(*) FROM clients WHERE name = 'Unacknowledged'") == 1
+                proxy.heal()
+                # The client looks before it repeats the create.
+                listed = await api.get("/api/clients", user)
+                assert [item["name"] for item in listed["items"]] == ["Unacknowledged"], listed
+            finally:
+                standby.resume_replay()
+            router = app[keys.DB].router
+
+            async def on_the_replica():
+                before = router.reads.get(("replica", "fresh"), 0)
+                assert [item["name"] for item in (await api.get("/api/clients", user))["items"]] == ["Unacknowledged"]
+                return router.reads.get(("replica", "fresh"), 0) > before or None
+            await eventually(on_the_replica, "the user read on the replica again once it replayed", timeout=20)
+        finally:
+            proxy.heal()
+            await proxy.stop()
+            await owner.close()
