@@ -42,6 +42,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     if router is not None:
         # The writer's fence first: it must be in place before the write is acknowledged.
         app[keys.AFTER_WRITE].insert(0, router.after_write)
+        app[keys.FAILED_WRITE].append(router.failed_write)
         await router.start(db)
     try:
         yield
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.BODY_BUDGET] = BodyBudget()
     app[keys.STREAM_SLOTS] = StreamSlots()
     app[keys.AFTER_WRITE] = [WriteInvalidation(write_tables(), write_rows())]
+    app[keys.FAILED_WRITE] = []
     _monitoring(app, settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)

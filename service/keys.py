@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from service.db.database import Database
     from service.db.migrations import Migration
     from service.http.body_budget import BodyBudget
-    from service.http.middleware import AfterWrite, RequestFinished
+    from service.http.middleware import AfterWrite, FailedWrite, RequestFinished
     from service.http.unsent_answers import StreamSlots
     from service.jobs.metrics import JobMetrics
     from service.jobs.worker import Worker
@@ -37,6 +37,9 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 REQUEST_FINISHED: web.AppKey[list[RequestFinished]] = web.AppKey("request_finished")
 # Awaited after each successful write, before the response (cache invalidation).
 AFTER_WRITE: web.AppKey[list[AfterWrite]] = web.AppKey("after_write")
+# Called after a write that answered 503, before the response: (request, the error). Its
+# outcome may be unknown (a connection lost at COMMIT): the replica router's fence.
+FAILED_WRITE: web.AppKey[list[FailedWrite]] = web.AppKey("failed_write")
 
 # Background jobs (issue 10): this process's worker (None with JOBS_WORKER=false) and its metrics.
 JOB_WORKER: web.AppKey[Worker | None] = web.AppKey("job_worker")

@@ -229,7 +229,7 @@ class Database:
             ctx = current_request.get()
             if await router.target(ctx) != PRIMARY:
                 try:
-                    async with self._connection(router.pool) as conn:
+                    async with router.cut_when_down(), self._connection(router.pool) as conn:
                         return await call(Session(self, conn))
                 except Exception as exc:
                     if not router.fell_back(ctx, exc):

@@ -32,6 +32,18 @@ def translate_db_error(exc: BaseException) -> BaseException:
         return ServiceUnavailable(
             "the database did not answer within the statement timeout; try again later",
             code="query_timeout")
+    if isinstance(exc, asyncpg.LockNotAvailableError):
+        # lock_timeout (a DBA's setting): the statement waited too long for a lock, like a
+        # statement timeout. Before the connection errors: asyncpg makes 55P03 a subclass
+        # of ObjectNotInPrerequisiteStateError (55000), which is taken for a lost connection.
+        return ServiceUnavailable("the data this request needs is locked by other work; try again later",
+                                  code="lock_timeout")
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        # The server takes no writes: a failover left us on the demoted primary, a hot
+        # standby, or default_transaction_read_only for maintenance. Temporary for the
+        # caller, as a restart is; the pool replaces its connections (db/pool.py).
+        return ServiceUnavailable("the database takes no writes right now; try again later",
+                                  code="database_read_only")
     if isinstance(exc, asyncio.TimeoutError):
         return ServiceUnavailable("the database did not answer in time; try again later")
     if isinstance(exc, _CONNECTION_ERRORS):
@@ -57,7 +69,7 @@ def is_connection_fault(exc: BaseException) -> bool:
     Looks through the chain of causes (API errors keep the driver's as __cause__)."""
     seen = 0
     while exc is not None and seen < 5:
-        if isinstance(exc, asyncpg.QueryCanceledError):
+        if isinstance(exc, (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)):
             return False
         if isinstance(exc, (asyncio.TimeoutError, *_CONNECTION_ERRORS)):
             return True
@@ -70,3 +82,14 @@ def must_drop_connection(exc: BaseException) -> bool:
     possibly mid-statement: the connection is dropped rather than released, since a
     release would wait for a cancellation or a rollback the server may never answer."""
     return isinstance(exc, asyncio.CancelledError) or is_connection_fault(exc)
+
+
+def found_read_only(exc: BaseException | None) -> bool:
+    """The server refused a write as read-only (25006), directly or as the cause of an API error."""
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+            return True
+        exc = exc.__cause__
+    return False

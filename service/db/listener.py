@@ -3,9 +3,10 @@
 A LISTEN needs a dedicated connection: a pooled one would carry the LISTEN to
 whichever request takes it next (and asyncpg's pool runs `UNLISTEN *` on release),
 and PgBouncer's transaction mode cannot keep one at all, so callers pass the direct
-URL. The loop connects like every other single connection (db.pool.connect, so
-DB_STATEMENT_CACHE_SIZE holds), pings every HEARTBEAT_S so a silent partition is
-noticed, and reconnects with backoff by itself. Subclasses say what a notification
+URL; a connection that turns out to go through a pooler anyway (DATABASE_DIRECT_URL
+unset behind PgBouncer) is refused, and the listener stays down. The loop connects like
+every other single connection (db.pool.connect, so DB_STATEMENT_CACHE_SIZE holds), pings
+every HEARTBEAT_S so a silent partition is noticed, and reconnects with backoff by itself. Subclasses say what a notification
 means and what to do when the connection comes up or goes down (notifications sent
 while it was down are lost).
 """
@@ -16,13 +17,24 @@ import logging
 
 import asyncpg
 
-from service.db.pool import connect
+from service.db.pool import behind_pooler, connect
 from service.db.server import PING
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
+# Behind a pooler a LISTEN cannot work (see ThroughPooler); retried this seldom, in case
+# the address is changed to reach the server directly.
+POOLER_RETRY_S = 60.0
+
+
+class ThroughPooler(Exception):
+    """The LISTEN connection reached the server through a pooler (PgBouncer): in transaction
+    mode the LISTEN stays on whichever server connection ran it, whose notifications reach
+    whichever client holds it next; ours would hear almost none of them while looking
+    connected, and every other process would serve what its cache holds until the TTL
+    (a logged-out token for CACHE_LONG_TTL)."""
 
 
 class Listener:
@@ -79,6 +91,9 @@ class Listener:
             try:
                 self._conn = await connect(self.dsn, self.settings, application_name=self.application_name,
                                            timeout=5)
+                if await behind_pooler(self._conn):
+                    raise ThroughPooler("the LISTEN connection goes through a pooler (PgBouncer); set "
+                                        "DATABASE_DIRECT_URL to a direct connection to the server")
                 self._conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await self._conn.add_listener(self.channel, self._notified)
                 await self.on_up()
@@ -92,6 +107,9 @@ class Listener:
             except asyncio.CancelledError:
                 await self._close()
                 raise
+            except ThroughPooler as exc:
+                log.error("%s: %s (%s)", self.application_name, self.lost_message, exc)
+                backoff = POOLER_RETRY_S
             except Exception as exc:
                 log.warning("%s: %s (%s)", self.application_name, self.lost_message, exc)
             self.connected.clear()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from collections import deque
@@ -26,8 +27,8 @@ import asyncpg
 import orjson
 
 from service.context import RequestContext, current_request
-from service.db.errors import is_connection_fault, must_drop_connection, translate_db_error
-from service.db.server import PING
+from service.db.errors import found_read_only, is_connection_fault, must_drop_connection, translate_db_error
+from service.db.server import BACKEND_PID, PING
 from service.errors import ServiceUnavailable
 from service.observability.stats import HOLD_BUCKETS, WAIT_BUCKETS, Histogram, Timings
 from service.settings import Settings
@@ -41,6 +42,8 @@ PRE_PING_TIMEOUT_S = 2.0
 CHECKOUT_ATTEMPTS = 3          # dead idle connections replaced before giving up
 CLOSE_TIMEOUT_S = 5.0
 RECENT_LEAKS = 20
+READ_ONLY_LOG_EVERY_S = 10.0
+READ_ONLY_EXPIRE_EVERY_S = 1.0
 
 
 # Client-side margin over the server's statement timeout. The server cancels a slow
@@ -141,6 +144,8 @@ async def connect(dsn: str, settings: Settings, *, application_name: str = "cont
     except asyncpg.PostgresError as exc:
         if not refused_startup_parameter(exc):
             raise
+        # A pooler (PgBouncer): no named prepared statements either (Pool._statement_cache_size).
+        kwargs["statement_cache_size"] = 0
         conn = await asyncpg.connect(dsn, server_settings=server_settings(settings, application_name, startup=False),
                                      **kwargs)
         _REFUSED_STARTUP.add(conn)
@@ -154,6 +159,13 @@ _REFUSED_STARTUP: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
 def refused_startup_parameter_seen(conn: asyncpg.Connection) -> bool:
     return conn in _REFUSED_STARTUP
+
+
+async def behind_pooler(conn: asyncpg.Connection) -> bool:
+    """Whether a pooler (PgBouncer) stands between this connection and the server: it refused
+    the session settings at startup, or it gave us a backend pid (cancel key) of its own,
+    as PgBouncer does also when it takes them (ignore_startup_parameters). One round trip."""
+    return refused_startup_parameter_seen(conn) or conn.get_server_pid() != await conn.fetchval(BACKEND_PID.text)
 
 
 async def settings_in_force(conn: asyncpg.Connection) -> dict[str, str]:
@@ -206,6 +218,7 @@ class PoolEvents:
         self.pre_ping_failures = 0
         self.recycles = 0
         self.faults = 0                  # connections dropped after failing under a statement
+        self.read_only_found = 0         # sessions found read-only (a refused write, a health check)
         self.leaks_suspected = 0
         self.peak_in_use = 0
         self.wait_ms = Timings()
@@ -222,7 +235,7 @@ class PoolEvents:
             "acquire_timeouts": self.acquire_timeouts, "acquire_errors": self.acquire_errors,
             "acquires_waited_for_full_pool": self.waited,
             "pre_ping_failures": self.pre_ping_failures, "recycles": self.recycles,
-            "connection_faults": self.faults,
+            "connection_faults": self.faults, "read_only_found": self.read_only_found,
             "leaks_suspected": self.leaks_suspected, "peak_in_use": self.peak_in_use,
             "acquire_wait_ms": self.wait_ms.summary(), "hold_ms": self.hold_ms.summary(),
         }
@@ -253,6 +266,8 @@ class Pool:
         # perf_counter of the last connection fault: connections released before it
         # are pinged before their next use, whatever their idle time.
         self._fault_at = 0.0
+        self._read_only_logged_at = -math.inf
+        self._read_only_expired_at = -math.inf
 
     async def open(self) -> None:
         try:
@@ -265,7 +280,7 @@ class Pool:
                 server_settings=server_settings(self.settings, startup=startup),
                 init=self._on_connect,
                 reset=keep_session,
-                statement_cache_size=self.settings.db_statement_cache_size,
+                statement_cache_size=self.session["statement_cache_size"],
                 command_timeout=command_timeout(self.settings),
                 timeout=CONNECT_TIMEOUT_S,
             )
@@ -276,16 +291,18 @@ class Pool:
     async def _probe(self) -> bool:
         """One connection before the pool: does the other end take the session settings
         as startup parameters (a server) or refuse them (PgBouncer)? And are they in
-        force either way? Returns whether to send them at startup."""
+        force either way? Is a pooler in between? Returns whether to send them at startup."""
         conn = await connect(self.dsn, self.settings, statement_cache_size=0)
         try:
             startup = not refused_startup_parameter_seen(conn)
             in_force = await settings_in_force(conn)
+            pooled = await behind_pooler(conn)
         finally:
             await conn.close()
         wanted = session_settings(self.settings)
         self.session = {"sent_at_startup": startup, "in_force": in_force,
-                        "as_configured": in_force == wanted}
+                        "as_configured": in_force == wanted, "pooler": pooled,
+                        "statement_cache_size": self._statement_cache_size(pooled)}
         if in_force != wanted:
             log.warning(
                 "session settings not in force through %s: %s, wanted %s. Behind PgBouncer they come from "
@@ -293,6 +310,20 @@ class Pool:
                 "writes them), then have PgBouncer reconnect its server connections (RECONNECT)",
                 "the pooler" if not startup else "the server", in_force, wanted)
         return startup
+
+    def _statement_cache_size(self, pooled: bool) -> int:
+        """DB_STATEMENT_CACHE_SIZE, except behind a pooler: asyncpg's named prepared statements
+        are prepared on one server connection and run on whichever PgBouncer's transaction
+        mode hands out next ('prepared statement "__asyncpg_stmt_1__" does not exist': a 500
+        on most requests under concurrency). The unnamed statement is carried (README,
+        Topology and faults), at the price of planning each execution, which
+        plan_cache_mode=force_custom_plan does anyway."""
+        size = self.settings.db_statement_cache_size
+        if pooled and size:
+            log.warning("DATABASE_URL reaches the server through a pooler (PgBouncer): prepared-statement cache "
+                        "off (DB_STATEMENT_CACHE_SIZE=%d ignored; set it to 0 to say so)", size)
+            return 0
+        return size
 
     async def close(self) -> None:
         if self._watchdog is not None:
@@ -368,6 +399,9 @@ class Pool:
         except BaseException as exc:
             fault = is_connection_fault(exc)
             drop = fault or must_drop_connection(exc)
+            if found_read_only(exc):
+                drop = True             # this session is read-only for good: never handed out again
+                await self.found_read_only()
             raise
         finally:
             holds.discard(hold)
@@ -402,6 +436,24 @@ class Pool:
             if time.perf_counter() >= deadline:
                 raise self._timed_out()
         raise ServiceUnavailable("the database is unavailable; try again later")
+
+    async def found_read_only(self, *, at_once: bool = False) -> None:
+        """A write (or a health check) found the server read-only: replace every open connection
+        on its next use. A session that began read-only stays so after the database takes
+        writes again (ALTER DATABASE/ROLE ... SET reach new sessions only), and after a failover
+        a new connection (a moved address, PgBouncer, target_session_attrs) reaches the new
+        primary. At most once per READ_ONLY_EXPIRE_EVERY_S unless `at_once`: while the server
+        stays read-only, every refused write would otherwise have every request reconnect
+        (the refused write's own connection is dropped anyway, see acquire)."""
+        self.events.read_only_found += 1
+        now = time.perf_counter()
+        if now - self._read_only_logged_at >= READ_ONLY_LOG_EVERY_S:     # one line, not one per write
+            self._read_only_logged_at = now
+            log.warning("pool: the server takes no writes (read-only, %d times so far); every connection is "
+                        "replaced on its next use", self.events.read_only_found)
+        if self._pool is not None and (at_once or now - self._read_only_expired_at >= READ_ONLY_EXPIRE_EVERY_S):
+            self._read_only_expired_at = now
+            await self._pool.expire_connections()     # a counter: the replacing happens at each acquire
 
     def _needs_ping(self, state: _Connection) -> bool:
         """Idle past PRE_PING_AFTER_IDLE_S (with DB_POOL_PRE_PING), or idle since before

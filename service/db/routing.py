@@ -29,7 +29,9 @@ State, measured every CHECK_INTERVAL_S on a dedicated replica connection:
   back by itself at the next good check.
 
 A replica read that fails (connection lost, pool timeout, a query cancelled by a
-conflict with recovery) is run again on the primary: reads have no side effects.
+conflict with recovery) is run again on the primary: reads have no side effects. So is
+a read in flight when the monitor finds the replica down (cut_when_down): a partition
+would otherwise hold it for the client-side command timeout.
 """
 from __future__ import annotations
 
@@ -38,9 +40,12 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from service.context import RequestContext
+from service.db.errors import is_connection_fault
 from service.db.pool import Pool, connect
 from service.db.registry import query
 from service.errors import ApiError, ServiceUnavailable
@@ -70,6 +75,14 @@ PRIMARY_LSN = query("replica/primary_lsn")
 REPLAY_STATE = query("replica/replay_state")
 
 
+class PrimaryUnanswered(Exception):
+    """The monitor could not sample the primary's WAL position."""
+
+
+class ReplicaDown(Exception):
+    """A read chose the replica, which was found down before it ran: it runs on the primary."""
+
+
 def is_detail(name: str) -> bool:
     """A single-statement read the replica may answer: `<resource>/get`."""
     resource, _, kind = name.partition("/")
@@ -94,11 +107,15 @@ class ReplicaRouter:
         self.reads: dict[tuple[str, str], int] = {}
         self._samples: deque[tuple[float, int]] = deque()
         self._local_fences: OrderedDict[str, float] = OrderedDict()
+        # Users whose last fence could not be recorded: since when (monotonic), see after_write.
+        self._unfenced: OrderedDict[str, float] = OrderedDict()
         self._db: Database | None = None
         self._probe = None                   # a Database over the monitor's own connection
         self._conn = None
         self._task: asyncio.Task | None = None
         self._checked = asyncio.Event()
+        # The deadlines of the replica reads in flight: cut when the replica is found down.
+        self._reads_in_flight: set[asyncio.Timeout] = set()
 
     # -- life --------------------------------------------------------------------------
 
@@ -149,10 +166,31 @@ class ReplicaRouter:
         local = self._local_fences.get(ctx.user_id)
         if local is not None and local > replayed:
             return PRIMARY, "own_write"
+        unfenced = self._unfenced.get(ctx.user_id)
+        if unfenced is not None:
+            if self.covered_at is None or self.covered_at < unfenced:
+                return PRIMARY, "own_write"
+            del self._unfenced[ctx.user_id]      # the replica holds every commit before it
         fence = await self._db.fetchval(FENCE_OF, user_id=ctx.user_id)
         if fence is not None and fence > replayed:
             return PRIMARY, "own_write"
         return REPLICA, "fresh"
+
+    @asynccontextmanager
+    async def cut_when_down(self) -> AsyncIterator[None]:
+        """A read on the replica, cut short (TimeoutError, so it runs on the primary) as soon
+        as the replica is found down. A partition (bytes stop, nothing closes) would
+        otherwise hold it for the client-side command timeout (DB_STATEMENT_TIMEOUT_MS + 5 s)
+        or DB_POOL_TIMEOUT, though the monitor knows within CHECK_TIMEOUT_S."""
+        if self.state == DOWN:
+            # Found down after this request chose the replica (while it waited for its fence).
+            raise ReplicaDown(self.last_error or "the replica is down")
+        async with asyncio.timeout(None) as deadline:
+            self._reads_in_flight.add(deadline)
+            try:
+                yield
+            finally:
+                self._reads_in_flight.discard(deadline)
 
     def count(self, target: str, reason: str) -> None:
         key = (target, reason)
@@ -165,7 +203,9 @@ class ReplicaRouter:
         self.count(PRIMARY, "replica_error")
         ctx.read_target = PRIMARY
         if isinstance(exc, ServiceUnavailable):
-            self._set_down(f"read failed: {exc}")
+            # Not cut: the other reads in flight find a lost connection by themselves, and a
+            # pool timeout or a recovery conflict says the replica is busy, not gone.
+            self._set_down(f"read failed: {exc}", cut=False)
         log.warning("replica read failed (%s: %s); answered from the primary", type(exc).__name__, exc)
         return True
 
@@ -183,32 +223,55 @@ class ReplicaRouter:
         except Exception as exc:
             # The write committed; answering 503 now would invite a duplicate. This
             # process reads the user from the primary instead (other processes cannot
-            # know: README, Topology: read replica).
+            # know: README, Topology: read replica), until the replica covers this
+            # moment: a commit acknowledged before a sample sent after now is at or
+            # below that sample's position (covered_at, see check()). Not an infinite
+            # fence: that kept the user off the replica for good.
             log.warning("could not record the read-your-writes fence of user %s: %s", user_id, exc)
-            fence = math.inf
-        self._local_fences[user_id] = max(fence, self._local_fences.get(user_id, 0))
-        self._local_fences.move_to_end(user_id)
-        while len(self._local_fences) > MAX_LOCAL_FENCES:
-            self._local_fences.popitem(last=False)
+            _remember(self._unfenced, user_id, time.monotonic())
+            return
+        _remember(self._local_fences, user_id, max(fence, self._local_fences.get(user_id, 0)))
+
+    def failed_write(self, request: web.Request, exc: BaseException) -> None:
+        """FAILED_WRITE hook: a write whose connection was lost or went unanswered may have
+        committed (README, Topology and faults: look before repeating a create), and it
+        raised no fence. The user's reads in this process go to the primary until the
+        replica covers this moment, so the look finds the row if it is there. No database
+        round trip: the primary has just failed this request."""
+        from service import keys
+        user = request.get(keys.USER)
+        if user is not None and is_connection_fault(exc):
+            _remember(self._unfenced, str(user.id), time.monotonic())
 
     # -- the monitor ---------------------------------------------------------------------
 
     async def _monitor(self) -> None:
         while True:
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._set_down(f"{type(exc).__name__}: {exc}")
-                await self._close_probe()
+            await self.check_once()
             self._checked.set()
             await asyncio.sleep(CHECK_INTERVAL_S)
+
+    async def check_once(self) -> None:
+        """One check; a failure marks the replica down (and cuts its reads in flight only
+        when the replica failed: a primary that does not answer says nothing of the replica,
+        and a read already there may finish; new reads need the primary for their fence)."""
+        try:
+            await self.check()
+        except asyncio.CancelledError:
+            raise
+        except PrimaryUnanswered as exc:
+            self._set_down(f"the primary did not give its position: {exc}", cut=False)
+        except Exception as exc:
+            self._set_down(f"{type(exc).__name__}: {exc}")
+            await self._close_probe()
 
     async def check(self) -> None:
         """Sample the primary's position, then the replica's; update lag, state, coverage."""
         sent = time.monotonic()
-        primary_lsn = await self._db.fetchval(PRIMARY_LSN)
+        try:
+            primary_lsn = await self._db.fetchval(PRIMARY_LSN)
+        except Exception as exc:
+            raise PrimaryUnanswered(f"{type(exc).__name__}: {exc}") from exc
         self._samples.append((sent, int(primary_lsn)))
         if not self.pool.is_open:
             await asyncio.wait_for(self.pool.open(), CHECK_TIMEOUT_S * 5)
@@ -246,12 +309,18 @@ class ReplicaRouter:
             except Exception:
                 conn.terminate()
 
-    def _set_down(self, reason: str) -> None:
+    def _set_down(self, reason: str, *, cut: bool = True) -> None:
         self.last_error = reason
         self.lag_s = None
-        self._set_state(DOWN)
+        self._set_state(DOWN, cut=cut)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, *, cut: bool = True) -> None:
+        if state == DOWN and cut and self._reads_in_flight:
+            # Each deadline is cut once: one already expiring cannot be rescheduled (RuntimeError).
+            cut, self._reads_in_flight = self._reads_in_flight, set()
+            now = asyncio.get_running_loop().time()
+            for deadline in cut:
+                deadline.reschedule(now)
         if state != self.state:
             level = logging.INFO if state == UP else logging.WARNING
             log.log(level, "replica %s -> %s%s", self.state, state,
@@ -279,6 +348,14 @@ class ReplicaRouter:
             "reads": {"total": {t: sum(v.values()) for t, v in by_target.items()}, **by_target},
             "pool": self.pool.state() if self.pool.is_open else None,
         }
+
+
+def _remember(fences: OrderedDict[str, float], user_id: str, value: float) -> None:
+    """Set a user's entry, newest last, at most MAX_LOCAL_FENCES kept."""
+    fences[user_id] = value
+    fences.move_to_end(user_id)
+    while len(fences) > MAX_LOCAL_FENCES:
+        fences.popitem(last=False)
 
 
 def unconfigured_view() -> dict[str, Any]:

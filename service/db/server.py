@@ -4,6 +4,8 @@ from __future__ import annotations
 from service.db.registry import query
 
 PING = query("health/ping")
+BACKEND_PID = query("health/backend_pid")
+READ_ONLY = query("health/read_only")
 SERVER_CAPACITY = query("health/server_capacity")
 SERVER_VERSION = query("health/server_version")
 SESSION_SETTINGS = query("health/session_settings")
@@ -12,6 +14,11 @@ SESSION_SETTINGS = query("health/session_settings")
 async def ping(session) -> None:
     """Raises unless the server answers on this session's connection."""
     await session.fetchval(PING)
+
+
+async def read_only(session) -> bool:
+    """The server answers, and takes no writes on this session (raises unless it answers)."""
+    return bool(await session.fetchval(READ_ONLY))
 
 
 async def capacity(session) -> dict:

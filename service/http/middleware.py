@@ -54,6 +54,8 @@ def server_timing(ctx: RequestContext) -> str:
 RequestFinished = Callable[[RequestContext, str, int, float], None]
 # after_write(request), awaited after a successful write, before the response goes out
 AfterWrite = Callable[[web.Request], Awaitable[None]]
+# failed_write(request, error), called after a write answered 503, before the response goes out
+FailedWrite = Callable[[web.Request, ApiError], None]
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -159,6 +161,9 @@ async def request_middleware(request: web.Request, handler):
             if request.method == "GET":
                 _admit_answer(request, response)
         except ApiError as exc:
+            if exc.status == 503 and request.method not in _READ_METHODS:
+                for failed_write in app.get(keys.FAILED_WRITE, ()):
+                    failed_write(request, exc)
             response = error_response(exc.status, exc.code, exc.message, ctx.request_id,
                                       field=exc.field, headers=exc.headers, errors=exc.errors,
                                       errors_truncated=exc.errors_truncated)

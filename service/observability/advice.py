@@ -104,10 +104,13 @@ def pool_recommendations(settings: Settings, events: dict, state: dict[str, int]
 
 
 def overall_status(checks: dict[str, str]) -> str:
-    """unhealthy when the database is down; degraded when the pool is high/critical or the cache is incoherent."""
-    if checks.get("database") != "ok":
+    """unhealthy when the database is down; degraded when it takes no writes (read_only), the
+    pool is high/critical, the cache is incoherent, or a configured replica is not serving."""
+    database = checks.get("database")
+    if database not in ("ok", "read_only"):
         return "unhealthy"
-    if _RANK.get(checks.get("pool", "healthy"), 0) >= _RANK["high"] or checks.get("cache", "ok") != "ok":
+    if (database == "read_only" or _RANK.get(checks.get("pool", "healthy"), 0) >= _RANK["high"]
+            or checks.get("cache", "ok") != "ok" or checks.get("replica", "up") != "up"):
         return "degraded"
     return "healthy"
 

@@ -22,15 +22,24 @@ async def server_capacity(db: Database) -> dict | None:
         return None
 
 
-async def database_problem(db: Database) -> str | None:
-    """None when a ping answers within a second, else why not."""
-    async def ping() -> None:
+async def database_check(db: Database) -> tuple[str, str | None]:
+    """("ok", None) when the server answers within a second and takes writes; ("read_only",
+    why) when it answers but takes none (a hot standby after a failover, or
+    default_transaction_read_only): reads work, every write answers 503; ("down", why)
+    otherwise. A session found read-only may have begun before the database took writes
+    again, so the pool replaces its sessions (db/pool.py found_read_only) and the question
+    is asked once more, on a new one."""
+    async def ask() -> bool:
         async with db.session() as session:
-            await server.ping(session)
-    try:
-        await asyncio.wait_for(ping(), PING_TIMEOUT_S)
-    except TimeoutError:
-        return f"no answer within {PING_TIMEOUT_S:g} s"
-    except ApiError as exc:
-        return exc.message
-    return None
+            return await server.read_only(session)
+    for _attempt in range(2):
+        try:
+            read_only = await asyncio.wait_for(ask(), PING_TIMEOUT_S)
+        except TimeoutError:
+            return "down", f"no answer within {PING_TIMEOUT_S:g} s"
+        except ApiError as exc:
+            return "down", exc.message
+        if not read_only:
+            return "ok", None
+        await db.pool.found_read_only(at_once=True)
+    return "read_only", "the database takes no writes (a standby, or default_transaction_read_only)"

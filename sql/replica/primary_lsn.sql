@@ -1,4 +1,13 @@
--- The primary's WAL write position in bytes: every commit acknowledged before this
--- statement was sent lies at or before it.
+-- The primary's WAL insert position in bytes: every commit acknowledged before this
+-- statement was sent lies at or before it, also with synchronous_commit off (the write
+-- position, pg_current_wal_lsn(), can lie before such a commit). At a page's start the
+-- insert position points past the page header, where no record ends: taken back to the
+-- boundary, as in fence_record.sql.
 -- Parameters: none
-SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint;
+WITH here AS (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS at)
+SELECT CASE
+           WHEN at % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN at - 40  -- long header
+           WHEN at % current_setting('wal_block_size')::bigint = 24 THEN at - 24         -- short header
+           ELSE at
+       END
+FROM here;

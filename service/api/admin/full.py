@@ -12,19 +12,19 @@ from service.api.health import worker_info
 from service.auth.guards import require_admin_or_metrics
 from service.http.responses import json_response
 from service.observability.advice import overall_status
-from service.observability.probes import database_problem
+from service.observability.probes import database_check
 
 
 async def full(request: web.Request) -> web.Response:
     caller = await require_admin_or_metrics(request)
     app = request.app
     db = app[keys.DB]
-    problem = await database_problem(db)
+    state, problem = await database_check(db)
     pool = pool_view(db)
-    checks = {"database": "down" if problem else "ok", "pool": pool["status"]}
+    checks = {"database": state, "pool": pool["status"]}
     body: dict[str, Any] = {
         "service": SERVICE_NAME, "version": __version__, "worker": worker_info(),
-        "database": {"status": checks["database"], "error": problem},
+        "database": {"status": state, "error": problem},
         "pool": {**pool, "events": db.pool.events.as_dict()},
         "profiling": app[keys.PROFILER].summary(),
     }
@@ -35,6 +35,11 @@ async def full(request: web.Request) -> web.Response:
         # Incoherent matters whenever anything is cached: the setting that starts the feed says so.
         cached = app[keys.SETTINGS].invalidation_feed
         checks["cache"] = "ok" if body["cache"]["coherent"] or not cached else "incoherent"
+    # A configured replica that is not serving (down, lagging): reads all go to the primary.
+    if db.router is not None:
+        checks["replica"] = db.router.state
+        body["replica"] = {"state": db.router.state, "lag_s": db.router.view()["lag_s"],
+                           "error": db.router.last_error}
     # Background jobs (issue 10): the queue report; its failure does not hide the rest.
     try:
         body["jobs"] = await jobs_report(db, app, scraper=caller is None)
