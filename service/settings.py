@@ -121,6 +121,9 @@ class Settings:
     # Jobs one user may have queued or running at once; one more answers 429 with
     # Retry-After (service/jobs/quota.py). Jobs the service enqueues itself are not refused.
     jobs_max_active_per_user: int = 100
+    # Bytes of finished job results one user may keep (until JOBS_RETENTION_HOURS deletes
+    # them); 0: no bound. Enqueues over it answer 429; an export that would pass it fails.
+    jobs_max_result_bytes_per_user: int = 1024 * 1024 * 1024
     smtp_url: str | None = None
     smtp_from: str = "Content Jumpstart <noreply@localhost>"
 
@@ -326,6 +329,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "JOBS_BACKOFF_MAX_S": ("jobs_backoff_max_s", _float(0.01, JOB_SECONDS_MAX)),
     "JOBS_EXPORT_BATCH_ROWS": ("jobs_export_batch_rows", _int(1, 100000)),
     "JOBS_MAX_ACTIVE_PER_USER": ("jobs_max_active_per_user", _int(1, 1000000)),
+    "JOBS_MAX_RESULT_BYTES_PER_USER": ("jobs_max_result_bytes_per_user", _int(0, 1 << 50)),
     "SMTP_URL": ("smtp_url", _smtp_url),
     "SMTP_FROM": ("smtp_from", _text),
 

@@ -59,8 +59,9 @@ async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: 
     token-less client cannot make the loop parse more than 16 KiB, README "Limits"). Then
     the project id and Idempotency-Key (cheap), then the body (up to 8 MiB), then one
     transaction: the project must be the caller's, the job is inserted, and the caller must
-    still be within JOBS_MAX_ACTIVE_PER_USER jobs queued or running (else 429, and the job
-    rolls back; a repeated Idempotency-Key makes no job and is answered)."""
+    still be within JOBS_MAX_ACTIVE_PER_USER jobs queued or running and
+    JOBS_MAX_RESULT_BYTES_PER_USER bytes of stored results (else 429, and the job rolls
+    back; a repeated Idempotency-Key makes no job and is answered)."""
     user = await require_user(request)
     project_id = parse_id(request.match_info["id"], "project")
     key = _idempotency_key(request)
@@ -76,6 +77,8 @@ async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: 
                                              idempotency_key=key)
         if created:
             await quota.require_room(tx, owner_id=user.id, cap=settings.jobs_max_active_per_user)
+            await quota.require_result_room(tx, owner_id=user.id, cap=settings.jobs_max_result_bytes_per_user,
+                                            retention_hours=settings.jobs_retention_hours)
         row = await jobs.get(tx, job_id, None)
         if not created and (row["kind"], row["project_id"]) != (kind, project_id):
             # The key names a job of another kind or project: answering with it would hand

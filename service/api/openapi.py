@@ -66,7 +66,8 @@ def _too_many_reasons(route) -> list[str]:
         reasons.append("registrations from this address (REGISTER_MAX_PER_ADDRESS per REGISTER_WINDOW_S), "
                        "or password hashes of this address at once")
     if route.path.endswith(("/exports", "/reports")):
-        reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER)")
+        reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER), or bytes of its stored "
+                       "results (JOBS_MAX_RESULT_BYTES_PER_USER)")
     if route.body is not None:
         reasons.append("request bodies of this caller being read at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole

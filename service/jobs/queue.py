@@ -47,15 +47,27 @@ class Wakeups(Listener):
         self.event.set()        # anything enqueued while we were away
 
 
+class FailedForGood(Exception):
+    """A task's failure that a retry would repeat: the job fails at once, attempts left or not."""
+
+
+class ResultOverBudget(FailedForGood):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the result passes the {limit:,} bytes its owner may still keep "
+                         "(JOBS_MAX_RESULT_BYTES_PER_USER, less the results already stored)")
+
+
 class ResultWriter:
     """Writes a result as chunks inside the transaction that will mark the job succeeded,
-    holding at most one chunk in memory, and hashing as it goes."""
+    holding at most one chunk in memory, and hashing as it goes; `limit`: the most bytes
+    it may take (quota.result_room), else ResultOverBudget."""
 
-    def __init__(self, tx, job, content_type: str, filename: str) -> None:
+    def __init__(self, tx, job, content_type: str, filename: str, limit: int | None = None) -> None:
         self.tx = tx
         self.job = job
         self.content_type = content_type
         self.filename = filename
+        self.limit = limit
         self.size = 0
         self.rows: int | None = None
         self._seq = 0
@@ -70,6 +82,8 @@ class ResultWriter:
 
     async def _store(self, piece: bytes) -> None:
         from service.store import jobs
+        if self.limit is not None and self.size + len(piece) > self.limit:
+            raise ResultOverBudget(self.limit)
         await jobs.store_chunk(self.tx, job_id=self.job.id, attempt=self.job.attempt, seq=self._seq, data=piece)
         self._sha.update(piece)
         self.size += len(piece)

@@ -1,4 +1,5 @@
-"""One owner's share of the queue: at most JOBS_MAX_ACTIVE_PER_USER jobs queued or running.
+"""One owner's share of the queue: at most JOBS_MAX_ACTIVE_PER_USER jobs queued or running,
+and at most JOBS_MAX_RESULT_BYTES_PER_USER bytes of finished results kept (result_room).
 
 A user who enqueues without end would otherwise grow the queue without end. The claim
 (sql/jobs/claim.sql) already keeps such a backlog from delaying anyone else's jobs;
@@ -45,3 +46,33 @@ async def require_room(tx, *, owner_id: UUID, cap: int) -> None:
         raise TooManyRequests(f"too many jobs: {cap} of yours are queued or running (JOBS_MAX_ACTIVE_PER_USER); "
                               "another can be enqueued once one of them finishes or is cancelled",
                               retry_after=RETRY_AFTER_S)
+
+
+# Stored results: without a bound one user kept 60 exports (131 MiB) within 15 s with a
+# queue cap of 5, and keeps them JOBS_RETENTION_HOURS (168 h): the database's disk is
+# everyone's. An enqueue over the bound is refused (429, Retry-After: until the oldest
+# result is deleted); an export that would pass it while it runs fails for good
+# (queue.ResultWriter), since a retry would fail the same way.
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):,.1f} MiB"
+
+
+async def require_result_room(tx, *, owner_id: UUID, cap: int, retention_hours: int) -> None:
+    """Before enqueuing: raise 429 when the owner's stored results already take `cap` bytes."""
+    if not cap:
+        return
+    stored = await jobs.stored_result_bytes(tx, owner_id=owner_id, retention_hours=retention_hours)
+    if stored["bytes"] >= cap:
+        wait = max(RETRY_AFTER_S, stored["oldest_expires_in_s"] or RETRY_AFTER_S)
+        raise TooManyRequests(f"your stored job results take {_mib(stored['bytes'])}, the most a user may keep "
+                              f"({_mib(cap)}, JOBS_MAX_RESULT_BYTES_PER_USER); the oldest is deleted in {wait} s "
+                              f"({retention_hours} h after its job finished)", retry_after=wait)
+
+
+async def result_room(tx, *, owner_id: UUID | None, cap: int, retention_hours: int) -> int | None:
+    """The bytes a new result of the owner may take (None: no bound)."""
+    if not cap or owner_id is None:
+        return None
+    stored = await jobs.stored_result_bytes(tx, owner_id=owner_id, retention_hours=retention_hours)
+    return max(0, cap - stored["bytes"])

@@ -28,6 +28,7 @@ INSERT_SCHEDULED = query("jobs/insert_scheduled")
 LOCK_OWNER = query("jobs/lock_owner")
 MARK_CANCELLED = query("jobs/mark_cancelled")
 NEXT_DUE = query("jobs/next_due")
+STORED_RESULT_BYTES = query("jobs/stored_result_bytes")
 NOTICE_CONTACT = query("jobs/notice_contact")
 PRUNE = query("jobs/prune")
 QUEUE_GAUGES = query("jobs/queue_gauges")
@@ -134,10 +135,17 @@ async def succeed(db, *, job_id: UUID, worker_id: str, attempt: int, done: int, 
     return "succeeded" if row["id"] is not None else "cancelled"
 
 
-async def fail(db, *, job_id: UUID, worker_id: str, attempt: int, error: str, retry_in_s: float) -> str | None:
-    """The job's new status (queued for a retry, failed, or cancelled); None if it was no longer held."""
+async def fail(db, *, job_id: UUID, worker_id: str, attempt: int, error: str, retry_in_s: float,
+               final: bool = False) -> str | None:
+    """The job's new status (queued for a retry, failed, or cancelled); None if it was no longer held.
+    `final`: failed for good, whatever attempts remain (a retry would fail the same way)."""
     return await db.fetchval(FAIL, id=job_id, worker_id=worker_id, attempt=attempt, error=error,
-                             retry_in_s=retry_in_s)
+                             retry_in_s=retry_in_s, final=final)
+
+
+async def stored_result_bytes(db, *, owner_id: UUID, retention_hours: int) -> asyncpg.Record:
+    """(bytes, oldest_expires_in_s) of the owner's stored results."""
+    return await db.fetchrow(STORED_RESULT_BYTES, owner_id=owner_id, retention_hours=retention_hours)
 
 
 async def mark_cancelled(db, *, job_id: UUID, worker_id: str, attempt: int) -> bool:

@@ -1,13 +1,14 @@
--- An attempt failed: retry after `retry_in_s` while attempts remain, else the job
--- failed. The error is kept either way. A job whose cancellation was asked for is
--- cancelled instead.
+-- An attempt failed: retry after `retry_in_s` while attempts remain and the failure is
+-- not `final` (a retry would fail the same way), else the job failed. The error is kept
+-- either way. A job whose cancellation was asked for is cancelled instead.
 -- Parameters:
---   $1 id uuid, $2 worker_id text, $3 attempt integer, $4 error text, $5 retry_in_s float8
+--   $1 id uuid, $2 worker_id text, $3 attempt integer, $4 error text, $5 retry_in_s float8,
+--   $6 final boolean
 UPDATE jobs
 SET status       = CASE WHEN cancel_requested THEN 'cancelled'
-                        WHEN attempts >= max_attempts THEN 'failed'
+                        WHEN attempts >= max_attempts OR $6 THEN 'failed'
                         ELSE 'queued' END,
-    finished_at  = CASE WHEN cancel_requested OR attempts >= max_attempts THEN clock_timestamp() END,
+    finished_at  = CASE WHEN cancel_requested OR attempts >= max_attempts OR $6 THEN clock_timestamp() END,
     run_after    = clock_timestamp() + make_interval(secs => $5),
     error        = $4,
     worker_id    = NULL,

@@ -19,7 +19,7 @@ import json
 import asyncpg
 import pytest
 from dbutil import scratch_database
-from jobutil import wait_for, wait_job, worker_settings
+from jobutil import insert_posts, wait_for, wait_job, worker_settings
 
 from service.db.database import Database
 from service.db.pool import Pool
@@ -369,3 +369,41 @@ async def test_a_newcomers_job_runs_while_one_users_long_jobs_hold_every_slot(ap
         await worker.stop()
         await pool.close()
 
+
+
+# -- the bytes of one owner's stored results -------------------------------------------------
+
+async def test_stored_results_are_bounded_per_user_and_another_user_is_not_affected(make_api, settings, db_conn):
+    """Without a bound one user kept 60 exports (131 MiB) within 15 s with a queue cap of 5,
+    for JOBS_RETENTION_HOURS. JOBS_MAX_RESULT_BYTES_PER_USER: an export that would pass it
+    fails for good (no retry), and once the stored results reach it an enqueue is 429 with
+    Retry-After; another user enqueues and downloads as before."""
+    cap = 300_000
+    bounded = worker_settings(settings, jobs_concurrency=1, jobs_max_result_bytes_per_user=cap)
+    api = await make_api(bounded)
+    greedy, other = await api.user(), await api.user()
+    small, large = await api.project_of(greedy), await api.project_of(greedy)
+    await insert_posts(db_conn, greedy.id, small["id"], 120, content_size=500)       # ~108 KB as JSONL
+    await insert_posts(db_conn, greedy.id, large["id"], 1000, content_size=500)      # ~900 KB
+    too_big = await api.post(f"/api/projects/{large['id']}/exports", greedy, json={"format": "jsonl"}, expect=202)
+    done = await wait_job(api, greedy, too_big["id"])
+    assert done["status"] == "failed" and done["attempts"] == 1, done
+    assert "JOBS_MAX_RESULT_BYTES_PER_USER" in done["error"], done
+    stored = []
+    for _ in range(3):                                   # 3 x ~108 KB: the third would pass the cap
+        job = await api.post(f"/api/projects/{small['id']}/exports", greedy, json={"format": "jsonl"}, expect=202)
+        stored.append(await wait_job(api, greedy, job["id"]))
+    assert [j["status"] for j in stored] == ["succeeded", "succeeded", "failed"], stored
+    total = await db_conn.fetchval("SELECT sum(bytes) FROM job_results r JOIN jobs j ON j.id = r.job_id "
+                                   "WHERE j.owner_id = $1::uuid", greedy.id)
+    assert total <= cap, total
+    # Stored results at the cap (one of them made to weigh it all): an enqueue is refused.
+    await db_conn.execute("UPDATE job_results SET bytes = $2 FROM jobs WHERE jobs.id = job_results.job_id "
+                          "AND jobs.owner_id = $1::uuid AND jobs.id = $3::uuid", greedy.id, cap, stored[0]["id"])
+    resp, body = await api.call("POST", f"/api/projects/{small['id']}/reports", greedy, json={})
+    assert resp.status == 429 and body["error"]["code"] == "too_many_requests", (resp.status, body)
+    assert "JOBS_MAX_RESULT_BYTES_PER_USER" in body["error"]["message"], body
+    assert int(resp.headers["Retry-After"]) > 3600, resp.headers        # the oldest goes after retention
+    mine = await api.post(f"/api/projects/{(await api.project_of(other))['id']}/reports", other, json={},
+                          expect=202)
+    assert (await wait_job(api, other, mine["id"]))["status"] == "succeeded"

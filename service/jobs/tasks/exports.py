@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 
+from service.jobs import quota
 from service.jobs.queue import ResultWriter
 from service.jobs.worker import Job
 from service.jsonutil import dumps
@@ -89,7 +90,9 @@ async def run(job: Job) -> None:
     async with job.db.transaction() as tx:
         job.total = await jobs.export_count(tx, project_id=job.project_id, status=status, platform=platform)
         content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
-        result = ResultWriter(tx, job, content_type, f"project-{job.project_id}-posts.{fmt}")
+        room = await quota.result_room(tx, owner_id=job.owner_id, cap=job.settings.jobs_max_result_bytes_per_user,
+                                       retention_hours=job.settings.jobs_retention_hours)
+        result = ResultWriter(tx, job, content_type, f"project-{job.project_id}-posts.{fmt}", limit=room)
         if fmt == "csv":
             await result.write(csv_header())
         encode = csv_rows if fmt == "csv" else jsonl_rows
