@@ -89,9 +89,15 @@ class ResultWriter:
         self.size += len(piece)
         self._seq += 1
 
-    async def close(self) -> None:
-        """Store the rest and record the result (once per job)."""
+    async def finish(self) -> None:
+        """Mark the job succeeded (job.succeed: JobLost or JobCancelled roll everything back),
+        then store the rest and record the result (once per job). In that order: the job's
+        row is locked before the result's row is inserted, so an attempt frozen or cut off
+        while inserting it holds the job too, and the rescue (SKIP LOCKED) passes it by. The
+        other way round, a rescued attempt's new result waited on the frozen one's
+        uncommitted row (job_results' primary key) for as long as that connection lived."""
         from service.store import jobs
+        await self.job.succeed(self.tx)
         if self._buffer:
             await self._store(bytes(self._buffer))
             self._buffer.clear()

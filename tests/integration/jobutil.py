@@ -69,7 +69,11 @@ async def held_lock(database_url: str, statement: str):
         await conn.close()
 
 
-async def lock_waiters(conn, table: str) -> int:
-    """Backends waiting for a lock on a table."""
-    return await conn.fetchval(
-        "SELECT count(*) FROM pg_locks WHERE relation = $1::regclass AND NOT granted", table)
+async def chunk_insert_waiting(conn) -> int:
+    """Backends whose INSERT of a result chunk waits for a lock: an export (or report) held at
+    its chunk, not any other writer of the table (the worker's maintenance job deletes old
+    results; the spare slot may run it beside the export). The statistics snapshot is
+    cleared first: `conn` may be inside a transaction (the lock's), which keeps its first."""
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return await conn.fetchval("""SELECT count(*) FROM pg_stat_activity
+                                   WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO job_result_chunks%'""")

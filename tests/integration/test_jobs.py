@@ -12,7 +12,7 @@ import time
 import uuid
 
 import asyncpg
-from jobutil import held_lock, insert_posts, lock_waiters, wait_for, wait_job, worker_settings
+from jobutil import chunk_insert_waiting, held_lock, insert_posts, wait_for, wait_job, worker_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.jobs.tasks.exports import CSV_COLUMNS
@@ -245,7 +245,7 @@ async def test_export_reads_one_snapshot_while_posts_change(make_api, settings, 
         "SELECT id::text FROM posts WHERE project_id = $1::uuid ORDER BY created_at, id", project["id"])]
     async with held_lock(database_url, "LOCK TABLE job_result_chunks IN SHARE MODE") as lock:
         job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202, json={"format": "jsonl"})
-        await wait_for(lambda: lock_waiters(lock, "job_result_chunks"), what="the export to wait on its first chunk")
+        await wait_for(lambda: chunk_insert_waiting(lock), what="the export to wait on its first chunk")
         await db_conn.execute("DELETE FROM posts WHERE id = ANY($1::uuid[])", before[-10:])
         await insert_posts(db_conn, user.id, project["id"], 5)
     done = await wait_job(api, user, job["id"])
@@ -262,7 +262,7 @@ async def test_cancel_a_running_export_stops_it_at_a_checkpoint(make_api, settin
     await insert_posts(db_conn, user.id, project["id"], 3000, content_size=500)
     async with held_lock(database_url, "LOCK TABLE job_result_chunks IN SHARE MODE") as lock:
         job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202, json={"format": "csv"})
-        await wait_for(lambda: lock_waiters(lock, "job_result_chunks"), what="the export to be running")
+        await wait_for(lambda: chunk_insert_waiting(lock), what="the export to be running")
         running = await api.post(f"/api/jobs/{job['id']}/cancel", user, expect=200)
         assert running["status"] == "running"
     done = await wait_job(api, user, job["id"])

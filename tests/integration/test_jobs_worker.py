@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobutil import held_lock, insert_posts, job_row, lock_waiters, wait_for, wait_job, worker_settings
+from jobutil import chunk_insert_waiting, held_lock, insert_posts, job_row, wait_for, wait_job, worker_settings
 
 from service.db.database import Database
 from service.db.pool import Pool
@@ -50,7 +50,7 @@ async def test_worker_killed_mid_export_job_finishes_exactly_once_after_rescue(a
         async with held_lock(database_url, "LOCK TABLE job_result_chunks IN SHARE MODE") as lock:
             job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202)
             await wait_for(lambda: _running_in(database_url, job["id"], process.pid), what="the worker to claim it")
-            await wait_for(lambda: lock_waiters(lock, "job_result_chunks"), what="the export's first chunk")
+            await wait_for(lambda: chunk_insert_waiting(lock), what="the export's first chunk")
 
             async def progressed():
                 row = await job_row(database_url, job["id"])
@@ -84,7 +84,7 @@ async def test_sigterm_gives_a_running_job_back(api, settings, db_conn, database
         async with held_lock(database_url, "LOCK TABLE job_result_chunks IN SHARE MODE") as lock:
             job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202)
             await wait_for(lambda: _running_in(database_url, job["id"], process.pid), what="the worker to claim it")
-            await wait_for(lambda: lock_waiters(lock, "job_result_chunks"), what="the export's first chunk")
+            await wait_for(lambda: chunk_insert_waiting(lock), what="the export's first chunk")
             process.send_signal(signal.SIGTERM)
             # The job cannot finish while the lock is held: after the grace period it is given back.
             await asyncio.to_thread(process.wait, 60)

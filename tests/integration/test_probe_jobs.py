@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from jobutil import held_lock, insert_posts, job_row, lock_waiters, wait_for, wait_job, worker_settings
+from jobutil import chunk_insert_waiting, held_lock, insert_posts, job_row, wait_for, wait_job, worker_settings
 from live import served
 
 from service.settings import JOB_HOURS_MAX, JOB_SECONDS_MAX, SettingsError, load_settings
@@ -37,24 +37,24 @@ async def _running_in(database_url: str, job_id: str, pid: int):
 
 @asynccontextmanager
 async def frozen_mid_export(api, db_conn, database_url: str, tmp_path: Path, user, project):
-    """A `run.py worker` frozen (SIGSTOP) in the middle of an export, after its first
-    result chunk was written: its transaction stays open, as for a worker that hangs or
-    whose host is cut off while its connection lives on. It is stopped where it asks
-    to record its result (job_results, locked meanwhile), every chunk written. Yields the job."""
+    """A `run.py worker` frozen (SIGSTOP) in the middle of an export, as it writes its first
+    result chunk: its transaction stays open, as for a worker that hangs or whose host is
+    cut off while its connection lives on. It is stopped where it asks to store that chunk
+    (job_result_chunks, locked meanwhile). Yields the job."""
     await insert_posts(db_conn, user.id, project["id"], 3000, content_size=500)
     process = _worker_process(database_url, tmp_path)
     try:
-        async with held_lock(database_url, "LOCK TABLE job_results IN SHARE MODE") as lock:
+        async with held_lock(database_url, "LOCK TABLE job_result_chunks IN SHARE MODE"):
             job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202)
             await wait_for(lambda: _running_in(database_url, job["id"], process.pid), what="the worker to claim it")
-            await wait_for(lambda: lock_waiters(lock, "job_results"), what="the export's last step")
+            await wait_for(lambda: chunk_insert_waiting(db_conn), what="the export's first chunk")
             process.send_signal(signal.SIGSTOP)
         # The lock is gone: the server answers the frozen client, whose transaction stays open.
 
         async def client_waited():
             return await db_conn.fetchval("""SELECT count(*) FROM pg_stat_activity
                                               WHERE wait_event_type = 'Client' AND state <> 'idle'
-                                                AND query LIKE '%INSERT INTO job_results%'""")
+                                                AND query LIKE '%INSERT INTO job_result_chunks%'""")
         await wait_for(client_waited, what="the frozen worker's open transaction")
         yield job
     finally:
@@ -125,7 +125,8 @@ async def test_a_deleted_job_takes_its_result_with_it(make_api, settings, db_con
         else:
             await db_conn.execute("UPDATE jobs SET finished_at = now() - interval '200 hours' WHERE id = $1::uuid",
                                   job["id"])
-            await db_conn.execute("DELETE FROM jobs WHERE finished_at < now() - interval '168 hours'")
+            await db_conn.execute("DELETE FROM jobs WHERE finished_at < now() - interval '168 hours' "
+                                  "AND id = $1::uuid", job["id"])
         assert await _result_rows(db_conn, job["id"]) == (0, 0), how
 
 

@@ -110,5 +110,4 @@ async def run(job: Job) -> None:
         # The snapshot's count: progress.total was counted just before the cursor opened.
         job.total = rows
         result.rows = rows
-        await result.close()
-        await job.succeed(tx)
+        await result.finish()

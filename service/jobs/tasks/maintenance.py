@@ -40,7 +40,6 @@ async def run(job: Job) -> None:
         summary = {"expired_tokens_deleted": tokens, "jobs_pruned": pruned}
         result = ResultWriter(tx, job, "application/json", f"maintenance-{job.id}.json")
         await result.write(dumps(summary))
-        await result.close()
         job.done = job.total = 1
-        await job.succeed(tx)
+        await result.finish()
     log.info("maintenance: %s", summary)

@@ -22,5 +22,4 @@ async def run(job: Job) -> None:
         await result.write(body)
         result.rows = None
         job.done = job.total = 1
-        await result.close()
-        await job.succeed(tx)
+        await result.finish()
