@@ -11,7 +11,10 @@ bytes its caller's connections still hold unsent are summed; over PER_CALLER_BYT
 with this answer the request is answered 429, over TOTAL_BYTES for the process 503,
 both small and with Retry-After. A caller with nothing unsent always gets its answer,
 however large, so a user reading normally is never refused, and one caller holds at
-most PER_CALLER_BYTES plus one answer.
+most PER_CALLER_BYTES plus one answer. When such a caller's answer would put the
+process over TOTAL_BYTES, room is made instead: the stalled connections of the callers
+holding the most are aborted (their unsent bytes freed), largest first, so callers who
+stall (several accounts of one attacker, say) cannot make the service refuse others.
 
 What is counted: the write buffers of connections whose transport paused writing (over
 its high-water mark, 64 KiB; GuardedRequestHandler reports the pause and the resume).
@@ -24,10 +27,13 @@ other's bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from service.errors import ApiError
+
+log = logging.getLogger("service.http.unsent_answers")
 
 # An answer at most this large is written without a look: it fits under the transport's
 # high-water mark, so it never sits in a paused buffer on its own.
@@ -73,7 +79,22 @@ class UnsentAnswers:
         if self._paused:
             everyone = sum(_unsent(connections) for connections in self._paused.values())
             if everyone and everyone + size > self.total:
-                raise AnswersUnread()
+                if held:
+                    raise AnswersUnread()
+                self._make_room(everyone + size - self.total)
+
+    def _make_room(self, excess: int) -> None:
+        """Abort stalled connections, the largest buffer of the caller holding the most
+        first, until `excess` bytes are freed (or none is left)."""
+        while excess > 0 and self._paused:
+            caller, connections = max(self._paused.items(), key=lambda item: _unsent(item[1]))
+            connection, transport = max(connections.items(), key=lambda item: item[1].get_write_buffer_size())
+            freed = transport.get_write_buffer_size()
+            self.resumed(caller, connection)       # connection_lost comes later; count it gone now
+            transport.abort()
+            excess -= max(freed, 1)
+            log.info("aborted a stalled answer of %s (%d bytes unsent) to make room for another caller's",
+                     caller, freed)
 
     def paused(self, caller: str, connection: object, transport: asyncio.Transport) -> None:
         self._paused.setdefault(caller, {})[connection] = transport

@@ -25,6 +25,10 @@ class Buffer:
     def get_write_buffer_size(self) -> int:
         return self.size
 
+    def abort(self) -> None:
+        self.aborted = True
+        self.size = 0
+
 
 def test_a_caller_with_nothing_unsent_gets_any_answer():
     budget = UnsentAnswers(per_caller=10 * MiB, total=20 * MiB)
@@ -55,14 +59,25 @@ def test_the_count_follows_the_buffer_and_ends_when_the_connection_resumes():
     assert budget.held("user:a") == 0 and not budget._paused
 
 
-def test_everyones_unsent_bytes_refuse_with_503_over_the_process_share():
-    budget = UnsentAnswers(per_caller=10 * MiB, total=20 * MiB)
+def test_a_holder_over_the_process_share_is_refused_with_503():
+    budget = UnsentAnswers(per_caller=15 * MiB, total=20 * MiB)
     budget.paused("user:a", "conn-1", Buffer(9 * MiB))
     budget.paused("user:b", "conn-2", Buffer(9 * MiB))
     with pytest.raises(AnswersUnread) as refused:
-        budget.admit("user:c", 3 * MiB)
+        budget.admit("user:a", 2 * MiB + 1)
     assert refused.value.status == 503 and refused.value.code == "busy"
-    budget.admit("user:c", 2 * MiB)
+    budget.admit("user:a", 2 * MiB)
+
+
+def test_a_caller_with_nothing_unsent_is_never_refused_the_largest_holders_stalls_are_cut():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=20 * MiB)
+    a1, a2, b = Buffer(5 * MiB), Buffer(4 * MiB), Buffer(8 * MiB)
+    budget.paused("user:a", "conn-a1", a1)
+    budget.paused("user:a", "conn-a2", a2)
+    budget.paused("user:b", "conn-b", b)
+    budget.admit("user:c", 6 * MiB)             # 17 + 6 > 20: 3 MiB must go
+    assert getattr(a1, "aborted", False) and not getattr(a2, "aborted", False) and not getattr(b, "aborted", False)
+    assert budget.held("user:a") == 4 * MiB and budget.held("user:b") == 8 * MiB
 
 
 def test_a_callers_downloads_at_once_are_capped_not_anothers_and_freed_on_exit():
