@@ -3,8 +3,11 @@
 A LISTEN needs a dedicated connection: a pooled one would carry the LISTEN to
 whichever request takes it next (and asyncpg's pool runs `UNLISTEN *` on release),
 and PgBouncer's transaction mode cannot keep one at all, so callers pass the direct
-URL; a connection that turns out to go through a pooler anyway (DATABASE_DIRECT_URL
-unset behind PgBouncer) is refused, and the listener stays down. The loop connects like
+URL; a connection that turns out to go through a pooler in transaction mode anyway
+(DATABASE_DIRECT_URL unset behind PgBouncer) is refused, and the listener stays down. A
+pooler in session mode carries a LISTEN like a direct connection: behind any pooler a
+probe notification is sent from another connection, and only one that arrives lets the
+listener up (hears_through_pooler). The loop connects like
 every other single connection (db.pool.connect, so DB_STATEMENT_CACHE_SIZE holds), pings
 every HEARTBEAT_S so a silent partition is noticed, and reconnects with backoff by itself. Subclasses say what a notification
 means and what to do when the connection comes up or goes down (notifications sent
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 
 import asyncpg
 
@@ -24,9 +28,11 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
-# Behind a pooler a LISTEN cannot work (see ThroughPooler); retried this seldom, in case
-# the address is changed to reach the server directly.
+# Behind a pooler in transaction mode a LISTEN cannot work (see ThroughPooler); retried
+# this seldom, in case the address is changed to reach the server directly.
 POOLER_RETRY_S = 60.0
+# How long the probe notification may take through a pooler in session mode.
+POOLER_PROBE_S = 2.0
 
 
 class ThroughPooler(Exception):
@@ -91,9 +97,10 @@ class Listener:
             try:
                 self._conn = await connect(self.dsn, self.settings, application_name=self.application_name,
                                            timeout=5)
-                if await behind_pooler(self._conn):
-                    raise ThroughPooler("the LISTEN connection goes through a pooler (PgBouncer); set "
-                                        "DATABASE_DIRECT_URL to a direct connection to the server")
+                if await behind_pooler(self._conn) and not await self.hears_through_pooler():
+                    raise ThroughPooler("the LISTEN connection goes through a pooler (PgBouncer) that does not "
+                                        "carry it (transaction mode); set DATABASE_DIRECT_URL to a direct "
+                                        "connection to the server, or to the pooler in session mode")
                 self._conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await self._conn.add_listener(self.channel, self._notified)
                 await self.on_up()
@@ -118,6 +125,31 @@ class Listener:
             self.reconnects += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    async def hears_through_pooler(self) -> bool:
+        """Does a notification sent from another connection reach this one? In session mode the
+        pooler keeps our server connection ours, so it does; in transaction mode the LISTEN
+        stayed on a server connection we no longer hold, and we send nothing meanwhile that
+        could link us to it again, so it does not."""
+        channel = f"cj_probe_{secrets.token_hex(6)}"
+        heard = asyncio.Event()
+
+        def on_probe(*_args) -> None:
+            heard.set()
+        await self._conn.add_listener(channel, on_probe)
+        try:
+            sender = await connect(self.dsn, self.settings, application_name=self.application_name, timeout=5)
+            try:
+                await sender.execute(f"NOTIFY {channel}")
+            finally:
+                await sender.close()
+            try:
+                await asyncio.wait_for(heard.wait(), POOLER_PROBE_S)
+                return True
+            except TimeoutError:
+                return False
+        finally:
+            await self._conn.remove_listener(channel, on_probe)
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None

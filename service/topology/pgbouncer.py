@@ -55,18 +55,20 @@ def database_of(url: str) -> str:
 
 
 class PgBouncer:
-    """pgbouncer in transaction mode in front of one server; any database name passes through.
+    """pgbouncer in transaction mode (or `pool_mode`) in front of one server; any database name
+    passes through.
 
     `port=0` picks a free port. `run_as`: the account to run as (needed when we are
     root: the server's own account); None runs as ourselves.
     """
 
     def __init__(self, server_url: str, workdir: Path, *, run_as: str | None, pool_size: int = 40,
-                 port: int = 0) -> None:
+                 port: int = 0, pool_mode: str = "transaction") -> None:
         self.host, self.server_port = server_address(server_url)
         self.workdir = workdir
         self.run_as = run_as
         self.pool_size = pool_size
+        self.pool_mode = pool_mode
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
@@ -92,7 +94,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = {self.workdir}/userlist.txt
 admin_users = postgres
-pool_mode = transaction
+pool_mode = {self.pool_mode}
 max_client_conn = 1000
 default_pool_size = {self.pool_size}
 server_login_retry = 1

@@ -9,7 +9,10 @@ The tests that change database settings run in a scratch database of their own."
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -294,6 +297,47 @@ async def test_without_a_direct_url_behind_pgbouncer_no_instance_serves_a_stale_
     full = await two.get("/api/health/full", admin)
     assert full["checks"]["cache"] == "incoherent" and full["status"] == "degraded", full
 
+
+
+@pytest.fixture
+def session_pgbouncer(pg_server):
+    """A PgBouncer in session mode in front of the test server (the session's is in transaction
+    mode); its directory outside pytest's, which its unprivileged account cannot enter."""
+    from topology import require_pgbouncer
+
+    from service.topology.pgbouncer import PgBouncer, account_for
+    require_pgbouncer()
+    admin_url, server = pg_server
+    workdir = Path(tempfile.mkdtemp(prefix="cj-pgbouncer-session-"))
+    bouncer = PgBouncer(admin_url, workdir, pool_mode="session",
+                        run_as=account_for(server.system_user if server is not None else None)).start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_a_listen_through_a_pooler_in_session_mode_is_kept(make_api, settings, session_pgbouncer, database_url):
+    """PgBouncer gives every client a backend pid of its own, in any pool mode: the first
+    check refused a session-mode pooler too, where a LISTEN works, and the cache was off on
+    every instance. A probe notification now tells the modes apart."""
+    from service.topology.pgbouncer import database_of
+    pooled = settings.replace(database_direct_url=session_pgbouncer.url(database_of(database_url)))
+    one, two = await make_api(pooled), await make_api(pooled)
+    user, admin = await one.user(), await one.user(admin=True)
+    client = await one.client_of(user, name="Before")
+    for _ in range(2):
+        assert (await two.get(f"/api/clients/{client['id']}", user))["name"] == "Before"
+    await one.patch(f"/api/clients/{client['id']}", user, json={"name": "After"})
+
+    async def renamed():
+        return (await two.get(f"/api/clients/{client['id']}", user))["name"] == "After"
+    await eventually(renamed, what="the rename to reach the other instance's cache")
+    full = await two.get("/api/health/full", admin)
+    assert full["checks"]["cache"] == "ok", full
+    resp, _ = await two.call("GET", f"/api/clients/{client['id']}", user, expect=200)
+    assert 'cache;desc="hit"' in resp.headers["Server-Timing"]          # the cache serves
 
 async def test_read_your_writes_holds_with_asynchronous_commit(aiohttp_client, settings, standby, pg_server):
     """synchronous_commit=off (a common tuning): a commit is acknowledged before its WAL
