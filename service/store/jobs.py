@@ -213,9 +213,10 @@ async def report(db, *, project_id: UUID, templates: int) -> bytes:
     return (await db.fetchval(REPORT, project_id=project_id, templates=templates)).encode()
 
 
-async def prune(db, *, retention_hours: int, batch: int) -> int:
-    """Finished jobs deleted, at most `batch` of them, oldest first (their results go with them)."""
-    status = await db.execute(PRUNE, retention_hours=retention_hours, batch=batch)
+async def prune(db, *, retention_hours: int, batch: int, max_bytes: int) -> int:
+    """Finished jobs deleted, oldest first (their results go with them): at most `batch` of
+    them and, after the first, `max_bytes` of results."""
+    status = await db.execute(PRUNE, retention_hours=retention_hours, batch=batch, max_bytes=max_bytes)
     return int(status.rsplit(" ", 1)[-1])
 
 

@@ -397,3 +397,36 @@ async def test_an_export_made_as_admin_is_not_downloadable_once_no_longer_admin(
     assert (await wait_job(api, owner, mine["id"]))["status"] == "succeeded"
     resp = await api.client.get(f"/api/jobs/{mine['id']}/result", headers=owner.headers)
     assert resp.status == 200
+
+
+async def test_a_prune_batch_is_bounded_by_the_bytes_of_its_results(make_api, settings, db_conn):
+    """100 old exports of large results in one prune statement deleted all their chunks at
+    once (about 520 TOAST rows per MiB) and could outlast the statement timeout every run.
+    A batch now stops at `max_bytes` of results after its first job."""
+    from service.db.database import Database
+    from service.db.pool import Pool
+    from service.store import jobs as store
+
+    api = await make_api(worker_settings(settings))
+    user = await api.user()
+    project = await api.project_of(user)
+    await insert_posts(db_conn, user.id, project["id"], 50)
+    ids = []
+    for _ in range(3):
+        job = await api.post(f"/api/projects/{project['id']}/exports", user, expect=202)
+        ids.append((await wait_job(api, user, job["id"]))["id"])
+    # The oldest finished jobs of the database, in this order.
+    for age, job_id in enumerate(ids):
+        await db_conn.execute("UPDATE jobs SET finished_at = timestamptz '2000-01-01' + $2 * interval '1 second' "
+                              "WHERE id = $1::uuid", job_id, age)
+    pool = Pool(settings.database_url, settings)
+    await pool.open()
+    try:
+        db = Database(pool)
+        left = []
+        for _ in range(3):
+            assert await store.prune(db, retention_hours=1, batch=100, max_bytes=1) >= 1
+            left.append(await db_conn.fetchval("SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[])", ids))
+    finally:
+        await pool.close()
+    assert left == [2, 1, 0], left                 # one job per batch: each result is over 1 byte

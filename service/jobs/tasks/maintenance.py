@@ -2,7 +2,8 @@
 worker and instance (worker.schedule_maintenance): purge expired access tokens, and
 finished jobs (with their results) and silent worker rows past JOBS_RETENTION_HOURS.
 
-Finished jobs go PRUNE_BATCH at a time, each batch in its own transaction: one DELETE
+Finished jobs go PRUNE_BATCH (and PRUNE_BATCH_BYTES of results) at a time, each batch
+in its own transaction: one DELETE
 of a whole backlog (a busy hour's results, days without a worker) could outlast the
 statement timeout, fail every maintenance job, and so never be pruned again. A
 batch deleted stays deleted if a later one fails; the next run goes on from there.
@@ -18,8 +19,10 @@ from service.store import jobs, users
 
 log = logging.getLogger(__name__)
 
-# Jobs per prune statement: their result chunks go with them, up to 1 MiB each.
+# Jobs per prune statement, and bytes of their results (after the first job): their
+# result chunks go with them, 1 MiB each.
 PRUNE_BATCH = 100
+PRUNE_BATCH_BYTES = 64 * 1024 * 1024
 
 
 async def run(job: Job) -> None:
@@ -31,10 +34,10 @@ async def run(job: Job) -> None:
     while True:
         job.checkpoint()
         async with job.db.transaction() as tx:
-            batch = await jobs.prune(tx, retention_hours=hours, batch=PRUNE_BATCH)
+            batch = await jobs.prune(tx, retention_hours=hours, batch=PRUNE_BATCH, max_bytes=PRUNE_BATCH_BYTES)
         pruned += batch
         job.done = pruned
-        if batch < PRUNE_BATCH:
+        if not batch:
             break
     async with job.db.transaction() as tx:
         summary = {"expired_tokens_deleted": tokens, "jobs_pruned": pruned}
