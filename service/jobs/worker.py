@@ -46,6 +46,10 @@ from service.store import jobs
 log = logging.getLogger(__name__)
 
 
+# The spare slot's claim is asked at most this often while every slot is busy.
+SPARE_CLAIM_EVERY_S = 0.5
+
+
 class JobCancelled(Exception):
     """Raised at a checkpoint when the job's cancellation was asked for."""
 
@@ -120,6 +124,7 @@ class Worker:
         self._wakeups = Wakeups(settings.direct_url, self._wakeup, settings) if settings.direct_url else None
         self._loops: list[asyncio.Task] = []
         self._last_slot: int | None = None
+        self._spare_asked_at = 0.0
 
     async def start(self) -> None:
         await jobs.worker_beat(self.db, worker_id=self.id, pid=os.getpid(), host=socket.gethostname(),
@@ -167,8 +172,15 @@ class Worker:
                 # taken, only of an owner with nothing running anywhere. A running job keeps
                 # its slot, so without it a newcomer's small report waited for the first of
                 # those exports to end (16.6 s behind two of 150,000 posts at concurrency 2);
-                # a slot kept free instead would halve one user's throughput.
-                spare = free == 0
+                # a slot kept free instead would halve one user's throughput. Asked at most
+                # every SPARE_CLAIM_EVERY_S: a full worker would otherwise query on every
+                # NOTIFY of every enqueue.
+                wait = SPARE_CLAIM_EVERY_S - (time.monotonic() - self._spare_asked_at)
+                spare = free == 0 and wait <= 0
+                if free == 0 and not spare:
+                    timeout = min(timeout, wait)
+                if spare:
+                    self._spare_asked_at = time.monotonic()
                 if free > 0 or spare:
                     claimed = await jobs.claim(self.db, worker_id=self.id, limit=max(free, 1),
                                                newcomers_only=spare)
