@@ -34,11 +34,10 @@ usually holds a whole /64); an IPv4-mapped IPv6 address counts as its IPv4 addre
 """
 from __future__ import annotations
 
-import ipaddress
-
 from aiohttp import web
 
 from service.errors import TooManyRequests
+from service.http.callers import address_of
 from service.schemas.types import normalize_email as normalize_email_form
 from service.settings import Settings
 from service.store import login_failures, register_attempts
@@ -51,18 +50,8 @@ def normalize_email(email: str) -> str:
 
 
 def client_address(request: web.Request) -> str:
-    remote = request.remote
-    if not remote:
-        return "unknown"       # no peer known: one shared bucket
-    try:
-        ip = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote[:64]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    """The address the throttles count by (callers.address_of); no peer known: one shared bucket."""
+    return address_of(request.remote) or "unknown"
 
 
 async def attempt(db, settings: Settings, email: str, address: str) -> int:

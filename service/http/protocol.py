@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import fcntl
-import ipaddress
 import itertools
 import logging
 import struct
@@ -56,6 +55,7 @@ from aiohttp.http_exceptions import BadHttpMessage, TransferEncodingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from service.http import security_headers
+from service.http.callers import address_of
 from service.http.middleware import refusing_unknown_expectations
 from service.http.unsent_answers import UnsentAnswers
 from service.jsonutil import dumps
@@ -82,21 +82,12 @@ _SEND_CHECKS = 4
 
 
 def address_key(peer: object) -> str | None:
-    """What the per-address cap counts: the peer's IPv4 address, an IPv6 peer's /64 (one
-    host usually holds a whole /64), an IPv4-mapped IPv6 peer as its IPv4 address. None
-    for a peer without an address (a Unix socket): not capped."""
+    """What the per-address cap counts: the peer's address as every per-address bound counts
+    it (callers.address_of: an IPv6 peer's /64). None for a peer without an address (a Unix
+    socket): not capped."""
     if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str) or not peer[0]:
         return None
-    host = peer[0]
-    if ":" not in host:
-        return host                                # IPv4: no parsing on the common path
-    try:
-        ip = ipaddress.IPv6Address(host.partition("%")[0])
-    except ValueError:
-        return host[:64]
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address_of(peer[0])
 
 
 def _too_many_connections() -> bytes:
