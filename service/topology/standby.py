@@ -158,6 +158,11 @@ class Standby:
         raise TimeoutError(f"the standby is not streaming after {timeout} s (receiver: {last!r}); "
                            f"log: {self._log_tail()}")
 
+    def promote(self, timeout: float = 60) -> None:
+        """End recovery: the standby becomes a primary of its own and replays nothing more."""
+        self._run([str(bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", str(int(timeout)),
+                   "promote"], timeout=timeout + 10)
+
     def replay_lsn(self) -> str:
         return self.sql("SELECT pg_last_wal_replay_lsn()")
 

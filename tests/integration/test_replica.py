@@ -225,6 +225,56 @@ async def test_cache_stays_coherent_with_a_lagging_replica(make_api, replica_set
     await eventually(lambda: _named(api, user, client["id"], "v2"), "the renamed client", timeout=10)
 
 
+@pytest.fixture
+def promotable(pg_server):
+    """A standby of its own for a test that promotes it (the session's standby stays one)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from service.topology.standby import Standby
+    admin_url, server = pg_server
+    workdir = Path(tempfile.mkdtemp(prefix="cj-promoted-"))
+    replica = Standby(admin_url, workdir, run_as=server.system_user)
+    try:
+        replica.create().start().wait_streaming()
+        yield replica
+    finally:
+        replica.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_promoted_replica_is_bypassed(make_api, settings, database_url, promotable):
+    """A replica promoted to a primary of its own (a failover drill, or a mistake) stops
+    replaying: what the primary commits next never reaches it. The monitor finds it out of
+    recovery and reads go to the primary, which has the rows written after the promotion."""
+    api = await make_api(settings.replace(database_replica_url=promotable.url(_database_name(database_url)),
+                                          db_replica_max_lag_s=60.0, cache_enabled=False))
+    admin, user = await api.user(admin=True), await api.user()
+    client = await api.client_of(user)
+    conn = await asyncpg.connect(database_url)
+    try:
+        lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
+    finally:
+        await conn.close()
+    await asyncio.to_thread(promotable.wait_for_lsn, lsn)
+    await until_routed_to_replica(api, user, admin, "/api/clients")
+
+    await asyncio.to_thread(promotable.promote)
+    assert promotable.sql("SELECT pg_is_in_recovery()") == "f"
+    hidden = await client_named(database_url, user.id, "written after the promotion")
+    view = await eventually(lambda: _state_is(api, admin, "down"), "promoted replica reported down")
+    assert view["available"] is False and "promoted" in view["last_error"], view
+    down_before = reads(view, "primary", "down")
+    listed = await api.get("/api/clients", user)
+    assert {item["id"] for item in listed["items"]} == {client["id"], hidden}
+    assert (await api.get(f"/api/clients/{hidden}", user))["id"] == hidden
+    assert reads(await replica_view(api, admin), "primary", "down") >= down_before + 2
+    # It stays bypassed: a promoted server never becomes a standby again by itself.
+    await asyncio.sleep(1.5)
+    assert (await replica_view(api, admin))["state"] == "down"
+
+
 async def _status(api, user, path: str, status: int) -> bool:
     return (await api.call("GET", path, user))[0].status == status
 
