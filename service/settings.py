@@ -210,6 +210,12 @@ def _float(minimum: float = 0.0, maximum: float | None = None) -> Callable[[str]
 # scheduled after it), failed for ever. A year of seconds, a century of hours.
 JOB_SECONDS_MAX = 365 * 86400.0
 JOB_HOURS_MAX = 100 * 365 * 24
+# A token's expiry is read back as a Python datetime, which ends at the year 9999: a
+# lifetime reaching past it made every login answer 500. Ten years is plenty.
+TOKEN_HOURS_MAX = 10 * 365 * 24
+# PostgreSQL's statement_timeout is an int4 of milliseconds (about 24.8 days): a larger
+# value made every connection fail at start with "invalid value for parameter".
+STATEMENT_TIMEOUT_MS_MAX = 2**31 - 1
 
 
 def _bool(raw: str) -> bool:
@@ -292,7 +298,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REQUEST_BODY_TIMEOUT_S": ("request_body_timeout_s", _float(0.001)),
     "RESPONSE_SEND_TIMEOUT_S": ("response_send_timeout_s", _float(0.001)),
     "MAX_CONNECTIONS_PER_ADDRESS": ("max_connections_per_address", _int(0, 1_000_000)),
-    "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0)),
+    "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _int(0, STATEMENT_TIMEOUT_MS_MAX)),
     "DB_STATEMENT_CACHE_SIZE": ("db_statement_cache_size", _int(0, 100000)),
     "DB_LEAK_THRESHOLD_S": ("db_leak_threshold_s", _float(0.001)),
     "DB_IDLE_TIMEOUT_S": ("db_idle_timeout_s", _float(0.0)),
@@ -315,7 +321,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAX_SLOW_QUERIES": ("max_slow_queries", _int(1, 100000)),
     "N_PLUS_ONE_THRESHOLD": ("n_plus_one_threshold", _int(2)),
     "METRICS_TOKEN": ("metrics_token", _text),
-    "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
+    "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1, TOKEN_HOURS_MAX)),
     "LOG_LEVEL": ("log_level", _log_level),
     "EVENT_LOOP": ("event_loop", _event_loop),
     "JOBS_WORKER": ("jobs_worker", _bool),

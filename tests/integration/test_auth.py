@@ -84,6 +84,22 @@ async def test_login_answers_token_type_expiry_and_user(api, settings):
     assert before + ttl - timedelta(minutes=1) <= expires <= datetime.now(UTC) + ttl + timedelta(minutes=1)
 
 
+async def test_the_longest_token_lifetime_and_statement_timeout_allowed_work(make_api, settings):
+    """TOKEN_TTL_HOURS and DB_STATEMENT_TIMEOUT_MS at their upper bounds: a login answers
+    (past the year 9999 its expiry could not be read back: every login was a 500) and
+    every connection starts (PostgreSQL refused a larger statement_timeout)."""
+    from service.settings import STATEMENT_TIMEOUT_MS_MAX, TOKEN_HOURS_MAX
+    api = await make_api(settings.replace(token_ttl_hours=TOKEN_HOURS_MAX,
+                                          db_statement_timeout_ms=STATEMENT_TIMEOUT_MS_MAX))
+    email = _email()
+    await _register(api, email)
+    body = await _login(api, email)
+    lifetime = datetime.fromisoformat(body["expires_at"]) - datetime.now(UTC)
+    assert timedelta(hours=TOKEN_HOURS_MAX - 1) < lifetime <= timedelta(hours=TOKEN_HOURS_MAX)
+    me = await api.get("/api/auth/me", headers=_bearer(body["access_token"]))
+    assert me["email"] == email
+
+
 async def test_login_with_the_email_in_another_case(api):
     email = _email()
     await _register(api, email)
