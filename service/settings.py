@@ -216,6 +216,10 @@ TOKEN_HOURS_MAX = 10 * 365 * 24
 # PostgreSQL's statement_timeout is an int4 of milliseconds (about 24.8 days): a larger
 # value made every connection fail at start with "invalid value for parameter".
 STATEMENT_TIMEOUT_MS_MAX = 2**31 - 1
+# A count cap goes to PostgreSQL plus one (LIMIT cap + 1, a bigint parameter): past it every
+# list answered 422 "out of range", blaming the caller for a setting. Counting two billion
+# rows exactly is never cheap, so the bound is an int4's, well inside.
+COUNT_LIMIT_MAX = 2**31 - 2
 
 
 def _bool(raw: str) -> bool:
@@ -312,9 +316,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OFFSET_THRESHOLD": ("offset_threshold", _int(0)),
     "DEFAULT_PAGE_SIZE": ("default_page_size", _int(1)),
     "MAX_PAGE_SIZE": ("max_page_size", _int(1, 10000)),
-    "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1)),
+    "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1, COUNT_LIMIT_MAX)),
     "COUNT_EXACT_MAX_COST": ("count_exact_max_cost", _float(0.0)),
-    "SEARCH_COUNT_EXACT_LIMIT": ("search_count_exact_limit", _int(1)),
+    "SEARCH_COUNT_EXACT_LIMIT": ("search_count_exact_limit", _int(1, COUNT_LIMIT_MAX)),
     "PROFILING_ENABLED": ("profiling_enabled", _bool),
     "SLOW_QUERY_THRESHOLD_MS": ("slow_query_threshold_ms", _float(0.0)),
     "VERY_SLOW_QUERY_THRESHOLD_MS": ("very_slow_query_threshold_ms", _float(0.0)),

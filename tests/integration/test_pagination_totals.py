@@ -191,3 +191,19 @@ async def test_count_plans_expire_and_stay_bounded(api):
         plan = await expiring.get(session, count, filters[0], 11)
         assert await expiring.get(session, count, filters[0], 11) is not plan  # asked again
         assert plan == CountPlan.of(await session.explain(count, **filters[0], cap=11))   # the planner's
+
+
+async def test_the_largest_count_caps_allowed_count_exactly(make_api, settings, db_conn):
+    """COUNT_EXACT_LIMIT and SEARCH_COUNT_EXACT_LIMIT at their upper bound: every list and
+    search counts exactly (unbounded, a cap past a bigint made the cap + 1 sent to
+    PostgreSQL out of range, and every list answered 422)."""
+    from service.settings import COUNT_LIMIT_MAX
+    api = await make_api(settings.replace(cache_enabled=False, count_exact_max_cost=1e12,
+                                          count_exact_limit=COUNT_LIMIT_MAX,
+                                          search_count_exact_limit=COUNT_LIMIT_MAX))
+    _admin, user = await seeded(api, db_conn)
+    assert (await page_one(api, user))["total"] == POSTS
+    meta = await page_one(api, user, status="flagged")
+    assert (meta["total"], meta["total_is_estimate"]) == (FLAGGED, False)
+    meta = await page_one(api, user, search="post")
+    assert meta["total_is_estimate"] is False and meta["total"] == POSTS

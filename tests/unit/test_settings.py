@@ -98,6 +98,7 @@ def test_numbers_allow_surrounding_spaces_and_empty_means_default(tmp_path):
     ("DATABASE_URL", "mysql://localhost/db"), ("DATABASE_URL", "localhost:5432"),
     ("HOST", "   "), ("SECRET_KEY", "   "), ("METRICS_TOKEN", "  "),
     ("TOKEN_TTL_HOURS", "87601"), ("DB_STATEMENT_TIMEOUT_MS", "2147483648"),
+    ("COUNT_EXACT_LIMIT", "2147483647"), ("SEARCH_COUNT_EXACT_LIMIT", "99999999999999999999"),
     ("LOGIN_MAX_FAILURES", "0"), ("LOGIN_WINDOW_S", "0"), ("ACCESS_LOG", "sometimes"), ("LOG_FORMAT", "xml"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, variable, raw):
