@@ -1,0 +1,40 @@
+"""Defects found by probing the write paths of clients, projects, runs and posts (one test each).
+
+Each test reproduces what a user saw before its fix, through the HTTP API against the
+real PostgreSQL.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from checks import eventually
+
+
+async def _waiting_on_a_lock(conn, query_start: str) -> bool:
+    """Is a statement whose text starts with `query_start` waiting for a lock? (The
+    activity view is read once per transaction: a fresh snapshot each time.)"""
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return bool(await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database() AND starts_with(query, $1)", query_start))
+
+
+async def test_a_patch_of_a_project_deleted_meanwhile_is_404(api, db_conn):
+    """A PATCH that found the project and then lost it to a DELETE committed before its
+    UPDATE ran (the UPDATE changed no row) answered 500: the handler read the project back,
+    found nothing, and failed turning None into an answer. It is 404, as for any project
+    the caller does not have, and nothing is written."""
+    user = await api.user()
+    project = await api.project_of(user)
+    async with db_conn.transaction():
+        # Hold the row so that the PATCH's UPDATE waits behind this transaction's DELETE.
+        await db_conn.execute("SELECT 1 FROM projects WHERE id = $1::uuid FOR UPDATE", project["id"])
+        patch = asyncio.create_task(api.call("PATCH", f"/api/projects/{project['id']}", user,
+                                             json={"name": "Renamed"}))
+        await eventually(lambda: _waiting_on_a_lock(db_conn, "-- Change the given fields of a project"),
+                         "the PATCH's UPDATE waits for the project row")
+        await db_conn.execute("DELETE FROM projects WHERE id = $1::uuid", project["id"])
+    resp, body = await patch
+    assert resp.status == 404, body
+    assert body["error"]["code"] == "not_found"
+    assert await db_conn.fetchval("SELECT count(*) FROM projects WHERE id = $1::uuid", project["id"]) == 0
