@@ -38,3 +38,20 @@ async def test_a_patch_of_a_project_deleted_meanwhile_is_404(api, db_conn):
     assert resp.status == 404, body
     assert body["error"]["code"] == "not_found"
     assert await db_conn.fetchval("SELECT count(*) FROM projects WHERE id = $1::uuid", project["id"]) == 0
+
+
+async def test_a_run_created_finished_has_its_completed_at(api):
+    """docs/API.md section 4: `completed_at` is set when a run reaches succeeded or failed.
+    A run created as succeeded or failed (POST /api/projects/{id}/runs with a `status`,
+    e.g. recording a run that already ended) got `started_at` but `completed_at` null,
+    and kept it null until a PATCH named the status again."""
+    user = await api.user()
+    project = await api.project_of(user)
+    for status in ("succeeded", "failed"):
+        run = await api.post(f"/api/projects/{project['id']}/runs", user, json={"status": status})
+        assert run["completed_at"] is not None, run
+        assert run["completed_at"] == run["started_at"] == run["created_at"]
+        assert (await api.get(f"/api/runs/{run['id']}", user))["completed_at"] == run["completed_at"]
+    for status in ("pending", "running"):
+        run = await api.post(f"/api/projects/{project['id']}/runs", user, json={"status": status})
+        assert run["completed_at"] is None
