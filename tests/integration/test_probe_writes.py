@@ -55,3 +55,24 @@ async def test_a_run_created_finished_has_its_completed_at(api):
     for status in ("pending", "running"):
         run = await api.post(f"/api/projects/{project['id']}/runs", user, json={"status": status})
         assert run["completed_at"] is None
+
+
+async def test_a_recount_racing_a_content_change_counts_the_stored_content(api, db_conn):
+    """PATCH {"word_count": null} counts the words again (docs/API.md, Limits: null). It
+    read the content without locking the post, so a change of the content committed
+    between that read and its UPDATE was counted with the old words: the post kept the
+    new content and the old content's word count."""
+    user = await api.user()
+    project = await api.project_of(user)
+    post = (await api.post("/api/posts", user, json={"project_id": project["id"], "content": "one two three"}))
+    async with db_conn.transaction():
+        # Another writer holds the post and is about to change its content.
+        await db_conn.execute("SELECT 1 FROM posts WHERE id = $1::uuid FOR UPDATE", post["id"])
+        patch = asyncio.create_task(api.call("PATCH", f"/api/posts/{post['id']}", user, json={"word_count": None}))
+        await eventually(lambda: _waiting_on_a_lock(db_conn, "-- "), "the recount waits for the post row")
+        await db_conn.execute("UPDATE posts SET content = 'four', word_count = 1 WHERE id = $1::uuid", post["id"])
+    resp, body = await patch
+    assert resp.status == 200, body
+    row = await db_conn.fetchrow("SELECT content, word_count FROM posts WHERE id = $1::uuid", post["id"])
+    assert (row["content"], row["word_count"]) == ("four", 1)
+    assert (body["content"], body["word_count"]) == ("four", 1)
