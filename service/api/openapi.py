@@ -80,6 +80,9 @@ def _too_many_reasons(route) -> list[str]:
     if route.path.endswith(("/exports", "/reports")):
         reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER), or bytes of its stored "
                        "results (JOBS_MAX_RESULT_BYTES_PER_USER)")
+    if route.auth == "user" and route.path != "/api/auth/me":     # me answers from the token lookup alone
+        reasons.append("database sessions of this user at once (DB_USER_CONCURRENCY), waited for longer than "
+                       "DB_POOL_TIMEOUT")
     if route.body is not None:
         reasons.append("request bodies of this caller being read at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole

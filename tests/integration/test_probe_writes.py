@@ -109,3 +109,28 @@ async def test_a_create_whose_parent_is_deleted_meanwhile_is_a_documented_409(ap
     paths = document()["paths"]
     for method, path in REFERRING_WRITES:
         assert "409" in paths[path][method.lower()]["responses"], (method, path)
+
+
+async def test_a_delete_over_the_users_database_share_is_a_documented_429(make_api, settings, db_conn):
+    """A user's requests hold at most DB_USER_CONCURRENCY database sessions; one that
+    waits longer than DB_POOL_TIMEOUT for its turn is 429 with Retry-After (docs/API.md
+    section 2). That holds for a DELETE as for any route on the database, but the OpenAPI
+    document gave the DELETE routes no 429 at all, and no route named this reason."""
+    api = await make_api(settings.replace(db_user_concurrency=1, db_pool_timeout=1.0))
+    user = await api.user()
+    project = await api.project_of(user)
+    held, other = await api.posts_of(user, project["id"], 2)
+    async with db_conn.transaction():
+        # The user's first DELETE waits for this row, holding the user's one session.
+        await db_conn.execute("SELECT 1 FROM posts WHERE id = $1::uuid FOR UPDATE", held["id"])
+        first = asyncio.create_task(api.call("DELETE", f"/api/posts/{held['id']}", user))
+        await eventually(lambda: _waiting_on_a_lock(db_conn, "-- "), "the first DELETE waits for the post row")
+        resp, body = await api.call("DELETE", f"/api/posts/{other['id']}", user)
+    assert (await first)[0].status == 204
+    assert resp.status == 429, body
+    assert resp.headers["Retry-After"] == "1"
+    paths = document()["paths"]
+    for path in ("/api/clients/{id}", "/api/projects/{id}", "/api/posts/{id}"):
+        too_many = paths[path]["delete"]["responses"].get("429")
+        assert too_many is not None and "DB_USER_CONCURRENCY" in too_many["description"], path
+    assert "DB_USER_CONCURRENCY" in paths["/api/posts"]["get"]["responses"]["429"]["description"]
