@@ -134,3 +134,22 @@ async def test_a_delete_over_the_users_database_share_is_a_documented_429(make_a
         too_many = paths[path]["delete"]["responses"].get("429")
         assert too_many is not None and "DB_USER_CONCURRENCY" in too_many["description"], path
     assert "DB_USER_CONCURRENCY" in paths["/api/posts"]["get"]["responses"]["429"]["description"]
+
+
+async def test_the_default_total_price_is_the_product_of_the_prices_as_stored(api):
+    """total_price defaults to num_posts x (price_per_post + research_price_per_post)
+    (docs/API.md section 4). Prices are stored to the cent (numeric(12,2)), but the total
+    was computed from the prices as sent and rounded once at the end: 3 posts at 0.005
+    answered price_per_post 0.01 and total_price 0.02, not 0.03; 7 at 1.004 + 0.004,
+    1.00 + 0.00 and 7.06, not 7.00."""
+    user = await api.user()
+    for num_posts, price, research, expected in ((3, 0.005, None, (0.01, None, 0.03)),
+                                                 (7, 1.004, 0.004, (1.0, 0.0, 7.0)),
+                                                 (2, 0.125, 0.335, (0.13, 0.34, 0.94))):
+        fields = {"num_posts": num_posts, "price_per_post": price}
+        if research is not None:
+            fields["research_price_per_post"] = research
+        project = await api.project_of(user, **fields)
+        shown = (project["price_per_post"], project["research_price_per_post"], project["total_price"])
+        assert shown == expected, (fields, shown)
+        assert project["total_price"] == round(num_posts * (shown[0] + (shown[1] or 0)), 2)
