@@ -153,3 +153,30 @@ async def test_the_default_total_price_is_the_product_of_the_prices_as_stored(ap
         shown = (project["price_per_post"], project["research_price_per_post"], project["total_price"])
         assert shown == expected, (fields, shown)
         assert project["total_price"] == round(num_posts * (shown[0] + (shown[1] or 0)), 2)
+
+
+async def test_a_deleted_projects_post_counts_go_with_it(api, db_conn):
+    """The maintained post counts (post_tallies, migration 0110) of a project stayed after
+    its deletion, at 0, for ever: one row per run, status and review state the project
+    had ever held. A user creating and deleting projects (the cascade the API offers)
+    grew the table without bound, none of it data anyone could see. Deleting a project,
+    its client or its owner now deletes its tallies; a live project's stay as before."""
+    user = await api.user()
+    kept, dropped = await api.project_of(user), await api.project_of(user)
+    for project in (kept, dropped):
+        runs = [await api.post(f"/api/projects/{project['id']}/runs", user) for _ in range(3)]
+        items = [{"project_id": project["id"], "content": f"post {i}", "run_id": runs[i % 3]["id"],
+                  "flags": ["long"] if i % 2 else []} for i in range(12)]
+        await api.post("/api/posts", user, json={"items": items})
+    tallies = "SELECT count(*) FROM post_tallies WHERE project_id = $1::uuid"
+    assert await db_conn.fetchval(tallies, dropped["id"]) == 6
+    await api.delete(f"/api/projects/{dropped['id']}", user)
+    assert await db_conn.fetchval(tallies, dropped["id"]) == 0
+    assert await db_conn.fetchval(tallies, kept["id"]) == 6
+    await api.delete(f"/api/clients/{kept['client_id']}", user)
+    assert await db_conn.fetchval(tallies, kept["id"]) == 0
+    # The owner's deletion (outside the API) cascades through projects the same way.
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 3)
+    await db_conn.execute("DELETE FROM users WHERE id = $1::uuid", user.id)
+    assert await db_conn.fetchval("SELECT count(*) FROM post_tallies WHERE owner_id = $1::uuid", user.id) == 0
