@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from service import __version__
 from service.schemas import posts as post_schema
 from service.schemas import responses as out
-from service.schemas.validate import partial
+from service.schemas.validate import id_fields, partial
 
 TITLE = "Content Jumpstart API"
 REF = "#/components/schemas/{model}"
@@ -56,6 +56,18 @@ _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
                 "request_id": "4f0c8b1e2a9d4c7e"}
 
 
+_VANISHED = "An object this request names was deleted meanwhile (after the check, before the write); nothing was stored"
+
+
+def _refers(route) -> bool:
+    """Does a success attach to another object, which a concurrent delete can take away
+    between the handler's check and the write (the foreign key refuses it: 409)? A body
+    naming an id (a post's project_id, a moved project's client_id), or a create under
+    the object of its path (a run, an export or a report of a project)."""
+    return (route.body is not None and bool(id_fields(route.body))) or \
+        (route.method == "POST" and "{id}" in route.path and route.status in (201, 202))
+
+
 def _too_many_reasons(route) -> list[str]:
     """Why this route may answer 429: the caller's share of something it spends."""
     reasons = []
@@ -68,6 +80,9 @@ def _too_many_reasons(route) -> list[str]:
     if route.path.endswith(("/exports", "/reports")):
         reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER), or bytes of its stored "
                        "results (JOBS_MAX_RESULT_BYTES_PER_USER)")
+    if route.auth == "user" and route.path != "/api/auth/me":     # me answers from the token lookup alone
+        reasons.append("database sessions of this user at once (DB_USER_CONCURRENCY), waited for longer than "
+                       "DB_POOL_TIMEOUT")
     if route.body is not None:
         reasons.append("request bodies of this caller being read at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole
@@ -257,7 +272,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         codes |= {400, 408, 413, 415}
         if route.body is not None:
             codes.add(422)
-    if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/"):
+    if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/") or _refers(route):
         codes.add(409)
     if route.path == "/api/auth/login":
         codes.add(401)
@@ -268,7 +283,8 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         description = _ERRORS[code]
         if code == 409:
             description = ("Email already registered" if route.path == "/api/auth/register"
-                           else "The job is already finished (cancel) or not finished yet (result)")
+                           else "The job is already finished (cancel) or not finished yet (result)"
+                           if route.path.startswith("/api/jobs/") else _VANISHED)
         if code == 429:
             description = "Too many " + "; or ".join(too_many) + "; retry after Retry-After seconds"
         responses[str(code)] = _error(code, description, components)

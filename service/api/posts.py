@@ -105,7 +105,8 @@ async def patch_post(request: web.Request) -> web.Response:
         row = await posts.update(db_of(request), post_id, user.scope, body)
     else:
         async with db_of(request).transaction() as tx:
-            current = await posts.get(tx, post_id, user.scope)
+            # Locked: the recount must count the content the UPDATE keeps.
+            current = await posts.lock(tx, post_id, user.scope)
             if current is None:
                 raise NotFound("post not found")
             if recount:

@@ -74,7 +74,9 @@ async def patch_project(request: web.Request) -> web.Response:
                 raise ValidationFailed("client_id: the client belongs to another user than the project",
                                        field="client_id")
         contact = await projects.delivery_contact(tx, project_id) if body.get("status") == "delivered" else None
-        await projects.update(tx, project_id, user.scope, body, client_id=client_id)
+        # No row: a DELETE committed since owner_of found the project.
+        if await projects.update(tx, project_id, user.scope, body, client_id=client_id) is None:
+            raise NotFound("project not found")
         row = await projects.get(tx, project_id, None)
         if contact is not None and contact["status"] != "delivered":
             await enqueue_delivery_notice(tx, request.app[keys.SETTINGS], project_id, await

@@ -17,6 +17,7 @@ LIST = list_queries("posts", text_index_pattern=search_index_pattern, text_rare_
 DELETE = query("posts/delete")
 GET = query("posts/get")
 INSERT_MANY = query("posts/insert_many")
+LOCK = query("posts/lock")
 UPDATE = query("posts/update")
 SAMPLE_IDS = query("posts/sample_ids")
 CONTENTS_OF = query("posts/contents_of")
@@ -51,6 +52,11 @@ async def insert_many(db, posts: list[dict[str, Any]], owners: dict[UUID, UUID])
 
 async def get(db, post_id: UUID, owner_id: UUID | None) -> asyncpg.Record | None:
     return await db.fetchrow(GET, id=post_id, owner_id=owner_id)
+
+
+async def lock(db, post_id: UUID, owner_id: UUID | None) -> asyncpg.Record | None:
+    """project_id and content of a post the caller may see, locked until the transaction ends."""
+    return await db.fetchrow(LOCK, id=post_id, owner_id=owner_id)
 
 
 async def update(db, post_id: UUID, owner_id: UUID | None, values: dict[str, Any]) -> asyncpg.Record | None:

@@ -1,7 +1,7 @@
 """Projects: sql/projects/."""
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 
@@ -27,9 +27,14 @@ FIELDS = ("name", "status", "template_quantities", "num_posts", "price_per_post"
 MONEY = frozenset({"price_per_post", "research_price_per_post", "total_price"})
 
 
+CENT = Decimal("0.01")
+
+
 def money(value: float | int | Decimal | None) -> Decimal | None:
-    """A JSON number as numeric: through its decimal text, so 19.99 stays 19.99."""
-    return None if value is None else Decimal(str(value))
+    """A JSON number as numeric: through its decimal text, so 19.99 stays 19.99; to the
+    cent, rounded as numeric(12,2) rounds it (half away from zero), so that a total
+    computed from prices is computed from the prices stored and shown."""
+    return None if value is None else Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def list_filters(owner_id: UUID | None, *, status: str | None = None, client_id: UUID | None = None,

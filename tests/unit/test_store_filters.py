@@ -139,8 +139,11 @@ def test_contains_pattern_means_a_literal_substring(needle, haystack, expected):
 
 
 @pytest.mark.parametrize("value, text", [
-    (19.99, "19.99"), (0.1, "0.1"), (1234567890.12, "1234567890.12"), (5, "5"), (0, "0"),
+    (19.99, "19.99"), (0.1, "0.10"), (1234567890.12, "1234567890.12"), (5, "5.00"), (0, "0.00"),
     (Decimal("7.10"), "7.10"),
+    # To the cent as numeric(12,2) stores it (half away from zero): a total computed from it
+    # is computed from the price shown.
+    (0.005, "0.01"), (0.125, "0.13"), (1.004, "1.00"),
 ])
 def test_money_keeps_the_decimal_text_of_the_json_number(value, text):
     assert projects.money(value) == Decimal(text)
