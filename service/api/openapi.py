@@ -56,6 +56,8 @@ _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
                 "request_id": "4f0c8b1e2a9d4c7e"}
 
 
+# The job routes whose answer depends on the job's state (GET /api/jobs/{id} answers any state).
+_JOB_STATE_BOUND = ("/cancel", "/result")
 _VANISHED = "An object this request names was deleted meanwhile (after the check, before the write); nothing was stored"
 
 
@@ -272,7 +274,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         codes |= {400, 408, 413, 415}
         if route.body is not None:
             codes.add(422)
-    if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/") or _refers(route):
+    if route.path == "/api/auth/register" or route.path.endswith(_JOB_STATE_BOUND) or _refers(route):
         codes.add(409)
     if route.path == "/api/auth/login":
         codes.add(401)
@@ -284,7 +286,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         if code == 409:
             description = ("Email already registered" if route.path == "/api/auth/register"
                            else "The job is already finished (cancel) or not finished yet (result)"
-                           if route.path.startswith("/api/jobs/") else _VANISHED)
+                           if route.path.endswith(_JOB_STATE_BOUND) else _VANISHED)
         if code == 429:
             description = "Too many " + "; or ".join(too_many) + "; retry after Retry-After seconds"
         responses[str(code)] = _error(code, description, components)

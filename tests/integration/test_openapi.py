@@ -70,6 +70,16 @@ def test_every_operation_documents_its_parameters_body_security_and_errors():
         "type": "http", "scheme": "bearer", "description": "access_token from POST /api/auth/login"}
 
 
+def test_409_is_listed_only_where_a_state_or_a_named_object_can_cause_it():
+    """A job's state refuses cancel and result (409); reading a job answers any state."""
+    paths = document()["paths"]
+    assert "409" in paths["/api/jobs/{id}/cancel"]["post"]["responses"]
+    assert "409" in paths["/api/jobs/{id}/result"]["get"]["responses"]
+    assert "409" not in paths["/api/jobs/{id}"]["get"]["responses"]
+    assert "409" not in paths["/api/jobs"]["get"]["responses"]
+    assert "409" in paths["/api/posts"]["post"]["responses"]
+
+
 def test_body_schemas_are_the_ones_validation_uses():
     """The document's body schemas come from the same TypedDicts the handlers validate with."""
     doc = document()
