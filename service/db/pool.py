@@ -413,10 +413,16 @@ class Pool:
             try:
                 # asyncio.timeout, not acquire(timeout=): on Python 3.11 asyncpg's timeout is
                 # asyncio.wait_for, which wraps the acquire in a new Task on every checkout.
-                async with asyncio.timeout(max(deadline - time.perf_counter(), 0.0)):
+                async with asyncio.timeout(max(deadline - time.perf_counter(), 0.0)) as waited:
                     conn = await pool.acquire()
-            except TimeoutError:
-                raise self._timed_out() from None
+            except TimeoutError as exc:
+                if waited.expired():
+                    raise self._timed_out() from None
+                # asyncpg's own connect timeout (CONNECT_TIMEOUT_S) while the pool opened a
+                # connection for us: the server does not answer (a partition, a hung server),
+                # which is not an exhausted pool: no pool_exhausted, no acquire timeout counted.
+                self.events.acquire_errors += 1
+                raise translate_db_error(exc) from exc
             except Exception as exc:
                 self.events.acquire_errors += 1
                 raise translate_db_error(exc) from exc

@@ -1,0 +1,52 @@
+"""Operations surfaces under faults and hostile input: what the health endpoints, the pool's
+counters and the logs report must be true (probe-ops)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from conftest import Api
+from topology import PartitionProxy
+
+from service import keys
+from service.app import create_app
+from service.db.pool import CONNECT_TIMEOUT_S, PRE_PING_TIMEOUT_S
+from service.topology.pgbouncer import database_of
+
+SCRAPER = "scrape-" + "p" * 32
+
+
+async def test_a_database_that_takes_no_new_connection_is_unavailable_not_an_exhausted_pool(
+        pg_server, database_url, settings, aiohttp_client):
+    """A partition (bytes stop, nothing closes): the pool's idle connection fails its pre-ping
+    and the replacement's connect gives up after CONNECT_TIMEOUT_S. That TimeoutError was
+    taken for the pool's own DB_POOL_TIMEOUT: answered 503 `pool_exhausted` "no database
+    connection became free within 30 s" after 12 s, counted in acquire_timeouts (the
+    PoolAcquireTimeouts alert, "raise DB_POOL_SIZE") while the pool was empty and no request
+    waited for another's connection."""
+    proxy = await PartitionProxy(pg_server[0]).start()
+    try:
+        url = proxy.url(database_of(database_url))
+        pool_timeout = CONNECT_TIMEOUT_S + PRE_PING_TIMEOUT_S + 15.0     # the pool's deadline is not what ends it
+        custom = settings.replace(database_url=url, database_direct_url=url, db_pool_size=1, db_max_overflow=0,
+                                  db_pool_timeout=pool_timeout, metrics_token=SCRAPER)
+        client = await aiohttp_client(create_app(custom))
+        api = Api(client, database_url)
+        scraper = {"Authorization": f"Bearer {SCRAPER}"}
+        await api.get("/api/health/jobs", headers=scraper)
+        events = client.server.app[keys.DB].pool.events
+        await asyncio.sleep(1.1)                 # idle past PRE_PING_AFTER_IDLE_S: the next checkout pings
+        proxy.partition()
+        started = time.monotonic()
+        resp, body = await api.call("GET", "/api/health/jobs", headers=scraper)
+        elapsed = time.monotonic() - started
+        assert resp.status == 503, body
+        assert resp.headers.get("Retry-After")
+        assert elapsed < pool_timeout, elapsed
+        assert body["error"]["code"] == "database_unavailable", body
+        assert events.acquire_timeouts == 0
+        assert events.acquire_errors >= 1
+        report = await api.get("/api/health/database", headers=scraper)
+        assert not any("DB_POOL_TIMEOUT" in r["message"] for r in report["recommendations"]), report
+    finally:
+        await proxy.stop()
