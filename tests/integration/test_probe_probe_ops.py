@@ -50,3 +50,24 @@ async def test_a_database_that_takes_no_new_connection_is_unavailable_not_an_exh
         assert not any("DB_POOL_TIMEOUT" in r["message"] for r in report["recommendations"]), report
     finally:
         await proxy.stop()
+
+
+FORGED = "2026-12-07 06:00:00,000 INFO [1] service.access: method=GET route=/api/health status=200"
+
+
+async def test_an_unhandled_error_logs_no_line_the_client_wrote(settings, aiohttp_client, caplog):
+    """The 500's log line quoted request.path, which is percent-decoded: a path with %0A
+    wrote a forged line into a text log (the same for the retry after a lost connection).
+    The line names the route template, as the access log does, and the request id."""
+    async def boom(_request):
+        raise RuntimeError("a bug")
+    app = create_app(settings)
+    app.router.add_get(r"/probe-ops/boom/{anything:[\s\S]*}", boom)
+    client = await aiohttp_client(app)
+    resp = await client.get("/probe-ops/boom/x%0D%0A" + FORGED.replace(" ", "%20"))
+    assert resp.status == 500
+    request_id = resp.headers["X-Request-ID"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.web"]
+    assert any(request_id in line and "/probe-ops/boom/{anything}" in line for line in lines), lines
+    assert not any("\n" in line or "\r" in line or "forged" in line or "service.access" in line
+                   for line in lines), lines
