@@ -3,9 +3,11 @@ counters and the logs report must be true (probe-ops)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from conftest import Api
+from rawhttp import answers, exchange, serving_on_a_port
 from topology import PartitionProxy
 
 from service import keys
@@ -71,3 +73,23 @@ async def test_an_unhandled_error_logs_no_line_the_client_wrote(settings, aiohtt
     assert any(request_id in line and "/probe-ops/boom/{anything}" in line for line in lines), lines
     assert not any("\n" in line or "\r" in line or "forged" in line or "service.access" in line
                    for line in lines), lines
+
+
+async def test_requests_the_connection_handler_refuses_are_counted_and_logged(settings, caplog):
+    """A malformed request (400) and one whose headers never finish (408) are answered by the
+    connection handler (http/protocol.py handle_error), before the middleware: they were in
+    neither cj_http_requests_total nor the access log, so a flood of them showed nowhere but
+    in one INFO line each on service.http.protocol."""
+    caplog.set_level(logging.INFO, logger="service.access")
+    async with serving_on_a_port(settings.replace(request_header_timeout_s=1.0)) as (port, _runner, app):
+        malformed = answers(await exchange("127.0.0.1", port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"))
+        unfinished = answers(await exchange("127.0.0.1", port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-A: "))
+        assert [malformed[0][0], unfinished[0][0]] == [400, 408]
+        ids = [malformed[0][1]["x-request-id"], unfinished[0][1]["x-request-id"]]
+        requests = app[keys.METRICS].http.requests
+        assert requests.get(("unmatched", "OTHER", "400")) == 1, requests
+        assert requests.get(("unmatched", "OTHER", "408")) == 1, requests
+        app[keys.REQUEST_FINISHED][-1].flush()          # the access log writes in batches
+    lines = "\n".join(r.getMessage() for r in caplog.records if r.name == "service.access")
+    for request_id, status in zip(ids, (400, 408), strict=True):
+        assert f"route=unmatched status={status} " in lines and f"request_id={request_id} " in lines, lines
