@@ -93,3 +93,39 @@ async def test_requests_the_connection_handler_refuses_are_counted_and_logged(se
     lines = "\n".join(r.getMessage() for r in caplog.records if r.name == "service.access")
     for request_id, status in zip(ids, (400, 408), strict=True):
         assert f"route=unmatched status={status} " in lines and f"request_id={request_id} " in lines, lines
+
+
+async def test_a_busy_pool_is_not_a_database_down(settings, make_api, db_conn):
+    """Every pooled connection held (here: the pool's one connection by a list waiting on a
+    table lock), /api/health/full could not check out a connection within its 1 s ping
+    deadline and said `database: down` ("no answer within 1 s"), `unhealthy`, HTTP 503:
+    what a load balancer or an on-call reads as the database gone, while the server
+    answered at once and only the pool was saturated (`pool: critical`, i.e. degraded)."""
+    api = await make_api(settings.replace(db_pool_size=1, db_max_overflow=0, db_pool_timeout=10.0,
+                                          metrics_token=SCRAPER))
+    user = await api.user()
+    await api.client_of(user)
+    scraper = {"Authorization": f"Bearer {SCRAPER}"}
+    tx = db_conn.transaction()
+    await tx.start()
+    await db_conn.execute("LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
+    held = asyncio.ensure_future(api.call("GET", "/api/clients", user))
+    try:
+        pool = api.client.server.app[keys.DB].pool
+        deadline = time.monotonic() + 10
+        while not (pool.state()["in_use"] == 1 and await db_conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'clients'::regclass AND NOT granted")):
+            assert time.monotonic() < deadline, pool.state()
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        resp, body = await api.call("GET", "/api/health/full", headers=scraper)
+        # Not DB_POOL_TIMEOUT (10 s here, 30 by default) for the job queue's section either.
+        assert time.monotonic() - started < 6.0
+        assert body["database"]["status"] == "unknown", body["database"]
+        assert "jobs" in body
+        assert body["checks"]["pool"] == "critical", body["checks"]
+        assert (resp.status, body["status"]) == (200, "degraded"), body
+    finally:
+        await tx.rollback()
+        resp, _ = await held
+        assert resp.status == 200
