@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import urlsplit
 
+import asyncpg
+from cdp import Chromium
 from conftest import Api
+from dbutil import fresh_database
+from live import require_tool, served
 from rawhttp import answers, exchange, serving_on_a_port
 from topology import PartitionProxy
 
@@ -129,3 +134,42 @@ async def test_a_busy_pool_is_not_a_database_down(settings, make_api, db_conn):
         await tx.rollback()
         resp, _ = await held
         assert resp.status == 200
+
+
+def test_the_status_page_says_the_database_is_unavailable_not_unreachable(pg_server, tmp_path):
+    """With the database gone, signing an admin's token in needs the database too (the
+    token cache is bypassed while its invalidation feed is down), so every poll answers the
+    503 error envelope `database_unavailable`. The page took that envelope for a report:
+    "Could not reach the service: Cannot read properties of undefined", badge
+    "unreachable", on the one occasion an admin without Grafana opens it for."""
+    binary = require_tool("chromium", "chromium-browser", package="chromium")
+    with fresh_database(pg_server[0], "cj_probe_ops_page") as url, served(url, tmp_path) as service:
+        email, password, _ = service.user(admin=True, database_url=url)
+        asyncio.run(_watch_the_database_go(binary, service, pg_server[0], url, email, password, tmp_path))
+
+
+async def _watch_the_database_go(binary: str, service, admin_url: str, url: str, email: str, password: str,
+                                 tmp_path) -> None:
+    async with Chromium(binary, tmp_path) as page:
+        await page.navigate(service.base + "/api/health/dashboard")
+        await page.wait_for("!document.getElementById('login-panel').hidden", "the sign-in form")
+        await page.type_into("#email", email)
+        await page.type_into("#password", password)
+        await page.evaluate("document.querySelector('#login button[type=submit]').click()")
+        await page.wait_for("document.getElementById('overall').textContent === 'healthy'", "the first report")
+        name = urlsplit(url).path.lstrip("/")
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        finally:
+            await admin.close()
+        error = "document.getElementById('poll-error').textContent"
+        await page.wait_for(f"{error}.includes('database is unavailable')", "the database's absence named")
+        text = await page.evaluate(error)
+        assert "Could not reach" not in text and "undefined" not in text, text
+        assert await page.evaluate("document.getElementById('overall').dataset.status") == "unhealthy"
+        # The admin stays signed in: the page keeps polling and recovers by itself.
+        assert await page.evaluate("document.getElementById('login-panel').hidden") is True
+        errors = [event["params"] for event in page.events if event["method"] == "Runtime.exceptionThrown"]
+        assert not errors, errors
