@@ -11,6 +11,7 @@ import asyncpg
 from cdp import Chromium
 from conftest import Api
 from dbutil import fresh_database
+from jobutil import wait_job
 from live import require_tool, served
 from rawhttp import answers, exchange, serving_on_a_port
 from topology import PartitionProxy
@@ -173,3 +174,30 @@ async def _watch_the_database_go(binary: str, service, admin_url: str, url: str,
         assert await page.evaluate("document.getElementById('login-panel').hidden") is True
         errors = [event["params"] for event in page.events if event["method"] == "Runtime.exceptionThrown"]
         assert not errors, errors
+
+
+async def test_a_job_holding_a_connection_past_the_leak_threshold_is_named(make_api, settings, caplog):
+    """An export holds one pooled connection for its whole transaction (a large project:
+    well past DB_LEAK_THRESHOLD_S). The leak watchdog reported it, and every other hold of
+    the job worker, as held 'by None (request_id=None)': an anonymous leak nobody could
+    trace, in the log, in /database/events and behind the ConnectionLeakSuspected alert.
+    Holds outside a request now name the job (`job:<kind>`, the job id) or the worker loop
+    (`job-worker`, the worker id), and so does the slow-query log. (The threshold is the
+    lowest allowed, so every hold counts.)"""
+    api = await make_api(settings.replace(jobs_worker=True, db_leak_threshold_s=0.001, slow_query_threshold_ms=0))
+    user, admin = await api.user(), await api.user(admin=True)
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 50)
+    caplog.set_level(logging.WARNING, logger="service.db.pool")
+    start = len(caplog.records)          # the app's start-up holds (no request, no job) are not this test's
+    _, job = await api.call("POST", f"/api/projects/{project['id']}/exports", user, expect=202)
+    assert (await wait_job(api, user, job["id"]))["status"] == "succeeded"
+    reports = [r.args for r in caplog.records[start:] if r.getMessage().endswith("leak suspected")]
+    holders = {(endpoint, request_id) for _held, endpoint, request_id in reports}
+    assert ("job:export", job["id"]) in holders, holders
+    assert all(endpoint is not None and request_id is not None for endpoint, request_id in holders), holders
+    events = await api.get("/api/health/database/events", admin)
+    assert any(leak["endpoint"] == "job:export" for leak in events["recent_leaks"]), events["recent_leaks"]
+    # The slow-query log (every query is slow here) names the job the same way.
+    slow = await api.get("/api/health/profiling/slow-queries?limit=1000", admin)
+    assert any((q["endpoint"], q["request_id"]) == ("job:export", job["id"]) for q in slow["items"]), slow
