@@ -32,3 +32,15 @@ class RequestContext:
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
+
+# What runs outside any request (jobs/worker.py): ("job:<kind>", job id) inside a job, ("job-worker",
+# worker id) in the worker's claim and heartbeat loops. The pool's leak reports and the slow-query
+# log name it where a request gives its route template and request id.
+current_task: ContextVar[tuple[str, str] | None] = ContextVar("current_task", default=None)
+
+
+def holder(ctx: RequestContext | None) -> tuple[str | None, str | None]:
+    """(endpoint, request id) of whoever runs now: the request, else the background task, else (None, None)."""
+    if ctx is not None:
+        return ctx.endpoint, ctx.request_id
+    return current_task.get() or (None, None)

@@ -29,8 +29,9 @@ async def live(request: web.Request) -> web.Response:
     return json_response(request, {"status": "alive", "worker": worker_info()})
 
 
-async def _readiness(request: web.Request) -> list:
+async def _readiness(request: web.Request, checked_out: list[bool]) -> list:
     async with request.app[keys.DB].session() as session:
+        checked_out.append(True)
         await server.ping(session)
         try:
             return await pending_migrations(session.conn, migrations=request.app[keys.MIGRATIONS])
@@ -44,9 +45,16 @@ async def _readiness(request: web.Request) -> list:
 
 
 async def ready(request: web.Request) -> web.Response:
+    checked_out: list[bool] = []
     try:
-        pending = await asyncio.wait_for(_readiness(request), READY_TIMEOUT_S)
+        pending = await asyncio.wait_for(_readiness(request, checked_out), READY_TIMEOUT_S)
     except TimeoutError:
+        pool = request.app[keys.DB].pool.state()
+        if not checked_out and pool["in_use"] >= pool["max"]:
+            # Not ready either way (no request would get a connection now), but the database
+            # was not asked: say so, or a saturated pool reads as a database that stopped answering.
+            raise ServiceUnavailable(f"all {pool['max']} pooled connections stayed in use for {READY_TIMEOUT_S:g} s; "
+                                     "the database was not asked", code="pool_exhausted") from None
         raise ServiceUnavailable(f"the database did not answer within {READY_TIMEOUT_S:g} s") from None
     except MigrationError as exc:
         raise ServiceUnavailable(f"schema problem: {exc}", code="not_ready") from None

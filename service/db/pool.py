@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from service.context import RequestContext, current_request
+from service.context import RequestContext, current_request, current_task
 from service.db.errors import found_read_only, is_connection_fault, must_drop_connection, translate_db_error
 from service.db.server import BACKEND_PID, PING
 from service.errors import ServiceUnavailable
@@ -189,18 +189,20 @@ class _Connection:
 class _Hold:
     """One checkout: since when, by which request."""
 
-    __slots__ = ("since", "ctx", "suspected")
+    __slots__ = ("since", "ctx", "task", "suspected")
 
     def __init__(self, since: float, ctx: RequestContext | None) -> None:
         self.since = since
         self.ctx = ctx
+        # Outside a request: the job (or job worker loop) holding it, so a long export is named
+        # in the leak report instead of reading as an anonymous leak.
+        self.task = current_task.get() if ctx is None else None
         self.suspected = False
 
     def describe(self, now: float) -> dict:
         ctx = self.ctx
-        return {"held_ms": round((now - self.since) * 1000.0, 1),
-                "endpoint": ctx.endpoint if ctx is not None else None,
-                "request_id": ctx.request_id if ctx is not None else None}
+        endpoint, request_id = (ctx.endpoint, ctx.request_id) if ctx is not None else self.task or (None, None)
+        return {"held_ms": round((now - self.since) * 1000.0, 1), "endpoint": endpoint, "request_id": request_id}
 
 
 class PoolEvents:
@@ -413,10 +415,16 @@ class Pool:
             try:
                 # asyncio.timeout, not acquire(timeout=): on Python 3.11 asyncpg's timeout is
                 # asyncio.wait_for, which wraps the acquire in a new Task on every checkout.
-                async with asyncio.timeout(max(deadline - time.perf_counter(), 0.0)):
+                async with asyncio.timeout(max(deadline - time.perf_counter(), 0.0)) as waited:
                     conn = await pool.acquire()
-            except TimeoutError:
-                raise self._timed_out() from None
+            except TimeoutError as exc:
+                if waited.expired():
+                    raise self._timed_out() from None
+                # asyncpg's own connect timeout (CONNECT_TIMEOUT_S) while the pool opened a
+                # connection for us: the server does not answer (a partition, a hung server),
+                # which is not an exhausted pool: no pool_exhausted, no acquire timeout counted.
+                self.events.acquire_errors += 1
+                raise translate_db_error(exc) from exc
             except Exception as exc:
                 self.events.acquire_errors += 1
                 raise translate_db_error(exc) from exc

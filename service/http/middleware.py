@@ -86,7 +86,7 @@ async def _handle(handler, request: web.Request, ctx: RequestContext) -> web.Str
         if request.method not in _IDEMPOTENT_READS:
             raise
         log.info("database connection lost under %s %s (request_id=%s); retrying once",
-                 request.method, request.path, ctx.request_id)
+                 request.method, ctx.endpoint, ctx.request_id)
         ctx.retried = True
         return await handler(request)
 
@@ -176,7 +176,9 @@ async def request_middleware(request: web.Request, handler):
                 raise
             response = _http_error_response(exc, ctx.request_id)
         except Exception:
-            log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, ctx.request_id)
+            # The route template, never request.path: percent-decoded, it could carry CR/LF and
+            # write lines of the client's into a text log (and ids or tokens, like the access log).
+            log.exception("unhandled error in %s %s (request_id=%s)", request.method, ctx.endpoint, ctx.request_id)
             response = error_response(500, "internal_error", "internal server error", ctx.request_id)
         else:
             if request.method not in _READ_METHODS and response.status < 400:

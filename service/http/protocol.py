@@ -47,6 +47,7 @@ import logging
 import struct
 import termios
 import uuid
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -54,9 +55,11 @@ from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import BadHttpMessage, TransferEncodingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
+from service import keys
+from service.context import RequestContext
 from service.http import security_headers
 from service.http.callers import address_of
-from service.http.middleware import refusing_unknown_expectations
+from service.http.middleware import RequestFinished, refusing_unknown_expectations
 from service.http.unsent_answers import UnsentAnswers
 from service.jsonutil import dumps
 
@@ -332,6 +335,13 @@ class GuardedRequestHandler(web.RequestHandler):
                                 headers={"X-Request-ID": request_id})
         security_headers.apply(response)      # every response, the parser's refusals too
         response.force_close()
+        # Counted like every answered request (cj_http_requests_total, the access log): a flood of
+        # malformed or slow requests must show there, not only in this logger's lines. No route
+        # was matched; a request the parser refused has the method UNKNOWN (metrics: OTHER); no
+        # time was spent serving it.
+        ctx = RequestContext(request_id=request_id, endpoint="unmatched", method=request.method)
+        for finished in self._manager.request_finished:       # type: ignore[union-attr]
+            finished(ctx, request.method, status, 0.0)
         return response
 
 
@@ -347,6 +357,8 @@ class GuardedServer(web.Server):
         self.connections_per_address: dict[str, int] = {}
         self.refusals_logged: dict[str, list] = {}
         self.unsent_answers = UnsentAnswers()
+        # The app's REQUEST_FINISHED hooks (metrics, access log), for the answers handle_error writes.
+        self.request_finished: Sequence[RequestFinished] = ()
 
     def __call__(self) -> web.RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, header_timeout_s=self.header_timeout_s,
@@ -372,4 +384,5 @@ class GuardedAppRunner(web.AppRunner):
         guarded.header_timeout_s = self.header_timeout_s
         guarded.send_timeout_s = self.send_timeout_s
         guarded.max_connections_per_address = self.max_connections_per_address
+        guarded.request_finished = self._app.get(keys.REQUEST_FINISHED, ())
         return guarded

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from service.context import current_task
 from service.db.database import Database
 from service.jobs.queue import FailedForGood, Wakeups, backoff_s
 from service.settings import Settings
@@ -163,6 +164,7 @@ class Worker:
     # Claiming ---------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
+        current_task.set(("job-worker", self.id))
         while not self._stopping.is_set():
             timeout = self.settings.jobs_poll_interval_s
             try:
@@ -215,6 +217,7 @@ class Worker:
     # Running ----------------------------------------------------------------------
 
     async def _run(self, job: Job) -> None:
+        current_task.set((f"job:{job.kind}", str(job.id)))      # this task's context only
         outcome = "failed"
         started = time.perf_counter()
         try:
@@ -263,6 +266,7 @@ class Worker:
     # Heartbeats, rescue, maintenance -----------------------------------------------
 
     async def _beat_loop(self) -> None:
+        current_task.set(("job-worker", self.id))
         while True:
             try:
                 await self.beat()

@@ -104,12 +104,13 @@ def pool_recommendations(settings: Settings, events: dict, state: dict[str, int]
 
 
 def overall_status(checks: dict[str, str]) -> str:
-    """unhealthy when the database is down; degraded when it takes no writes (read_only), the
-    pool is high/critical, the cache is incoherent, or a configured replica is not serving."""
+    """unhealthy when the database is down; degraded when it takes no writes (read_only), could
+    not be asked for a saturated pool (unknown), the pool is high/critical, the cache is
+    incoherent, or a configured replica is not serving."""
     database = checks.get("database")
-    if database not in ("ok", "read_only"):
+    if database not in ("ok", "read_only", "unknown"):
         return "unhealthy"
-    if (database == "read_only" or _RANK.get(checks.get("pool", "healthy"), 0) >= _RANK["high"]
+    if (database in ("read_only", "unknown") or _RANK.get(checks.get("pool", "healthy"), 0) >= _RANK["high"]
             or checks.get("cache", "ok") != "ok" or checks.get("replica", "up") != "up"):
         return "degraded"
     return "healthy"

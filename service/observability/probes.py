@@ -25,17 +25,29 @@ async def server_capacity(db: Database) -> dict | None:
 async def database_check(db: Database) -> tuple[str, str | None]:
     """("ok", None) when the server answers within a second and takes writes; ("read_only",
     why) when it answers but takes none (a hot standby after a failover, or
-    default_transaction_read_only): reads work, every write answers 503; ("down", why)
-    otherwise. A session found read-only may have begun before the database took writes
-    again, so the pool replaces its sessions (db/pool.py found_read_only) and the question
-    is asked once more, on a new one."""
+    default_transaction_read_only): reads work, every write answers 503; ("unknown", why)
+    when every pooled connection stayed in use for that second, so the server was not
+    asked (a saturated pool, which the pool's own status reports); ("down", why) otherwise.
+    A session found read-only may have begun before the database took writes again, so
+    the pool replaces its sessions (db/pool.py found_read_only) and the question is asked
+    once more, on a new one."""
+    checked_out = False
+
     async def ask() -> bool:
+        nonlocal checked_out
         async with db.session() as session:
+            checked_out = True
             return await server.read_only(session)
     for _attempt in range(2):
         try:
             read_only = await asyncio.wait_for(ask(), PING_TIMEOUT_S)
         except TimeoutError:
+            pool = db.pool.state()
+            if not checked_out and pool["in_use"] >= pool["max"]:
+                # Waiting for a busy pool says nothing of the server: calling it down would
+                # turn load into an outage (unhealthy, 503) for whoever reads /full.
+                return "unknown", (f"all {pool['max']} pooled connections stayed in use for {PING_TIMEOUT_S:g} s; "
+                                   "the server was not asked")
             return "down", f"no answer within {PING_TIMEOUT_S:g} s"
         except ApiError as exc:
             return "down", exc.message

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.context import RequestContext, current_request
+from service.context import RequestContext, current_request, holder
 from service.db.registry import Query
 from service.observability.advice import Advice, advice
 from service.observability.stats import Timings
@@ -177,9 +177,9 @@ class Profiler:
         pattern.slow += 1
         if very_slow:
             pattern.very_slow += 1
-        ctx = current_request.get()
+        endpoint, request_id = holder(current_request.get())
         self.slow_log.append(SlowQuery(pattern.name, pattern.hash, pattern.text, elapsed_ms, time.time(),
-                                       ctx.endpoint if ctx else None, ctx.request_id if ctx else None, very_slow))
+                                       endpoint, request_id, very_slow))
 
     def finish_request(self, ctx: RequestContext, method: str, status: int, elapsed_s: float) -> None:
         """At the end of a request: any query name run N_PLUS_ONE_THRESHOLD+ times is a finding."""

@@ -74,6 +74,8 @@ def test_waiters_on_a_full_pool_are_critical():
     ({"database": "ok", "pool": "healthy", "cache": "disconnected"}, "degraded"),
     ({"database": "down", "pool": "healthy", "cache": "ok"}, "unhealthy"),
     ({"database": "down", "pool": "critical", "cache": "incoherent"}, "unhealthy"),   # down outranks degraded
+    ({"database": "unknown", "pool": "critical", "cache": "ok"}, "degraded"),  # a saturated pool: not asked
+    ({"database": "unknown"}, "degraded"),
     ({"database": "timeout"}, "unhealthy"),
     ({"pool": "healthy", "cache": "ok"}, "unhealthy"),                  # no database answer is not ok
 ])

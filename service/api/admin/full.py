@@ -1,6 +1,7 @@
 """GET /api/health/full: every check summarized, with an overall status (503 when unhealthy)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +14,8 @@ from service.auth.guards import require_admin_or_metrics
 from service.http.responses import json_response
 from service.observability.advice import overall_status
 from service.observability.probes import database_check
+
+JOBS_REPORT_TIMEOUT_S = 2.0
 
 
 async def full(request: web.Request) -> web.Response:
@@ -40,9 +43,13 @@ async def full(request: web.Request) -> web.Response:
         checks["replica"] = db.router.state
         body["replica"] = {"state": db.router.state, "lag_s": db.router.view()["lag_s"],
                            "error": db.router.last_error}
-    # Background jobs (issue 10): the queue report; its failure does not hide the rest.
+    # Background jobs (issue 10): the queue report; its failure does not hide the rest. Bounded
+    # like the ping: on a saturated pool it would otherwise wait DB_POOL_TIMEOUT for a
+    # connection, and every poll of the status page would add one more waiter.
     try:
-        body["jobs"] = await jobs_report(db, app, scraper=caller is None)
+        body["jobs"] = await asyncio.wait_for(jobs_report(db, app, scraper=caller is None), JOBS_REPORT_TIMEOUT_S)
+    except TimeoutError:
+        body["jobs"] = {"error": f"the job queue was not read within {JOBS_REPORT_TIMEOUT_S:g} s"}
     except Exception as exc:
         body["jobs"] = {"error": str(exc)}
     status = overall_status(checks)

@@ -112,17 +112,26 @@
         if (result.status === 401) { showLogin("Your session expired: sign in again."); return; }
         if (result.status === 403) { showLogin("This account is not an administrator."); return; }
       }
-      // /full answers 503 with its body when the database is down: still worth showing.
-      if (!full.body || !database.body || !cache.body || !profiling.body) {
-        throw new Error(errorMessage([full, database, cache, profiling].find((r) => !r.body) || full));
+      // /full answers 503 with its report when the database is down: still worth showing. An
+      // error envelope instead (signing the token in needs the database too, while the token
+      // cache is bypassed) is the service's own answer: say what it says, not "unreachable".
+      const failed = [full, database, cache, profiling].find((r) => !r.body || r.body.error);
+      if (failed) {
+        answered(failed.body ? errorMessage(failed) : "HTTP " + failed.status);
+      } else {
+        render(full.body, database.body, cache.body, profiling.body);
+        $("poll-error").textContent = "";
       }
-      render(full.body, database.body, cache.body, profiling.body);
-      $("poll-error").textContent = "";
     } catch (error) {
       $("poll-error").textContent = "Could not reach the service: " + error.message;
       setBadge("overall", "unhealthy", "unreachable");
     }
     if ($("status").hidden === false) timer = setTimeout(poll, POLL_MS);
+  }
+
+  function answered(message) {
+    $("poll-error").textContent = "The service answered: " + message;
+    setBadge("overall", "unhealthy", "unavailable");
   }
 
   function push(series, value) {
