@@ -56,9 +56,21 @@ _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
                 "request_id": "4f0c8b1e2a9d4c7e"}
 
 
+# Signed-in routes whose handlers answer from the process's memory and run no SQL (api/admin/cache.py,
+# api/admin/profiling.py): the only ones a user's database share (DB_USER_CONCURRENCY) cannot refuse.
+_NO_SQL = frozenset({("GET", "/api/health/cache"), ("POST", "/api/health/cache/clear"),
+                     ("POST", "/api/health/cache/reset-stats"), ("GET", "/api/health/profiling"),
+                     ("GET", "/api/health/profiling/queries"), ("GET", "/api/health/profiling/slow-queries"),
+                     ("POST", "/api/health/profiling/reset")})
+
+
 def _too_many_reasons(route) -> list[str]:
     """Why this route may answer 429: the caller's share of something it spends."""
     reasons = []
+    if route.auth in ("user", "admin", "admin_or_metrics") and (route.method, route.path) not in _NO_SQL:
+        # db/fairness.py: every query after the token's takes one of the user's sessions.
+        reasons.append("database sessions of this user busy at once (DB_USER_CONCURRENCY) for longer than "
+                       "DB_POOL_TIMEOUT")
     if route.path == "/api/auth/login":
         reasons.append("failed logins from this address or for this account, or password checks of this "
                        "address at once")

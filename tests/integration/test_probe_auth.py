@@ -1,0 +1,94 @@
+"""Probes of authentication, accounts and the API description (probe-auth): answers the
+handlers really give that the OpenAPI document must name, and races of a login with
+the deletion of its account."""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from aiohttp import web
+from conftest import Api
+
+from service import keys
+from service.api.openapi import document
+from service.api.routes import ROUTES
+from service.app import create_app
+from service.auth.guards import require_user
+from service.db.registry import Query
+from service.http.responses import json_response
+
+SLEEP = Query("tests/sleep", "SELECT pg_sleep($1::float8)", params=("seconds",))
+
+
+async def _hold_share(request: web.Request) -> web.Response:
+    """A user's request that keeps one database session busy for ?s= seconds."""
+    await require_user(request)
+    await request.app[keys.DB].fetchval(SLEEP, seconds=float(request.query.get("s", "1")))
+    return json_response(request, {"done": True})
+
+
+@pytest.fixture
+def build(aiohttp_client, database_url):
+    async def make(custom) -> Api:
+        app = create_app(custom)
+        app.router.add_get("/test/hold-share", _hold_share)
+        return Api(await aiohttp_client(app), database_url)
+    return make
+
+
+def _documented(method: str, path: str) -> dict:
+    return document()["paths"][path][method.lower()]["responses"]
+
+
+async def _wait_for_lock_wait(conn: asyncpg.Connection, what: str) -> None:
+    """Until some other session waits for a lock (the request under test reached it)."""
+    for _ in range(200):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            " AND datname = current_database()")
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} never waited for the lock")
+
+
+# -- 429 of a user's database share (DB_USER_CONCURRENCY): every route that runs SQL for a user --
+
+async def test_a_user_over_their_database_share_gets_a_documented_429_on_routes_without_a_body(build, settings):
+    """Any user route that runs a query after the token may answer 429 when the user's
+    DB_USER_CONCURRENCY sessions stay busy past DB_POOL_TIMEOUT (db/fairness.py). The
+    document listed 429 only on GETs and body-taking routes: a DELETE, logout or a job
+    cancel answered a 429 it did not name."""
+    api = await build(settings.replace(db_pool_size=4, db_max_overflow=0, db_user_concurrency=1,
+                                       db_pool_timeout=0.3, cache_enabled=False))
+    user = await api.user()
+    project = await api.project_of(user)
+    post = (await api.posts_of(user, project["id"], 1))[0]
+    client = await api.client_of(user)
+    calls = [("DELETE", "/api/posts/{id}", post["id"]), ("DELETE", "/api/clients/{id}", client["id"]),
+             ("DELETE", "/api/projects/{id}", project["id"]), ("POST", "/api/jobs/{id}/cancel", project["id"]),
+             ("POST", "/api/auth/logout", None)]
+    for method, path, object_id in calls:
+        holder = asyncio.create_task(api.call("GET", "/test/hold-share?s=1.5", user))
+        await asyncio.sleep(0.2)      # arrangement: the holder has the user's one session now
+        resp, body = await api.call(method, path.replace("{id}", object_id or ""), user)
+        assert resp.status == 429, (method, path, resp.status, body)
+        assert body["error"]["code"] == "too_many_requests" and resp.headers["Retry-After"] == "1"
+        assert (await holder)[0].status == 200
+        responses = _documented(method, path)
+        assert "429" in responses, f"{method} {path} answers 429 but the document does not say so"
+        assert "Retry-After" in responses["429"]["headers"]
+        assert "DB_USER_CONCURRENCY" in responses["429"]["description"]
+
+
+def test_every_route_that_runs_sql_for_a_user_documents_the_429_of_its_share():
+    no_user_sql = {("POST", "/api/health/cache/clear"), ("POST", "/api/health/cache/reset-stats"),
+                   ("GET", "/api/health/cache"), ("GET", "/api/health/profiling"),
+                   ("GET", "/api/health/profiling/queries"), ("GET", "/api/health/profiling/slow-queries"),
+                   ("POST", "/api/health/profiling/reset")}
+    for route in ROUTES:
+        if route.auth in ("user", "admin", "admin_or_metrics") and (route.method, route.path) not in no_user_sql:
+            responses = _documented(route.method, route.path)
+            assert "429" in responses and "DB_USER_CONCURRENCY" in responses["429"]["description"], \
+                (route.method, route.path)
