@@ -69,7 +69,13 @@ async def login(request: web.Request) -> web.Response:
             await users.update_password_hash(db, user_id=user.id, old_hash=stored,
                                              new_hash=await hash_password_async(body["password"]))
     token, digest = new_token()
-    expires_at = await users.insert_token(db, token_hash=digest, user_id=user.id, ttl_hours=settings.token_ttl_hours)
+    try:
+        expires_at = await users.insert_token(db, token_hash=digest, user_id=user.id,
+                                              ttl_hours=settings.token_ttl_hours)
+    except Conflict:
+        # The account was deleted after its password was checked (the token's foreign key
+        # failed): answered as an unknown account, never 409, which would say it existed.
+        raise Unauthorized("email or password is wrong") from None
     return json_response(request, {"access_token": token, "token_type": "bearer",
                                    "expires_at": expires_at, "user": user.public()})
 

@@ -92,3 +92,28 @@ def test_every_route_that_runs_sql_for_a_user_documents_the_429_of_its_share():
             responses = _documented(route.method, route.path)
             assert "429" in responses and "DB_USER_CONCURRENCY" in responses["429"]["description"], \
                 (route.method, route.path)
+
+
+# -- a parent, or the account itself, deleted while a request that names it runs --
+
+async def test_a_login_whose_account_is_deleted_meanwhile_is_401_not_409(api, db_conn, database_url):
+    """The account is read, its password checked, then its token inserted: a deletion
+    committed in between made the token's foreign key fail, answered 409 "an object this
+    request refers to no longer exists", which login does not document and which says
+    the account existed. It is the answer for an unknown account: 401."""
+    user = await api.user()
+    deleter = await asyncpg.connect(database_url)
+    try:
+        tx = deleter.transaction()
+        await tx.start()
+        await deleter.execute("DELETE FROM users WHERE id = $1::uuid", user.id)   # not yet committed
+        login = asyncio.create_task(api.call("POST", "/api/auth/login",
+                                             json={"email": user.email, "password": "password-123"}))
+        await _wait_for_lock_wait(db_conn, "the login's token insert")
+        await tx.commit()
+        resp, body = await login
+    finally:
+        await deleter.close()
+    assert resp.status == 401, body
+    assert body["error"] == {"status": 401, "code": "unauthorized", "message": "email or password is wrong"}
+    assert await db_conn.fetchval("SELECT count(*) FROM access_tokens WHERE user_id = $1::uuid", user.id) == 0
