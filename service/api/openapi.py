@@ -104,6 +104,19 @@ class _Components:
         return {"$ref": REF.format(model=key)}
 
 
+_PARENT_GONE = ("An object this request refers to (a parent it names, or the caller's account) was deleted while "
+                "it ran; nothing was stored")
+
+
+def _may_lose_a_parent(route) -> bool:
+    """Does a success insert rows, or set a parent id, whose foreign key a concurrent delete
+    can break (db/errors.py: 409)? Every create (201, 202), and a PATCH whose body names an id."""
+    if route.method == "POST" and route.status in (201, 202):
+        return True
+    return route.method == "PATCH" and route.body is not None and \
+        any(name.endswith("_id") for name in route.body.__annotations__)
+
+
 def _error(status: int, description: str, components: _Components) -> dict:
     answer: dict[str, Any] = {"description": description,
                               "content": {"application/json": {"schema": components.ref(out.Error, "serialization")}}}
@@ -269,7 +282,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         codes |= {400, 408, 413, 415}
         if route.body is not None:
             codes.add(422)
-    if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/"):
+    if route.path == "/api/auth/register" or route.path.startswith("/api/jobs/") or _may_lose_a_parent(route):
         codes.add(409)
     if route.path == "/api/auth/login":
         codes.add(401)
@@ -279,8 +292,12 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     for code in sorted(codes):
         description = _ERRORS[code]
         if code == 409:
-            description = ("Email already registered" if route.path == "/api/auth/register"
-                           else "The job is already finished (cancel) or not finished yet (result)")
+            if route.path == "/api/auth/register":
+                description = "Email already registered"
+            elif route.path.startswith("/api/jobs/"):
+                description = "The job is already finished (cancel) or not finished yet (result)"
+            else:
+                description = _PARENT_GONE
         if code == 429:
             description = "Too many " + "; or ".join(too_many) + "; retry after Retry-After seconds"
         responses[str(code)] = _error(code, description, components)

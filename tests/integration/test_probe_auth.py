@@ -117,3 +117,29 @@ async def test_a_login_whose_account_is_deleted_meanwhile_is_401_not_409(api, db
     assert resp.status == 401, body
     assert body["error"] == {"status": 401, "code": "unauthorized", "message": "email or password is wrong"}
     assert await db_conn.fetchval("SELECT count(*) FROM access_tokens WHERE user_id = $1::uuid", user.id) == 0
+
+
+async def test_a_create_whose_parent_is_deleted_meanwhile_answers_a_documented_409(api, db_conn, database_url):
+    user = await api.user()
+    client = await api.client_of(user)
+    deleter = await asyncpg.connect(database_url)
+    try:
+        tx = deleter.transaction()
+        await tx.start()
+        await deleter.execute("DELETE FROM clients WHERE id = $1::uuid", client["id"])   # not yet committed
+        create = asyncio.create_task(api.call("POST", "/api/projects", user,
+                                              json={"client_id": client["id"], "name": "Launch"}))
+        await _wait_for_lock_wait(db_conn, "the project's insert")
+        await tx.commit()
+        resp, body = await create
+    finally:
+        await deleter.close()
+    assert resp.status == 409 and body["error"]["code"] == "conflict", body
+    assert "409" in _documented("POST", "/api/projects"), "POST /api/projects answers 409 but the document does not say so"
+
+
+def test_every_write_that_names_a_parent_documents_409():
+    for method, path in [("POST", "/api/clients"), ("POST", "/api/projects"), ("PATCH", "/api/projects/{id}"),
+                         ("POST", "/api/projects/{id}/runs"), ("POST", "/api/posts"), ("PATCH", "/api/posts/{id}"),
+                         ("POST", "/api/projects/{id}/exports"), ("POST", "/api/projects/{id}/reports")]:
+        assert "409" in _documented(method, path), (method, path)
