@@ -143,3 +143,33 @@ def test_every_write_that_names_a_parent_documents_409():
                          ("POST", "/api/projects/{id}/runs"), ("POST", "/api/posts"), ("PATCH", "/api/posts/{id}"),
                          ("POST", "/api/projects/{id}/exports"), ("POST", "/api/projects/{id}/reports")]:
         assert "409" in _documented(method, path), (method, path)
+
+
+# -- how many tokens one account may hold --
+
+async def test_one_account_holds_a_bounded_number_of_tokens(api, db_conn):
+    """Every login stored one more token until its TTL (a week), and successful logins are
+    not throttled: one client logging in in a loop (about 40 a second here) grew
+    access_tokens by some 11 GB a week. A login that makes the account hold more than
+    MAX_TOKENS_PER_USER revokes the oldest, keeping the newest TOKENS_KEPT, the login's own
+    among them; a revoked token is refused at once, also where it was cached."""
+    from service.auth.tokens import MAX_TOKENS_PER_USER, TOKENS_KEPT, new_token
+    user = await api.user()                                          # holds one token already
+    oldest = user.token
+    await api.get("/api/auth/me", user)                              # cached by this worker
+    await db_conn.executemany(      # newer than the user's first token, older than the next login's
+        "INSERT INTO access_tokens (token_hash, user_id, created_at, expires_at)"
+        " VALUES ($1, $2::uuid, clock_timestamp(), now() + interval '1 day')",
+        [(new_token()[1], user.id) for _ in range(MAX_TOKENS_PER_USER - 1)])
+    assert await db_conn.fetchval("SELECT count(*) FROM access_tokens WHERE user_id = $1::uuid",
+                                  user.id) == MAX_TOKENS_PER_USER
+    await api.call("POST", "/api/auth/login", json={"email": user.email, "password": "password-123"}, expect=200)
+    held = await db_conn.fetchval("SELECT count(*) FROM access_tokens WHERE user_id = $1::uuid", user.id)
+    assert held == TOKENS_KEPT
+    resp, body = await api.call("GET", "/api/auth/me", headers={"Authorization": f"Bearer {oldest}"})
+    assert resp.status == 401, body
+    newest = (await api.post("/api/auth/login", json={"email": user.email, "password": "password-123"},
+                             expect=200))["access_token"]
+    await api.call("GET", "/api/auth/me", headers={"Authorization": f"Bearer {newest}"}, expect=200)
+    assert await db_conn.fetchval("SELECT count(*) FROM access_tokens WHERE user_id = $1::uuid",
+                                  user.id) == TOKENS_KEPT + 1          # below the bound: nothing revoked
