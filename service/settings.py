@@ -210,6 +210,10 @@ def _float(minimum: float = 0.0, maximum: float | None = None) -> Callable[[str]
 # scheduled after it), failed for ever. A year of seconds, a century of hours.
 JOB_SECONDS_MAX = 365 * 86400.0
 JOB_HOURS_MAX = 100 * 365 * 24
+# A token's expiry is now() + TOKEN_TTL_HOURS (sql/users/insert_token.sql), read back into
+# a Python datetime: past 2**31 - 1 hours the parameter overflows (every login 422), past
+# year 9999 the expiry cannot be read (every login and token lookup 500). A century.
+TOKEN_HOURS_MAX = 100 * 365 * 24
 
 
 def _bool(raw: str) -> bool:
@@ -315,7 +319,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAX_SLOW_QUERIES": ("max_slow_queries", _int(1, 100000)),
     "N_PLUS_ONE_THRESHOLD": ("n_plus_one_threshold", _int(2)),
     "METRICS_TOKEN": ("metrics_token", _text),
-    "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1)),
+    "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1, TOKEN_HOURS_MAX)),
     "LOG_LEVEL": ("log_level", _log_level),
     "EVENT_LOOP": ("event_loop", _event_loop),
     "JOBS_WORKER": ("jobs_worker", _bool),

@@ -173,3 +173,20 @@ async def test_one_account_holds_a_bounded_number_of_tokens(api, db_conn):
     await api.call("GET", "/api/auth/me", headers={"Authorization": f"Bearer {newest}"}, expect=200)
     assert await db_conn.fetchval("SELECT count(*) FROM access_tokens WHERE user_id = $1::uuid",
                                   user.id) == TOKENS_KEPT + 1          # below the bound: nothing revoked
+
+
+# -- TOKEN_TTL_HOURS: a value start-up accepted broke every login --
+
+@pytest.mark.parametrize("hours", [3_000_000_000, 80_000_000])
+async def test_token_ttl_hours_that_logins_cannot_store_is_refused_at_start_up(make_api, settings, tmp_path, hours):
+    """TOKEN_TTL_HOURS had no upper bound: past 2**31 - 1 the token insert's parameter
+    overflowed (every login answered 422 invalid_value), and past about 70 million hours
+    (year 9999) the expiry could not be read back (every login and token lookup 500).
+    Start-up now refuses anything over 876,000 (100 years), naming the variable."""
+    from service.settings import SettingsError, load_settings
+    with pytest.raises(SettingsError, match="TOKEN_TTL_HOURS"):
+        load_settings({"VAR_DIR": str(tmp_path), "TOKEN_TTL_HOURS": str(hours)})
+    assert load_settings({"VAR_DIR": str(tmp_path), "TOKEN_TTL_HOURS": "876000"}).token_ttl_hours == 876000
+    api = await make_api(settings.replace(token_ttl_hours=876000))          # the largest allowed works
+    user = await api.user()
+    await api.get("/api/auth/me", user)
