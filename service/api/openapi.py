@@ -127,6 +127,19 @@ def _error(status: int, description: str, components: _Components) -> dict:
     return answer
 
 
+def _unhealthy_report(answer: dict) -> None:
+    """GET /api/health/full answers 503 with its whole report when the database is down
+    (api/admin/full.py), not with the envelope; the envelope stays possible (the pool
+    exhausted, the token lookup failing)."""
+    content = answer["content"]["application/json"]
+    content["schema"] = {"anyOf": [content["schema"], {
+        "type": "object", "required": ["status", "checks"],
+        "description": "The report of a 200, with status unhealthy",
+        "properties": {"status": {"const": "unhealthy"}, "checks": {"type": "object"}}}]}
+    answer["description"] = "The database is down: the whole report, status unhealthy; or " + \
+        answer["description"][0].lower() + answer["description"][1:]
+
+
 # What a filter means (the schema says its type and limits)
 _FILTER_TEXT = {
     "project_id": "Only those of this project (404 when it is not the caller's)",
@@ -301,6 +314,8 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         if code == 429:
             description = "Too many " + "; or ".join(too_many) + "; retry after Retry-After seconds"
         responses[str(code)] = _error(code, description, components)
+    if route.path == "/api/health/full":
+        _unhealthy_report(responses["503"])
     links = _links(route)
     if links:
         responses[status]["links"] = links

@@ -190,3 +190,33 @@ async def test_token_ttl_hours_that_logins_cannot_store_is_refused_at_start_up(m
     api = await make_api(settings.replace(token_ttl_hours=876000))          # the largest allowed works
     user = await api.user()
     await api.get("/api/auth/me", user)
+
+
+# -- error answers whose body is not the error envelope --
+
+def _conforms(body, method: str, path: str, status: int) -> None:
+    """Validate an answer's body against the document's schema for that status."""
+    import jsonschema
+    doc = document()
+    schema = doc["paths"][path][method.lower()]["responses"][str(status)]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator({**schema, "components": doc["components"]}).validate(body)
+
+
+async def test_the_unhealthy_503_of_health_full_is_the_report_the_document_describes(api, database_url):
+    """GET /api/health/full answers 503 with its whole report (status unhealthy, checks),
+    not the error envelope; the document said every 503 is the envelope."""
+    from service import keys as app_keys
+    admin = await api.user(admin=True)
+    await api.get("/api/health/full", admin)
+    pool = api.client.app[app_keys.DB].pool
+    pool.raw.set_connect_args(dsn="postgresql://nobody@127.0.0.1:1/none")
+    await pool.raw.expire_connections()
+    try:
+        _, body = await api.call("GET", "/api/health/full", admin, expect=503)   # the token itself is cached
+    finally:
+        pool.raw.set_connect_args(dsn=database_url)
+    assert body["status"] == "unhealthy" and "error" not in body
+    _conforms(body, "GET", "/api/health/full", 503)
+    # the envelope is still an answer of its 503 (a pool exhausted before the report)
+    _conforms({"error": {"status": 503, "code": "pool_exhausted", "message": "m"}, "request_id": "r"},
+              "GET", "/api/health/full", 503)
