@@ -49,6 +49,8 @@ _ERRORS = {
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
                                 "schema": {"type": "integer", "minimum": 0}}}
+_JOB_LOCATION = {"Location": {"description": "The job's own URL, /api/jobs/{id}", "required": True,
+                               "schema": {"type": "string"}}}
 _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
                           "message": "name: is required (and 1 more problem, see errors)", "field": "name",
                           "errors": [{"field": "name", "message": "is required"},
@@ -275,6 +277,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     status, success = _success(route, components)
     responses: dict[str, Any] = {status: success}
     if route.path.endswith(("/exports", "/reports")):
+        success["headers"] = _JOB_LOCATION      # api/jobs.py: a new job and a repeated one alike
         responses["200"] = {**success, "description": "The job an earlier request with this Idempotency-Key made"}
     if route.method == "GET" and route.response not in ("no content",):
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)"}

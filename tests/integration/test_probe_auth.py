@@ -220,3 +220,18 @@ async def test_the_unhealthy_503_of_health_full_is_the_report_the_document_descr
     # the envelope is still an answer of its 503 (a pool exhausted before the report)
     _conforms({"error": {"status": 503, "code": "pool_exhausted", "message": "m"}, "request_id": "r"},
               "GET", "/api/health/full", 503)
+
+
+async def test_the_location_of_a_new_or_repeated_job_is_in_the_document(api):
+    """exports and reports answer 202 (or 200 for a repeated Idempotency-Key) with a
+    Location naming the job (docs/API.md section 8); the document named no header."""
+    user = await api.user()
+    project = await api.project_of(user)
+    for kind in ("exports", "reports"):
+        path = f"/api/projects/{project['id']}/{kind}"
+        for status in (202, 200):
+            resp, body = await api.call("POST", path, user, expect=status, json={},
+                                        headers={"Idempotency-Key": f"probe-{kind}"})
+            assert resp.headers["Location"] == f"/api/jobs/{body['id']}"
+            documented = _documented("POST", f"/api/projects/{{id}}/{kind}")[str(status)]
+            assert "Location" in documented.get("headers", {}), (kind, status)
