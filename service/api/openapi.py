@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from service import __version__
+from service.pagination.page_request import MAX_PAGE
 from service.schemas import posts as post_schema
 from service.schemas import responses as out
 from service.schemas.validate import partial
@@ -172,7 +173,7 @@ def _query_parameters(route, components: _Components, settings_max_page_size: in
     if route.paginated:
         parameters += [
             {"name": "page", "in": "query", "description": "Page number (not with cursor)",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
             {"name": "cursor", "in": "query",
              "description": "An opaque next_cursor or prev_cursor of an earlier page (not with page)",
              "schema": {"type": "string", "maxLength": 1000}},

@@ -235,3 +235,18 @@ async def test_the_location_of_a_new_or_repeated_job_is_in_the_document(api):
             assert resp.headers["Location"] == f"/api/jobs/{body['id']}"
             documented = _documented("POST", f"/api/projects/{{id}}/{kind}")[str(status)]
             assert "Location" in documented.get("headers", {}), (kind, status)
+
+
+async def test_the_documented_page_bound_is_the_one_the_service_enforces(api):
+    """page is served up to 2**53 - 1 (pagination/page_request.py, docs/API.md section 5);
+    the document said 2**31 - 1, so page=2147483648 was a 'schema-violating' request the
+    service answered 200."""
+    from service.pagination.page_request import MAX_PAGE
+    user = await api.user()
+    await api.get(f"/api/clients?page={2**31}", user)
+    await api.call("GET", f"/api/clients?page={MAX_PAGE + 1}", user, expect=400)
+    for route in ROUTES:
+        if route.paginated:
+            parameters = document()["paths"][route.path]["get"]["parameters"]
+            page = next(p for p in parameters if p["name"] == "page")
+            assert page["schema"]["maximum"] == MAX_PAGE, route.path
