@@ -250,3 +250,48 @@ async def test_the_documented_page_bound_is_the_one_the_service_enforces(api):
             parameters = document()["paths"][route.path]["get"]["parameters"]
             page = next(p for p in parameters if p["name"] == "page")
             assert page["schema"]["maximum"] == MAX_PAGE, route.path
+
+
+# -- WORKERS=2: a supervisor that dies without stopping its workers --
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may never be reaped in a container)."""
+    from pathlib import Path
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(database_url, tmp_path):
+    """A supervisor killed with SIGKILL (the OOM killer, kill -9, a container runtime) left
+    its workers serving the port for ever; with SO_REUSEPORT a restarted service then
+    shared it with them, and callers were answered by the old code at random (seen while
+    probing: the document of a restarted service came from a worker 12 minutes old).
+    Each worker now asks Linux for SIGTERM when its supervisor dies."""
+    import os
+    import signal
+    import urllib.error
+
+    from live import served, wait_until
+    with served(database_url, tmp_path, WORKERS="2") as service:
+        pids = {service.call("GET", "/api/health")[1]["worker"]["pid"] for _ in range(60)}
+        assert len(pids) == 2, pids
+        assert service.process.pid not in pids and all(_running(pid) for pid in pids)
+        os.kill(service.process.pid, signal.SIGKILL)
+        service.process.wait(10)
+        try:
+            wait_until(lambda: not any(_running(pid) for pid in pids), "the workers to stop", timeout=20)
+        finally:
+            for pid in pids:           # do not leave them serving if the assertion failed
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+        def refused() -> bool:
+            try:
+                service.call("GET", "/api/health/live", timeout=2)
+            except urllib.error.URLError:
+                return True
+            return False
+        assert refused(), "something still answers on the port"
