@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from pathlib import Path
@@ -57,9 +58,27 @@ def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
     serving.run(create_app(settings), settings, reuse_port=reuse_port)
 
 
-def _worker_main(settings: Settings) -> None:
+def _worker_main(settings: Settings, supervisor_pid: int) -> None:
+    _stop_with(supervisor_pid)
     configure_logging(settings)
     run_server(settings, reuse_port=True)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with(supervisor_pid: int) -> None:
+    """A supervisor killed outright (SIGKILL, the OOM killer) forwards nothing: its workers
+    served the port for ever, and a restarted service shared it with them (SO_REUSEPORT),
+    its callers answered by the old code at random. So Linux sends this worker SIGTERM
+    (a graceful stop) when the supervisor dies; one already gone means exit now."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):      # not Linux: no such guard
+        return
+    if os.getppid() != supervisor_pid:
+        raise SystemExit(0)
 
 
 def serve(settings: Settings) -> None:
@@ -77,7 +96,7 @@ class Supervisor:
         self.stopping = False
 
     def _start_worker(self, index: int) -> multiprocessing.Process:
-        process = self.context.Process(target=_worker_main, args=(self.settings,), name=f"worker-{index}")
+        process = self.context.Process(target=_worker_main, args=(self.settings, os.getpid()), name=f"worker-{index}")
         process.start()
         return process
 

@@ -9,7 +9,7 @@ from service.api.common import db_of
 from service.auth import passwords, throttle
 from service.auth.guards import require_user
 from service.auth.passwords import hash_password_async, verify_password_async
-from service.auth.tokens import bearer_token, new_token, token_digest
+from service.auth.tokens import MAX_TOKENS_PER_USER, TOKENS_KEPT, bearer_token, new_token, token_digest
 from service.auth.user import User
 from service.errors import Conflict, Unauthorized, ValidationFailed
 from service.http.body import PUBLIC_BODY_BYTES, read_json
@@ -69,9 +69,20 @@ async def login(request: web.Request) -> web.Response:
             await users.update_password_hash(db, user_id=user.id, old_hash=stored,
                                              new_hash=await hash_password_async(body["password"]))
     token, digest = new_token()
-    expires_at = await users.insert_token(db, token_hash=digest, user_id=user.id, ttl_hours=settings.token_ttl_hours)
+    try:
+        stored = await users.insert_token(db, token_hash=digest, user_id=user.id,
+                                          ttl_hours=settings.token_ttl_hours)
+    except Conflict:
+        # The account was deleted after its password was checked (the token's foreign key
+        # failed): answered as an unknown account, never 409, which would say it existed.
+        raise Unauthorized("email or password is wrong") from None
+    if stored["tokens"] > MAX_TOKENS_PER_USER:
+        await users.trim_tokens(db, user_id=user.id, keep=TOKENS_KEPT)
+        # Revoked here and now: this worker drops them before answering, as logout does;
+        # the others on the delete's NOTIFY.
+        await request.app[keys.CACHE].invalidate(("users",))
     return json_response(request, {"access_token": token, "token_type": "bearer",
-                                   "expires_at": expires_at, "user": user.public()})
+                                   "expires_at": stored["expires_at"], "user": user.public()})
 
 
 async def logout(request: web.Request) -> web.Response:

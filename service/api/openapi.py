@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from service import __version__
+from service.pagination.page_request import MAX_PAGE
 from service.schemas import posts as post_schema
 from service.schemas import responses as out
-from service.schemas.validate import id_fields, partial
+from service.schemas.validate import partial
 
 TITLE = "Content Jumpstart API"
 REF = "#/components/schemas/{model}"
@@ -49,6 +50,8 @@ _ERRORS = {
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
                                 "schema": {"type": "integer", "minimum": 0}}}
+_JOB_LOCATION = {"Location": {"description": "The job's own URL, /api/jobs/{id}", "required": True,
+                               "schema": {"type": "string"}}}
 _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
                           "message": "name: is required (and 1 more problem, see errors)", "field": "name",
                           "errors": [{"field": "name", "message": "is required"},
@@ -58,21 +61,25 @@ _EXAMPLE_422 = {"error": {"status": 422, "code": "validation_error",
 
 # The job routes whose answer depends on the job's state (GET /api/jobs/{id} answers any state).
 _JOB_STATE_BOUND = ("/cancel", "/result")
-_VANISHED = "An object this request names was deleted meanwhile (after the check, before the write); nothing was stored"
 
 
-def _refers(route) -> bool:
-    """Does a success attach to another object, which a concurrent delete can take away
-    between the handler's check and the write (the foreign key refuses it: 409)? A body
-    naming an id (a post's project_id, a moved project's client_id), or a create under
-    the object of its path (a run, an export or a report of a project)."""
-    return (route.body is not None and bool(id_fields(route.body))) or \
-        (route.method == "POST" and "{id}" in route.path and route.status in (201, 202))
+# Signed-in routes whose handlers answer from the process's memory and run no SQL (api/admin/cache.py,
+# api/admin/profiling.py): the only ones a user's database share (DB_USER_CONCURRENCY) cannot refuse.
+_NO_SQL = frozenset({("GET", "/api/health/cache"), ("POST", "/api/health/cache/clear"),
+                     ("POST", "/api/health/cache/reset-stats"), ("GET", "/api/health/profiling"),
+                     ("GET", "/api/health/profiling/queries"), ("GET", "/api/health/profiling/slow-queries"),
+                     ("POST", "/api/health/profiling/reset"),
+                     # the token lookup alone, which takes none of the user's sessions
+                     ("GET", "/api/auth/me")})
 
 
 def _too_many_reasons(route) -> list[str]:
     """Why this route may answer 429: the caller's share of something it spends."""
     reasons = []
+    if route.auth in ("user", "admin", "admin_or_metrics") and (route.method, route.path) not in _NO_SQL:
+        # db/fairness.py: every query after the token's takes one of the user's sessions.
+        reasons.append("database sessions of this user busy at once (DB_USER_CONCURRENCY) for longer than "
+                       "DB_POOL_TIMEOUT")
     if route.path == "/api/auth/login":
         reasons.append("failed logins from this address or for this account, or password checks of this "
                        "address at once")
@@ -82,9 +89,6 @@ def _too_many_reasons(route) -> list[str]:
     if route.path.endswith(("/exports", "/reports")):
         reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER), or bytes of its stored "
                        "results (JOBS_MAX_RESULT_BYTES_PER_USER)")
-    if route.auth == "user" and route.path != "/api/auth/me":     # me answers from the token lookup alone
-        reasons.append("database sessions of this user at once (DB_USER_CONCURRENCY), waited for longer than "
-                       "DB_POOL_TIMEOUT")
     if route.body is not None:
         reasons.append("request bodies of this caller being read at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole
@@ -109,6 +113,19 @@ class _Components:
         return {"$ref": REF.format(model=key)}
 
 
+_PARENT_GONE = ("An object this request refers to (a parent it names, or the caller's account) was deleted while "
+                "it ran; nothing was stored")
+
+
+def _may_lose_a_parent(route) -> bool:
+    """Does a success insert rows, or set a parent id, whose foreign key a concurrent delete
+    can break (db/errors.py: 409)? Every create (201, 202), and a PATCH whose body names an id."""
+    if route.method == "POST" and route.status in (201, 202):
+        return True
+    return route.method == "PATCH" and route.body is not None and \
+        any(name.endswith("_id") for name in route.body.__annotations__)
+
+
 def _error(status: int, description: str, components: _Components) -> dict:
     answer: dict[str, Any] = {"description": description,
                               "content": {"application/json": {"schema": components.ref(out.Error, "serialization")}}}
@@ -117,6 +134,19 @@ def _error(status: int, description: str, components: _Components) -> dict:
     if status == 422:
         answer["content"]["application/json"]["example"] = _EXAMPLE_422
     return answer
+
+
+def _unhealthy_report(answer: dict) -> None:
+    """GET /api/health/full answers 503 with its whole report when the database is down
+    (api/admin/full.py), not with the envelope; the envelope stays possible (the pool
+    exhausted, the token lookup failing)."""
+    content = answer["content"]["application/json"]
+    content["schema"] = {"anyOf": [content["schema"], {
+        "type": "object", "required": ["status", "checks"],
+        "description": "The report of a 200, with status unhealthy",
+        "properties": {"status": {"const": "unhealthy"}, "checks": {"type": "object"}}}]}
+    answer["description"] = "The database is down: the whole report, status unhealthy; or " + \
+        answer["description"][0].lower() + answer["description"][1:]
 
 
 # What a filter means (the schema says its type and limits)
@@ -149,7 +179,7 @@ def _query_parameters(route, components: _Components, settings_max_page_size: in
     if route.paginated:
         parameters += [
             {"name": "page", "in": "query", "description": "Page number (not with cursor)",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
             {"name": "cursor", "in": "query",
              "description": "An opaque next_cursor or prev_cursor of an earlier page (not with page)",
              "schema": {"type": "string", "maxLength": 1000}},
@@ -254,6 +284,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     status, success = _success(route, components)
     responses: dict[str, Any] = {status: success}
     if route.path.endswith(("/exports", "/reports")):
+        success["headers"] = _JOB_LOCATION      # api/jobs.py: a new job and a repeated one alike
         responses["200"] = {**success, "description": "The job an earlier request with this Idempotency-Key made"}
     if route.method == "GET" and route.response not in ("no content",):
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)"}
@@ -274,7 +305,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         codes |= {400, 408, 413, 415}
         if route.body is not None:
             codes.add(422)
-    if route.path == "/api/auth/register" or route.path.endswith(_JOB_STATE_BOUND) or _refers(route):
+    if route.path == "/api/auth/register" or route.path.endswith(_JOB_STATE_BOUND) or _may_lose_a_parent(route):
         codes.add(409)
     if route.path == "/api/auth/login":
         codes.add(401)
@@ -286,10 +317,12 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
         if code == 409:
             description = ("Email already registered" if route.path == "/api/auth/register"
                            else "The job is already finished (cancel) or not finished yet (result)"
-                           if route.path.endswith(_JOB_STATE_BOUND) else _VANISHED)
+                           if route.path.endswith(_JOB_STATE_BOUND) else _PARENT_GONE)
         if code == 429:
             description = "Too many " + "; or ".join(too_many) + "; retry after Retry-After seconds"
         responses[str(code)] = _error(code, description, components)
+    if route.path == "/api/health/full":
+        _unhealthy_report(responses["503"])
     links = _links(route)
     if links:
         responses[status]["links"] = links

@@ -11,6 +11,14 @@ import secrets
 
 from aiohttp import web
 
+# Tokens one account may hold (live or not yet purged): successful logins are not
+# throttled, so without a bound one client logging in in a loop grows access_tokens
+# without end until the TTL. A login that makes more revokes the oldest, keeping the
+# newest TOKENS_KEPT. The gap makes the revocation (a DELETE, which drops every cached
+# token lookup through NOTIFY) one login in ten at most, even for a client that loops.
+MAX_TOKENS_PER_USER = 110
+TOKENS_KEPT = 100
+
 
 def new_token() -> tuple[str, bytes]:
     """(token for the client, digest for the database)."""

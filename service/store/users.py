@@ -1,7 +1,6 @@
 """Users and their access tokens: sql/users/."""
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,6 +16,7 @@ FIRST_ADMIN = query("users/first_admin")
 FOR_LOGIN = query("users/for_login")
 INSERT = query("users/insert")
 INSERT_TOKEN = query("users/insert_token")
+TRIM_TOKENS = query("users/trim_tokens")
 UPDATE_PASSWORD_HASH = query("users/update_password_hash")
 
 
@@ -51,9 +51,15 @@ async def by_token(db, token_hash: bytes) -> asyncpg.Record | None:
     return await db.fetchrow(BY_TOKEN, token_hash=token_hash)
 
 
-async def insert_token(db, *, token_hash: bytes, user_id: UUID, ttl_hours: int) -> Any:
-    """Store a token's hash; its expiry time."""
-    return await db.fetchval(INSERT_TOKEN, token_hash=token_hash, user_id=user_id, ttl_hours=ttl_hours)
+async def insert_token(db, *, token_hash: bytes, user_id: UUID, ttl_hours: int) -> asyncpg.Record:
+    """Store a token's hash: (expires_at, tokens: how many the user holds with it)."""
+    return await db.fetchrow(INSERT_TOKEN, token_hash=token_hash, user_id=user_id, ttl_hours=ttl_hours)
+
+
+async def trim_tokens(db, *, user_id: UUID, keep: int) -> int:
+    """Revoke the user's tokens but the newest `keep`; how many were revoked."""
+    status = await db.execute(TRIM_TOKENS, user_id=user_id, keep=keep)
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def delete_token(db, token_hash: bytes) -> None:
