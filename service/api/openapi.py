@@ -356,7 +356,11 @@ def document(max_page_size: int = 100) -> dict:
         "info": {"title": TITLE, "version": __version__,
                  "description": ("Raw-SQL async API for content generation projects. Sign in with "
                                  "POST /api/auth/login and send `Authorization: Bearer <access_token>`. "
-                                 "Errors share one JSON envelope; 400 and 422 list every problem in error.errors.")},
+                                 "Errors share one JSON envelope; 400 and 422 list every problem in error.errors. "
+                                 "Rules beyond what the schemas below can say: an integer is written without a "
+                                 "fraction (2, not 2.0); no text holds a NUL character; a text of only spaces is "
+                                 "empty (refused where a minimum length is given); page and cursor are not given "
+                                 "together; an Idempotency-Key is printable.")},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {

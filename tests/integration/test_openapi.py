@@ -154,3 +154,22 @@ async def _drive(binary: str, service, tmp_path: Path) -> None:
                       and not event["params"]["entry"].get("url", "").endswith("/favicon.ico"))
                   or (event["method"] == "Runtime.consoleAPICalled" and event["params"]["type"] == "error")]
         assert not errors, errors
+
+
+async def test_the_rules_the_document_states_in_words_are_the_ones_enforced(api):
+    """info.description names the rules JSON Schema cannot express; each is refused as said."""
+    assert "2, not 2.0" in document()["info"]["description"]
+    user = await api.user()
+    for body, message in (({"name": "a\u0000b"}, "NUL"), ({"name": "   "}, "empty")):
+        data = await api.post("/api/clients", user, json=body, expect=422)
+        assert message in data["error"]["message"], data
+    client = await api.client_of(user)
+    data = await api.post("/api/projects", user, json={"client_id": client["id"], "name": "p", "num_posts": 2.0},
+                          expect=422)
+    assert data["error"]["field"] == "num_posts", data
+    data = await api.get("/api/posts?page=1&cursor=abc", user, expect=400)
+    assert "not both" in data["error"]["message"], data
+    project = await api.project_of(user, client["id"])
+    data = await api.post(f"/api/projects/{project['id']}/exports", user, headers={"Idempotency-Key": "a\tb"},
+                          expect=400)
+    assert "Idempotency-Key" in data["error"]["message"], data
