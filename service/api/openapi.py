@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from service import __version__
+from service.pagination.cursors import MAX_CURSOR_LENGTH
 from service.pagination.page_request import MAX_PAGE
 from service.schemas import posts as post_schema
 from service.schemas import responses as out
@@ -182,7 +183,7 @@ def _query_parameters(route, components: _Components, settings_max_page_size: in
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
             {"name": "cursor", "in": "query",
              "description": "An opaque next_cursor or prev_cursor of an earlier page (not with page)",
-             "schema": {"type": "string", "maxLength": 1000}},
+             "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH}},
             {"name": "page_size", "in": "query", "description": "Items per page",
              "schema": {"type": "integer", "minimum": 1, "maximum": settings_max_page_size}},
             {"name": "order", "in": "query", "description": "On (created_at, id)",
