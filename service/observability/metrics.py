@@ -136,6 +136,9 @@ _POOL_COUNTERS = {
     "acquires": "connections handed out",
     "releases": "connections given back",
     "acquire_timeouts": "acquires that gave up after DB_POOL_TIMEOUT (answered 503)",
+    "acquire_errors": "acquires that failed opening a connection (the server refused or did not answer)",
+    "connection_faults": "connections dropped after failing under a statement",
+    "read_only_found": "times a session was found read-only (a refused write, a health check)",
     "pre_ping_failures": "idle connections found dead by the pre-ping and replaced",
     "recycles": "connections closed for being older than DB_POOL_RECYCLE",
     "leaks_suspected": "connections held longer than DB_LEAK_THRESHOLD_S",
@@ -159,9 +162,10 @@ class PoolCollector:
             gauge.add_metric([pid], state[key])
             yield gauge
         events = pool.events
+        counts = events.as_dict()
         for name, help_text in _POOL_COUNTERS.items():
             counter = CounterMetricFamily(f"{PREFIX}_db_pool_{name}", f"database pool: {help_text}", labels=["pid"])
-            counter.add_metric([pid], getattr(events, name))
+            counter.add_metric([pid], counts[name])
             yield counter
         wait = HistogramMetricFamily(f"{PREFIX}_db_pool_acquire_wait_seconds", "time to get a pool connection",
                                      labels=["pid"])

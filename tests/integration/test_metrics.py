@@ -62,7 +62,8 @@ async def test_metrics_parse_and_move_with_requests(api):
     assert value(after, "cj_db_pool_hold_seconds_count") == value(after, "cj_db_pool_releases_total")
     for name in ("cj_db_pool_connections", "cj_db_pool_idle_connections", "cj_db_pool_in_use_connections",
                  "cj_db_pool_waiters", "cj_db_pool_acquire_timeouts_total", "cj_db_pool_pre_ping_failures_total",
-                 "cj_db_pool_recycles_total", "cj_cache_hits_total", "cj_cache_misses_total", "cj_cache_entries",
+                 "cj_db_pool_recycles_total", "cj_db_pool_acquire_errors_total", "cj_db_pool_connection_faults_total",
+                 "cj_db_pool_read_only_found_total", "cj_cache_hits_total", "cj_cache_misses_total", "cj_cache_entries",
                  "cj_cache_max_entries"):
         assert name in after, name
     assert value(after, "cj_cache_coherent") == 1
