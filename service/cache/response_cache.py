@@ -72,8 +72,12 @@ Partition = tuple[str, str, str]   # (namespace, scope, item)
 # absent from it changed for the whole owner.
 ChangedRows = Mapping[str, frozenset[str]]
 EVERY_DETAIL: frozenset[str] = frozenset({DETAILS})     # no row id looks like "#"
-# What one entry costs beyond its value: the key, our bookkeeping, aiocache's.
-ENTRY_OVERHEAD_BYTES = 300
+# What one entry costs beyond its value and its key's characters: the key object and its
+# slots in aiocache's map and ours (recency, partition, scope, sizes), aiocache's TTL timer,
+# the partition tuple. Measured: ~1,240 bytes per small entry under uvloop (the default
+# EVENT_LOOP), ~870 under asyncio (tests/unit/test_probe_cache_memory.py). It was 300, which let
+# small answers hold ~2.8 times CACHE_MAX_BYTES.
+ENTRY_OVERHEAD_BYTES = 1280
 # A value over this share of the budget is answered but not stored: it would flush the rest.
 LARGEST_SHARE = 4
 # Under pressure, a scope (one user's answers, the admins', the token lookups) holding
