@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import keys
+from service.api.health import worker_info
 from service.auth.guards import require_admin, require_admin_or_metrics
 from service.http.responses import json_response
 from service.schemas import admin as schema
@@ -11,11 +12,14 @@ from service.schemas.validate import parse_query
 
 
 def _report(request: web.Request, tier: str | None = None) -> dict:
+    """This process's cache: each worker (WORKERS) and instance has its own, so the answer
+    names the worker, as every health answer does (README "Multiple workers")."""
     cache = request.app[keys.CACHE]
     feed = request.app[keys.CACHE_FEED]
     report = cache.report(tier)
     report["invalidation_feed"] = {"connected": feed.connected.is_set(), "reconnects": feed.reconnects,
                                    "notifications": feed.notifications}
+    report["worker"] = worker_info()
     return report
 
 
@@ -36,6 +40,7 @@ async def cache_clear(request: web.Request) -> web.Response:
         "cleared": {"tier": tier or "all", "key_prefix": prefix},
         "before": {name: t["size"] for name, t in before.items()},
         "after": {name: t["size"] for name, t in after.items()},
+        "worker": worker_info(),
     })
 
 
