@@ -258,7 +258,11 @@ class CacheTier:
 
     async def clear(self) -> int:
         count = len(self._entries)
-        await self.backend.clear()
+        # Key by key: aiocache's clear() empties its map but leaves each entry's TTL timer
+        # scheduled, and a timer that fires later deletes the entry stored under its key by
+        # then, long before that entry's own TTL. delete() cancels the timer.
+        for key in list(self._entries):
+            await self.backend.delete(key)
         self._entries.clear()
         self._by_partition.clear()
         self._scopes.clear()

@@ -2,6 +2,7 @@
 CACHE_MAX_BYTES must be what its entries really hold."""
 from __future__ import annotations
 
+import asyncio
 import gc
 import tracemalloc
 
@@ -46,3 +47,27 @@ def test_many_small_answers_hold_no_more_memory_than_the_cache_counts():
     held, counted = uvloop.run(fill())
     assert held <= counted * 1.1, (f"{entries} small answers hold {held / entries:.0f} bytes each, "
                                    f"the cache counts {counted / entries:.0f}")
+
+
+async def test_an_entry_stored_after_a_clear_lives_its_own_ttl():
+    """clear() (the feed's reconnect, POST /api/health/cache/clear) emptied aiocache's map
+    without cancelling its TTL timers: each timer of a cleared entry stayed scheduled for
+    up to the tier's TTL (an hour in the long tier), holding its key, and when it fired
+    it deleted whatever entry had that key by then: the same answer stored again after
+    the clear, long before its own TTL."""
+    cache = ResponseCache(Settings(database_url="postgresql://x/y", cache_short_ttl=1))
+    loop = asyncio.get_running_loop()
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        return f"answer {loads}"
+
+    start = loop.time()
+    await cache.get_or_load("short", "posts", "k", load)        # expires at start + 1
+    await asyncio.sleep(0.5)
+    await cache.clear()
+    assert await cache.get_or_load("short", "posts", "k", load) == "answer 2"    # expires at ~start + 1.5
+    await asyncio.sleep(max(0.0, start + 1.2 - loop.time()))    # past the first entry's TTL, not the second's
+    assert await cache.get_or_load("short", "posts", "k", load) == "answer 2", "expired by the cleared entry's timer"
