@@ -71,3 +71,39 @@ async def test_an_entry_stored_after_a_clear_lives_its_own_ttl():
     assert await cache.get_or_load("short", "posts", "k", load) == "answer 2"    # expires at ~start + 1.5
     await asyncio.sleep(max(0.0, start + 1.2 - loop.time()))    # past the first entry's TTL, not the second's
     assert await cache.get_or_load("short", "posts", "k", load) == "answer 2", "expired by the cleared entry's timer"
+
+
+def test_cached_token_lookups_hold_no_more_memory_than_the_cache_counts():
+    """A token lookup (the long tier) counted 256 bytes whatever it held: a user with a
+    long email and a full name of 200 non-ASCII characters (both allowed) holds ~1,500."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from service.auth.guards import _Session
+    from service.auth.user import User
+
+    entries = 2_000
+
+    async def fill() -> tuple[int, int]:
+        cache = ResponseCache(Settings(database_url="postgresql://x/y", cache_max_size=10 * entries,
+                                       cache_max_bytes=1 << 40))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(entries):
+                async def load(n=n) -> _Session:
+                    email = f"{n:08d}{'x' * 232}@example.com"
+                    return _Session(User(uuid4(), email, "\N{GRINNING FACE}" * 199 + str(n % 10), False,
+                                         datetime.now(UTC)), 2e9)
+                await cache.get_or_load("long", "users", f"token|{n:043d}", load)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert cache.tiers["long"].size() == entries
+        return held, cache.budget.used
+
+    held, counted = uvloop.run(fill())
+    assert held <= counted * 1.1, (f"{entries} token lookups hold {held / entries:.0f} bytes each, "
+                                   f"the cache counts {counted / entries:.0f}")
