@@ -110,10 +110,11 @@ class TierStats:
     misses: int = 0
     sets: int = 0
     evictions: int = 0
+    byte_evictions: int = 0     # those of the evictions that CACHE_MAX_BYTES forced (advice)
     invalidations: int = 0
 
     def reset(self) -> None:
-        self.hits = self.misses = self.sets = self.evictions = self.invalidations = 0
+        self.hits = self.misses = self.sets = self.evictions = self.byte_evictions = self.invalidations = 0
 
 
 class CacheTier:
@@ -172,10 +173,10 @@ class CacheTier:
         self._scope_keys.setdefault(scope, {})[key] = None
         self._scope_bytes[scope] = self._scope_bytes.get(scope, 0) + size
         while len(self._entries) > self.maxsize or (self.budget.over and len(self._entries) > 1):
-            await self.evict_one(scope)
+            await self.evict_one(scope, for_bytes=len(self._entries) <= self.maxsize)
         return True
 
-    async def evict_one(self, storing: str | None = None) -> bool:
+    async def evict_one(self, storing: str | None = None, *, for_bytes: bool = False) -> bool:
         """Make room for an entry of scope `storing`: that scope's own oldest entry if it
         holds more than its share (SCOPE_SHARE), else the least recently used entry. Only
         the storing scope is looked at (constant time, however many scopes there are): a
@@ -195,6 +196,7 @@ class CacheTier:
         self._unlink(key, partition)
         await self.backend.delete(key)
         self.stats.evictions += 1
+        self.stats.byte_evictions += for_bytes
         return True
 
     def _unlink(self, key: str, partition: Partition) -> None:
@@ -286,7 +288,8 @@ class CacheTier:
         return {
             "size": self.size(), "maxsize": self.maxsize, "bytes": self.bytes, "ttl_seconds": self.ttl,
             "hits": self.stats.hits, "misses": self.stats.misses, "sets": self.stats.sets,
-            "evictions": self.stats.evictions, "invalidations": self.stats.invalidations,
+            "evictions": self.stats.evictions, "byte_evictions": self.stats.byte_evictions,
+            "invalidations": self.stats.invalidations,
             "hit_rate_percent": round(100.0 * self.stats.hits / lookups, 2) if lookups else 0.0,
         }
 
@@ -420,7 +423,7 @@ class ResponseCache:
         enough by itself): evict from the tier holding the most bytes (evict_one)."""
         while self.budget.over:
             fullest = max(self.tiers.values(), key=lambda tier: tier.bytes)
-            if not await fullest.evict_one(storing):
+            if not await fullest.evict_one(storing, for_bytes=True):
                 break
 
     def _tick(self) -> None:
@@ -524,8 +527,10 @@ def recommendations(tiers: dict[str, dict], enabled: bool, trusted: bool,
     for name, t in tiers.items():
         lookups = t["hits"] + t["misses"]
         if t["evictions"] > max(10, t["sets"] // 4):
+            # Name the bound that forced most of them: raising the other changes nothing.
+            bound = "CACHE_MAX_BYTES" if 2 * t["byte_evictions"] > t["evictions"] else "CACHE_MAX_SIZE"
             found.append(advice("warning", f"{t['evictions']} evictions for {t['sets']} sets in the {name} tier: "
-                                           "raise CACHE_MAX_SIZE.", tier=name))
+                                           f"raise {bound}.", tier=name))
         if lookups >= 100 and t["hit_rate_percent"] < 30:
             found.append(advice("info", f"Hit rate {t['hit_rate_percent']}% in the {name} tier: entries are rarely "
                                         "reused (many distinct filters, or writes invalidate them first).", tier=name))
