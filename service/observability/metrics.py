@@ -206,12 +206,13 @@ class ReplicaCollector:
 class TierStatsCollector:
     """Counters and gauges by cache tier from `stats()` -> {tier: {"hits": n, "misses": n, ...}}.
 
-    Counters: hits, misses, sets, evictions, invalidations. Gauges: size, maxsize and bytes,
+    Counters: hits, misses, sets, evictions (byte_evictions: those the byte budget forced),
+    invalidations. Gauges: size, maxsize and bytes,
     exported as `entries`, `max_entries` and `bytes` (what they count). Missing keys are
     skipped, so a stats function may report a subset.
     """
 
-    COUNTERS = ("hits", "misses", "sets", "evictions", "invalidations")
+    COUNTERS = ("hits", "misses", "sets", "evictions", "byte_evictions", "invalidations")
     GAUGES = {"size": "entries", "maxsize": "max_entries", "bytes": "bytes"}
 
     def __init__(self, stats: Callable[[], Mapping[str, Mapping[str, float]]], prefix: str = f"{PREFIX}_cache") -> None:

@@ -3,6 +3,7 @@ against a real PostgreSQL."""
 from __future__ import annotations
 
 import os
+import re
 
 
 async def test_cache_health_answers_name_the_worker_whose_cache_they_describe(api):
@@ -34,3 +35,6 @@ async def test_evictions_forced_by_the_byte_budget_advise_raising_the_byte_budge
     advice = [a["message"] for a in report["recommendations"] if a.get("tier") == "short"]
     assert any("CACHE_MAX_BYTES" in message for message in advice), advice
     assert not any("CACHE_MAX_SIZE" in message for message in advice), advice
+    metrics = await (await api.client.get("/metrics")).text()
+    exported = re.search(r'^cj_cache_byte_evictions_total\{[^}]*tier="short"[^}]*\} (\S+)$', metrics, re.M)
+    assert exported and float(exported.group(1)) >= short["byte_evictions"] > 10, short
