@@ -1,4 +1,4 @@
-"""Probes of the response cache and its invalidation feed under failure (helper probe-cache),
+"""Probes of the response cache and its invalidation feed under failure,
 against a real PostgreSQL."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Probes of the response cache's bounds (helper probe-cache): what it counts against
+"""Probes of the response cache's bounds: what it counts against
 CACHE_MAX_BYTES must be what its entries really hold."""
 from __future__ import annotations
 
