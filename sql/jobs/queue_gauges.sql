@@ -3,7 +3,7 @@
 -- waiting out its backoff is not due), and how many jobs failed for good (every attempt
 -- used: fail.sql, rescue.sql) in the last 15 minutes. Read from the table, so every
 -- serving process shows them, with a worker or not. Each is one index probe: the oldest entry of jobs_queued_run_after_idx,
--- and the last 15 minutes of jobs_finished_at_idx (now() is stable: an index bound).
+-- and the last 15 minutes of jobs_finished_at_id_idx (now() is stable: an index bound).
 -- Parameters: none
 SELECT (SELECT extract(epoch FROM now() - run_after)::float8
         FROM jobs
