@@ -175,9 +175,16 @@ async def job_result(request: web.Request) -> web.StreamResponse:
                     await response.write(chunk["data"])
                     sent += len(chunk["data"])
                 seq = chunks[-1]["seq"] + 1
-        except (ConnectionResetError, web.HTTPException):
+        except web.HTTPException:
             raise
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
+                # The client went away mid-download (a reset fails the drain, a close the next
+                # write). Its doing, not a fault: no traceback at ERROR, and no raise, which the
+                # middleware would log as unhandled and count as a 500.
+                log.info("result download of job %s: the client went away after %d of %d bytes (request_id=%s)",
+                         job_id, sent, row["bytes"], ctx.request_id)
+                return response
             # Headers are gone: the only honest signal left is a cut connection short of Content-Length.
             log.exception("result download of job %s broke off (request_id=%s)", job_id, ctx.request_id)
             if request.transport is not None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 
+import asyncpg
 import pytest
-from jobutil import wait_for
+from jobutil import insert_posts, wait_for, wait_job, worker_settings
 from rawhttp import answers, exchange, raw_request, serving_on_a_port
 
 from service import keys
@@ -54,4 +57,42 @@ async def test_a_client_that_closes_before_its_body_ends_is_a_4xx_not_an_unhandl
         return [s for route, s in statuses if route == "/api/clients"]
     assert await wait_for(finished, 10, "the cut request to finish") == [400]
     assert not _errors(caplog), _errors(caplog)
+    assert answers(await exchange("127.0.0.1", port, raw_request("GET", "/api/health/live")))[0][0] == 200
+
+
+async def test_a_client_that_resets_a_result_download_is_no_error(served, api, make_api, settings, database_url,
+                                                                  caplog):
+    """A download the client resets part-way: the drain fails with ConnectionError, which
+    job_result logged at ERROR with a traceback as a broken download ("broke off"); a close
+    that met the next write raised ConnectionResetError to the middleware: an unhandled 500.
+    A client going away is neither."""
+    port, _app, statuses = served
+    user = await api.user()
+    project = await api.project_of(user)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await insert_posts(conn, user.id, project["id"], 60, content_size=90_000)      # a ~5.4 MB export
+    finally:
+        await conn.close()
+    job = (await api.post(f"/api/projects/{project['id']}/exports", user, json={}, expect=202))["id"]
+    worker_api = await make_api(worker_settings(settings, jobs_concurrency=1))
+    assert (await wait_job(worker_api, user, job))["status"] == "succeeded"
+    caplog.set_level(logging.INFO)
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)      # the answer stays on the server
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(raw_request("GET", f"/api/jobs/{job}/result", token=user.token))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # close = reset
+    writer.transport.abort()
+
+    async def finished():
+        return [s for route, s in statuses if route == "/api/jobs/{id}/result"]
+    assert await wait_for(finished, 10, "the download to finish") == [200]
+    assert not _errors(caplog), _errors(caplog)
+    assert any("went away" in r.getMessage() for r in caplog.records if r.name == "service.api.jobs")
     assert answers(await exchange("127.0.0.1", port, raw_request("GET", "/api/health/live")))[0][0] == 200
