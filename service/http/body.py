@@ -18,6 +18,11 @@ from service.jsonutil import loads
 # nobody should make the service parse megabytes before knowing who they are.
 PUBLIC_BODY_BYTES = 16 * 1024
 _CHUNK = 64 * 1024
+# Content-Encodings a body may come in: those aiohttp's parser decodes (br and zstd only with
+# their libraries installed; without, the parser refuses them) and identity. aiohttp passes
+# any other value (x-gzip, "gzip, gzip", a typo) and all but the first of several headers through undecoded: the body would be read
+# as JSON as sent, or refused with a puzzling parse error.
+_CODINGS = frozenset({"identity", "gzip", "deflate", "br", "zstd"})
 # Arrays and objects a body may open ('[' and '{' bytes, strings included).
 MAX_JSON_CONTAINERS = 500_000
 
@@ -35,12 +40,15 @@ def _cause(exc: web.RequestPayloadError) -> str:
 
 
 async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
-    """The request body as JSON: 415 for another content type, 413 over max_bytes, 400 if not JSON.
+    """The request body as JSON: 415 for another content type or coding, 413 over max_bytes, 400 if not JSON.
 
     Read in chunks and refused as soon as it passes the limit, so a chunked body with no
     Content-Length is bounded too; 408 when it does not arrive within REQUEST_BODY_TIMEOUT_S."""
     if request.content_type != JSON_CONTENT_TYPE:
         raise UnsupportedMediaType("request body must be JSON (Content-Type: application/json)")
+    codings = request.headers.getall("Content-Encoding", ())
+    if len(codings) > 1 or (codings and codings[0] and codings[0].lower() not in _CODINGS):
+        raise UnsupportedMediaType("Content-Encoding must be gzip, deflate or identity", field="Content-Encoding")
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     parts: list[bytes] = []

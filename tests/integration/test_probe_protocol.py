@@ -8,9 +8,11 @@ answer 500 or log an error, and one request cannot hold the event loop.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import socket
 import struct
+import zlib
 
 import asyncpg
 import pytest
@@ -96,3 +98,41 @@ async def test_a_client_that_resets_a_result_download_is_no_error(served, api, m
     assert not _errors(caplog), _errors(caplog)
     assert any("went away" in r.getMessage() for r in caplog.records if r.name == "service.api.jobs")
     assert answers(await exchange("127.0.0.1", port, raw_request("GET", "/api/health/live")))[0][0] == 200
+
+
+# -- bodies in a coding the service does not decode ----------------------------------------
+
+@pytest.mark.parametrize("coding, body", [
+    ("x-gzip", gzip.compress(b'{"name": "coded"}')),              # aiohttp decodes "gzip" only
+    ("gzip, gzip", gzip.compress(gzip.compress(b'{"name": "coded"}'))),
+    ("foo", b'{"name": "coded"}'),                                  # was stored as if plain
+], ids=["x-gzip", "stacked", "unknown"])
+async def test_a_body_in_a_content_encoding_that_is_not_decoded_is_415(api, coding, body):
+    """aiohttp decodes gzip and deflate and passes any other Content-Encoding through as
+    it came: "foo" was read as plain JSON (a client that compressed its body some other way
+    had it taken for what it is not), x-gzip and a stack of codings were refused with a
+    puzzling 400 about invalid UTF-8."""
+    user = await api.user()
+    resp, answer = await api.call("POST", "/api/clients", user, data=body,
+                                  headers={"Content-Type": "application/json", "Content-Encoding": coding})
+    assert resp.status == 415, (resp.status, answer)
+    assert answer["error"]["code"] == "unsupported_media_type" and answer["error"]["field"] == "Content-Encoding"
+    assert (await api.get("/api/clients", user))["items"] == []
+
+
+async def test_the_codings_aiohttp_decodes_are_still_taken(served, api):
+    """gzip and deflate (any case), identity and an empty value are read as before; two
+    Content-Encoding headers are 415 too (aiohttp decodes by the first only)."""
+    port, _app, _statuses = served
+    user = await api.user()
+    for coding, body in (("gzip", gzip.compress(b'{"name": "g"}')), ("GZIP", gzip.compress(b'{"name": "G"}')),
+                         ("deflate", zlib.compress(b'{"name": "d"}')), ("identity", b'{"name": "i"}'),
+                         ("", b'{"name": "e"}')):
+        resp, answer = await api.call("POST", "/api/clients", user, data=body,
+                                      headers={"Content-Type": "application/json", "Content-Encoding": coding})
+        assert resp.status == 201, (coding, answer)
+    raw = raw_request("POST", "/api/clients", token=user.token, body=gzip.compress(gzip.compress(b'{"name": "x"}')),
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    raw = raw.replace(b"Content-Encoding: gzip\r\n", b"Content-Encoding: gzip\r\nContent-Encoding: gzip\r\n")
+    status, _headers, body = answers(await exchange("127.0.0.1", port, raw))[0]
+    assert status == 415, body
