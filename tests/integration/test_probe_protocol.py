@@ -136,3 +136,21 @@ async def test_the_codings_aiohttp_decodes_are_still_taken(served, api):
     raw = raw.replace(b"Content-Encoding: gzip\r\n", b"Content-Encoding: gzip\r\nContent-Encoding: gzip\r\n")
     status, _headers, body = answers(await exchange("127.0.0.1", port, raw))[0]
     assert status == 415, body
+
+
+async def test_a_job_result_answers_if_none_match_star_with_304_as_every_get_does(api, make_api, settings):
+    """RFC 9110 13.1.2: `If-None-Match: *` is false when the resource has a representation;
+    every other GET answers 304 (http/responses.py), the job result compared its own way
+    and sent the whole file again."""
+    user = await api.user()
+    project = await api.project_of(user)
+    job = (await api.post(f"/api/projects/{project['id']}/reports", user, json={}, expect=202))["id"]
+    worker_api = await make_api(worker_settings(settings, jobs_concurrency=1))
+    assert (await wait_job(worker_api, user, job))["status"] == "succeeded"
+    got, _ = await api.call("GET", f"/api/jobs/{job}/result", user, expect=200)
+    etag = got.headers["ETag"]
+    for header in ("*", f'"other", W/{etag}', etag):
+        resp, _ = await api.call("GET", f"/api/jobs/{job}/result", user, headers={"If-None-Match": header})
+        assert resp.status == 304 and resp.headers["ETag"] == etag, header
+    resp, _ = await api.call("GET", f"/api/jobs/{job}/result", user, headers={"If-None-Match": '"other"'})
+    assert resp.status == 200
