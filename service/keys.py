@@ -52,3 +52,6 @@ STREAM_SLOTS: web.AppKey[StreamSlots] = web.AppKey("stream_slots")
 # Per-request storage
 REQUEST_CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")
 USER: web.RequestKey[User] = web.RequestKey("user")
+# The body bytes read_json counted in BODY_BUDGET, [(caller, bytes)]: given back by the
+# middleware once the request is answered, not when the body is parsed (http/body.py).
+BODY_HELD: web.RequestKey[list[tuple[str, int]]] = web.RequestKey("body_held")

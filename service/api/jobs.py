@@ -15,7 +15,7 @@ from service.http import security_headers
 from service.http.body import read_json
 from service.http.callers import caller_key
 from service.http.middleware import server_timing
-from service.http.responses import json_response
+from service.http.responses import _etag_matches, json_response
 from service.jobs import quota
 from service.schemas import jobs as schema
 from service.schemas.validate import parse_id, validate_body
@@ -153,7 +153,7 @@ async def job_result(request: web.Request) -> web.StreamResponse:
     etag = f'"{row["sha256"]}"'
     ctx = request[keys.REQUEST_CTX]
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Request-ID": ctx.request_id}
-    if etag in {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}:
+    if _etag_matches(request.headers.get("If-None-Match"), etag):      # "*" too, as every other GET
         return web.Response(status=304, headers=headers)
     with request.app[keys.STREAM_SLOTS].taken(caller_key(request)):    # 429/503 before a byte is sent
         response = web.StreamResponse(status=200, headers={
@@ -175,9 +175,16 @@ async def job_result(request: web.Request) -> web.StreamResponse:
                     await response.write(chunk["data"])
                     sent += len(chunk["data"])
                 seq = chunks[-1]["seq"] + 1
-        except (ConnectionResetError, web.HTTPException):
+        except web.HTTPException:
             raise
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
+                # The client went away mid-download (a reset fails the drain, a close the next
+                # write). Its doing, not a fault: no traceback at ERROR, and no raise, which the
+                # middleware would log as unhandled and count as a 500.
+                log.info("result download of job %s: the client went away after %d of %d bytes (request_id=%s)",
+                         job_id, sent, row["bytes"], ctx.request_id)
+                return response
             # Headers are gone: the only honest signal left is a cut connection short of Content-Length.
             log.exception("result download of job %s broke off (request_id=%s)", job_id, ctx.request_id)
             if request.transport is not None:

@@ -43,7 +43,7 @@ _ERRORS = {
     408: "The body did not arrive in time (REQUEST_BODY_TIMEOUT_S); the connection is closed",
     409: "Conflict",
     413: "Body too large",
-    415: "Body is not application/json",
+    415: "Body is not application/json, or its Content-Encoding is not gzip, deflate or identity",
     422: "Well-formed JSON that breaks the schema; error.errors lists every problem",
     429: "Too many requests of this caller; retry after Retry-After seconds",
     503: ("Database unavailable, pool exhausted, statement timed out, or the service busy (request bodies, "
@@ -91,7 +91,7 @@ def _too_many_reasons(route) -> list[str]:
         reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER), or bytes of its stored "
                        "results (JOBS_MAX_RESULT_BYTES_PER_USER)")
     if route.body is not None:
-        reasons.append("request bodies of this caller being read at once (16 MiB)")
+        reasons.append("request bodies of this caller being read or processed at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole
         reasons.append("earlier answers of this caller still unread by its client (32 MiB waiting to be sent)")
     if route.path == "/api/jobs/{id}/result":

@@ -1,4 +1,4 @@
-"""Bytes of request bodies being read at once: bounded per caller and in all.
+"""Bytes of request bodies being read or processed at once: bounded per caller and in all.
 
 read_json (http/body.py) buffers a body whole before parsing it, up to MAX_BODY_BYTES.
 Without a bound, one user who starts many large uploads and stalls each just before its
@@ -7,8 +7,10 @@ uploads of 8 MiB: +380 MiB in one worker, tests/integration/test_body_limits.py)
 chunk is counted against its caller (the user, or the client address before a token is
 known) and against the process before it is kept; a caller over PER_CALLER_BYTES gets
 429, the process over TOTAL_BYTES 503, both with Retry-After and the connection closed
-(the rest of the body is not read). The bytes are given back when the body is parsed or
-refused.
+(the rest of the body is not read). The bytes are given back when the body is refused,
+or once its request is answered (the middleware): a parsed body lives on while its request
+waits for its caller's share of the database, so giving them back at parsing let one user
+pile up parsed 8 MiB bulks behind DB_USER_CONCURRENCY (+470 MiB for 60 of them).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ class CallerBodiesTooLarge(ApiError):
     closes_connection = True
 
     def __init__(self) -> None:
-        super().__init__(f"your requests' bodies being read at once are over {PER_CALLER_BYTES // (1024 * 1024)} MiB;"
+        super().__init__(f"your requests' bodies being read or processed at once are over {PER_CALLER_BYTES // (1024 * 1024)} MiB;"
                          " send them one after another", headers={"Retry-After": str(RETRY_AFTER_S)})
 
 

@@ -187,6 +187,11 @@ async def request_middleware(request: web.Request, handler):
         status = response.status
     finally:
         current_request.reset(token)
+        held = request.get(keys.BODY_HELD)
+        if held is not None:                  # the body's bytes, counted until now (http/body.py)
+            budget = app[keys.BODY_BUDGET]
+            for caller, size in held:
+                budget.give_back(caller, size)
         if status:
             elapsed = time.perf_counter() - start
             for finished in app.get(keys.REQUEST_FINISHED, ()):

@@ -320,6 +320,20 @@ class GuardedRequestHandler(web.RequestHandler):
         self._not_counted()
         super().connection_lost(exc)
 
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """aiohttp reads and drops the body a handler left unread once the answer is out; when
+        that body breaks there (a gzip or deflate body that does not decode, sent to a route
+        that answered without reading it: a GET, a 401, a 405) it logs "Unhandled exception"
+        at ERROR with a traceback, and closes the connection. The client's doing, answered
+        already: one INFO line, never its bytes. Anything else stays an error."""
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, web_protocol.RequestPayloadError):
+            peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+            log.info("dropped the unread body of a request from %s: it could not be read (%s)",
+                     peer[0] if isinstance(peer, tuple) else peer, type(exc.__cause__ or exc).__name__)
+            return
+        super().log_exception(*args, **kwargs)
+
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         request_id = f"{_ID_PREFIX}-{next(_ids):x}"

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
+from jobutil import held_lock, wait_for
 from live import served
 from probe import Probe
 
@@ -128,3 +130,52 @@ async def test_a_body_opening_more_arrays_than_any_request_needs_is_413(live):
                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as resp:
             status, body = resp.status, await resp.json()
     assert status == 413 and "'[' and '{'" in body["error"]["message"], (status, body)
+
+
+def _upload(port: int, token: str, body: bytes) -> socket.socket:
+    """A POST /api/posts sent whole; its answer is left to read."""
+    sock = socket.socket()
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"POST /api/posts HTTP/1.1\r\nHost: probe\r\nAuthorization: Bearer {token}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    return sock
+
+
+async def test_parsed_bodies_waiting_for_the_database_count_in_the_callers_share(live, database_url):
+    """The share counted a body only while it was read: once parsed its bytes were given back,
+    though the request still waited for the database (its caller's DB_USER_CONCURRENCY
+    share, then the INSERT). One user's 8 MiB bulks sent one after another, never more than
+    two being read at once, were all read, parsed and left waiting: +470 MiB in one worker
+    for 60 of them. A body now counts until its request is answered: with the posts table
+    locked (every INSERT waits), two bulks wait, the third is 429, another user is served."""
+    _, _, greedy = live.user()
+    _, _, other = live.user()
+    client = live.call("POST", "/api/clients", greedy, {"name": "Bulk"})[1]
+    project = live.call("POST", "/api/projects", greedy, {"client_id": client["id"], "name": "P"})[1]
+    body = orjson.dumps({"items": [{"project_id": project["id"], "content": "word " * 1580} for _ in range(1000)]})
+    assert 7 * MiB < len(body) <= 8 * MiB
+    async with held_lock(database_url, "LOCK TABLE posts IN SHARE MODE") as conn:
+        waiting = [_upload(live.port, greedy, body) for _ in range(2)]
+
+        async def inserts_waiting() -> bool:
+            await conn.execute("SELECT pg_stat_clear_snapshot()")
+            return await conn.fetchval("""SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                                          AND query LIKE '%INSERT INTO posts%'""") == 2
+        try:
+            await wait_for(inserts_waiting, 30, "both bulks to wait for the lock")
+            third = _upload(live.port, greedy, body)
+            third.settimeout(20)
+            answer = third.recv(65536)
+            third.close()
+            assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+            assert b"Retry-After: 1" in answer and b'"too_many_requests"' in answer
+            status, answered = live.call("POST", "/api/posts", other, {"items": []})
+            assert status == 422, (status, answered)             # read and validated (an empty bulk)
+        except BaseException:
+            for sock in waiting:
+                sock.close()
+            raise
+    for sock in waiting:                                         # the lock is gone: both are stored
+        sock.settimeout(60)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 201")
+        sock.close()
