@@ -139,8 +139,11 @@ async def test_a_registration_flood_from_one_address_does_not_delay_another_user
           f"{[round(t * 1000) for t in took]} ms")
     assert answers.get(201, 0) <= 20, f"one address registered {answers.get(201, 0)} accounts; the cap is 20"
     assert set(answers) <= {201, 429}, answers
-    assert max(took) < 1.0, (f"another user's login took {max(took):.2f} s while one address registered "
-                             f"{answers.get(201, 0)} accounts")
+    # The median of three: queued behind the flood's hashes every login would take seconds;
+    # one slow login on a machine shared with other work is noise, not that.
+    median = sorted(took)[1]
+    assert median < 1.0, (f"another user's logins took {[round(t, 2) for t in took]} s while one address "
+                          f"registered {answers.get(201, 0)} accounts")
 
 
 # -- in-process ---------------------------------------------------------------------------
