@@ -23,6 +23,7 @@ _CHUNK = 64 * 1024
 # any other value (x-gzip, "gzip, gzip", a typo) and all but the first of several headers through undecoded: the body would be read
 # as JSON as sent, or refused with a puzzling parse error.
 _CODINGS = frozenset({"identity", "gzip", "deflate", "br", "zstd"})
+UNSUPPORTED_CODING = "Content-Encoding must be gzip, deflate or identity"
 # Arrays and objects a body may open ('[' and '{' bytes, strings included).
 MAX_JSON_CONTAINERS = 500_000
 
@@ -48,7 +49,7 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> An
         raise UnsupportedMediaType("request body must be JSON (Content-Type: application/json)")
     codings = request.headers.getall("Content-Encoding", ())
     if len(codings) > 1 or (codings and codings[0] and codings[0].lower() not in _CODINGS):
-        raise UnsupportedMediaType("Content-Encoding must be gzip, deflate or identity", field="Content-Encoding")
+        raise UnsupportedMediaType(UNSUPPORTED_CODING, field="Content-Encoding")
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     parts: list[bytes] = []

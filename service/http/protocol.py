@@ -52,12 +52,13 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web, web_protocol
-from aiohttp.http_exceptions import BadHttpMessage, TransferEncodingError
+from aiohttp.http_exceptions import BadHttpMessage, ContentEncodingError, TransferEncodingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from service import keys
 from service.context import RequestContext
 from service.http import security_headers
+from service.http.body import UNSUPPORTED_CODING
 from service.http.callers import address_of
 from service.http.middleware import RequestFinished, refusing_unknown_expectations
 from service.http.unsent_answers import UnsentAnswers
@@ -69,10 +70,10 @@ _ID_PREFIX = "conn-" + uuid.uuid4().hex[:8]
 _ids = itertools.count(1)
 # How often one address's refusals are logged (a flood would write a line per connection).
 _REFUSAL_LOG_EVERY_S = 60.0
-_CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 431: "headers_too_large",
-          500: "internal_error", 504: "gateway_timeout"}
+_CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type",
+          431: "headers_too_large", 500: "internal_error", 504: "gateway_timeout"}
 _MESSAGES = {400: "malformed HTTP request", 408: "the request headers did not arrive in time",
-             500: "internal server error"}
+             415: UNSUPPORTED_CODING, 500: "internal server error"}
 
 
 class HeaderTimeout(BadHttpMessage):
@@ -337,14 +338,22 @@ class GuardedRequestHandler(web.RequestHandler):
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         request_id = f"{_ID_PREFIX}-{next(_ids):x}"
+        field = None
+        if isinstance(exc, ContentEncodingError):
+            # A coding the parser cannot decode (br or zstd without its library installed): it
+            # refuses the request before any handler. Not a malformed request: the 415 read_json
+            # answers for the codings the parser passes through (http/body.py), naming the header.
+            status, field = 415, "Content-Encoding"
         # The reason, never the bytes: aiohttp's message quotes the offending input.
         log.info("refused a request from %s: %s %s (request_id=%s)", request.remote, status,
                  type(exc).__name__ if exc else "", request_id)
         if request.writer.output_size > 0:
             raise ConnectionError("Response is sent already, cannot send another response with the error message")
         text = _MESSAGES.get(status) or HTTPStatus(status).phrase.lower()
-        body = {"error": {"status": status, "code": _CODES.get(status, "http_error"), "message": text},
-                "request_id": request_id}
+        error = {"status": status, "code": _CODES.get(status, "http_error"), "message": text}
+        if field is not None:
+            error["field"] = field
+        body = {"error": error, "request_id": request_id}
         response = web.Response(status=status, body=dumps(body), content_type="application/json",
                                 headers={"X-Request-ID": request_id})
         security_headers.apply(response)      # every response, the parser's refusals too
