@@ -55,7 +55,18 @@ async def _wait_for_lock_wait(conn: asyncpg.Connection, what: str) -> None:
 
 # -- 429 of a user's database share (DB_USER_CONCURRENCY): every route that runs SQL for a user --
 
-async def test_a_user_over_their_database_share_gets_a_documented_429_on_routes_without_a_body(build, settings):
+async def _wait_for_share_held(conn: asyncpg.Connection) -> None:
+    """Until /test/hold-share's query runs (the holder has the user's one session)."""
+    for _ in range(200):
+        if await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                               " AND query LIKE 'SELECT pg_sleep(%' AND datname = current_database()"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the holder never took its session")
+
+
+async def test_a_user_over_their_database_share_gets_a_documented_429_on_routes_without_a_body(build, settings,
+                                                                                                db_conn):
     """Any user route that runs a query after the token may answer 429 when the user's
     DB_USER_CONCURRENCY sessions stay busy past DB_POOL_TIMEOUT (db/fairness.py). The
     document listed 429 only on GETs and body-taking routes: a DELETE, logout or a job
@@ -71,7 +82,7 @@ async def test_a_user_over_their_database_share_gets_a_documented_429_on_routes_
              ("POST", "/api/auth/logout", None)]
     for method, path, object_id in calls:
         holder = asyncio.create_task(api.call("GET", "/test/hold-share?s=1.5", user))
-        await asyncio.sleep(0.2)      # arrangement: the holder has the user's one session now
+        await _wait_for_share_held(db_conn)
         resp, body = await api.call(method, path.replace("{id}", object_id or ""), user)
         assert resp.status == 429, (method, path, resp.status, body)
         assert body["error"]["code"] == "too_many_requests" and resp.headers["Retry-After"] == "1"
