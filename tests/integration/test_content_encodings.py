@@ -1,4 +1,4 @@
-"""Review of the day's merged changes: what they promise, checked against the service as
+"""Request bodies in a Content-Encoding the server cannot decode, checked against the service as
 `run.py serve` runs it (the connection handler of http/protocol.py in front of the app)."""
 from __future__ import annotations
 
