@@ -12,6 +12,7 @@ from service.db.errors import translate_db_error
 from service.db.migrations import MigrationError, pending_migrations
 from service.errors import ServiceUnavailable
 from service.http.responses import json_response
+from service.observability.probes import BoundedCheckout
 
 READY_TIMEOUT_S = 1.0
 
@@ -29,9 +30,8 @@ async def live(request: web.Request) -> web.Response:
     return json_response(request, {"status": "alive", "worker": worker_info()})
 
 
-async def _readiness(request: web.Request, checked_out: list[bool]) -> list:
-    async with request.app[keys.DB].session() as session:
-        checked_out.append(True)
+async def _readiness(checkout: BoundedCheckout, request: web.Request) -> list:
+    async with checkout.session() as session:
         await server.ping(session)
         try:
             return await pending_migrations(session.conn, migrations=request.app[keys.MIGRATIONS])
@@ -45,16 +45,15 @@ async def _readiness(request: web.Request, checked_out: list[bool]) -> list:
 
 
 async def ready(request: web.Request) -> web.Response:
-    checked_out: list[bool] = []
+    checkout = BoundedCheckout(request.app[keys.DB])
     try:
-        pending = await asyncio.wait_for(_readiness(request, checked_out), READY_TIMEOUT_S)
+        pending = await asyncio.wait_for(_readiness(checkout, request), READY_TIMEOUT_S)
     except TimeoutError:
-        pool = request.app[keys.DB].pool.state()
-        if not checked_out and pool["in_use"] >= pool["max"]:
+        saturated = checkout.saturated(READY_TIMEOUT_S)
+        if saturated:
             # Not ready either way (no request would get a connection now), but the database
             # was not asked: say so, or a saturated pool reads as a database that stopped answering.
-            raise ServiceUnavailable(f"all {pool['max']} pooled connections stayed in use for {READY_TIMEOUT_S:g} s; "
-                                     "the database was not asked", code="pool_exhausted") from None
+            raise ServiceUnavailable(saturated, code="pool_exhausted") from None
         raise ServiceUnavailable(f"the database did not answer within {READY_TIMEOUT_S:g} s") from None
     except MigrationError as exc:
         raise ServiceUnavailable(f"schema problem: {exc}", code="not_ready") from None
