@@ -81,11 +81,12 @@ def _stop_with(supervisor_pid: int) -> None:
         raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings) -> int:
+    """Serve until stopped; the exit status (1: the workers kept dying)."""
     if settings.workers <= 1:
         run_server(settings)
-        return
-    Supervisor(settings).run()
+        return 0
+    return Supervisor(settings).run()
 
 
 class Supervisor:
@@ -103,7 +104,9 @@ class Supervisor:
     def _request_stop(self, signum, _frame) -> None:
         self.stopping = True
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Supervise until SIGINT/SIGTERM (0) or until workers die too often (1)."""
+        failed = False
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.workers = [self._start_worker(i) for i in range(self.settings.workers)]
@@ -118,8 +121,11 @@ class Supervisor:
                     now = time.monotonic()
                     restarts = [t for t in restarts if now - t < 60] + [now]
                     if len(restarts) > 5:
+                        # A non-zero status: a port already in use made every worker die at
+                        # start, and the service exited 0 after a minute of restarts, so a
+                        # process manager took the failed start for a clean stop.
                         log.error("workers keep dying (exit code %s); stopping", worker.exitcode)
-                        self.stopping = True
+                        failed = self.stopping = True
                         break
                     log.warning("worker pid %s exited with %s; starting a new one", worker.pid, worker.exitcode)
                     self.workers[index] = self._start_worker(index)
@@ -127,6 +133,7 @@ class Supervisor:
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        return 1 if failed else 0
 
     def _stop_all(self) -> None:
         for worker in self.workers:

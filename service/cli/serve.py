@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from service.cli.environment import database
@@ -91,8 +92,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  warning: {warning}", flush=True)
         if settings.workers > 1:
             print(f"  workers: {settings.workers} processes sharing port {settings.port}", flush=True)
-        serve(settings)
-    return 0
+        status = serve(settings)
+    if status:
+        print("error: the worker processes kept dying (their log says why); stopped", file=sys.stderr)
+    return status
 
 
 async def _pool_capacity_warning(db: Database, settings: Settings) -> str | None:
