@@ -45,7 +45,12 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         await roles.prepare(settings)
         async with Database.connect(settings.owner_url, settings.replace(db_statement_timeout_ms=0)) as db:
             owner = await _owner_for_seed(db, args.owner_email)
-            report = await seed(db, owner_id=owner, clients=args.clients, projects=args.projects, posts=args.posts)
+            # All or nothing: clients, projects and runs were committed before the posts'
+            # COPY, so a Ctrl-C or a failure mid-load left them behind, empty, and the next
+            # run added its own beside them.
+            async with db.transaction():
+                report = await seed(db, owner_id=owner, clients=args.clients, projects=args.projects,
+                                    posts=args.posts)
             await analyze(db)
         print(f"seeded {report.clients} clients, {report.projects} projects, {report.runs} runs, "
               f"{report.posts} posts in {report.seconds:.1f} s")

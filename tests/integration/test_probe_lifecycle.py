@@ -2,11 +2,18 @@
 migration slower than the statement timeout, an interrupted seed."""
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import asyncpg
+import pytest
+from dbutil import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,3 +40,60 @@ def test_serve_with_workers_on_a_port_in_use_exits_non_zero(database_url, tmp_pa
     assert done.returncode == 1, done.stderr[-2000:]
     assert "address already in use" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: the worker processes kept dying")
+
+
+async def _counts(url: str, email: str) -> dict:
+    conn = await asyncpg.connect(url)
+    try:
+        return dict(await conn.fetchrow("""
+            SELECT (SELECT count(*) FROM clients WHERE owner_id = u.id) AS clients,
+                   (SELECT count(*) FROM projects WHERE owner_id = u.id) AS projects,
+                   (SELECT count(*) FROM runs WHERE owner_id = u.id) AS runs,
+                   (SELECT count(*) FROM posts WHERE owner_id = u.id) AS posts
+            FROM users u WHERE u.email = $1""", email))
+    finally:
+        await conn.close()
+
+
+async def _wait_for_posts_copy(url: str, process: subprocess.Popen) -> None:
+    """Until the seed's COPY into posts is under way (pg_stat_progress_copy)."""
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if await conn.fetchval("SELECT count(*) FROM pg_stat_progress_copy WHERE relid = 'posts'::regclass "
+                                   "AND tuples_processed > 0"):
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    pytest.fail(f"the seed never reached its posts COPY (exit code {process.poll()})")
+
+
+async def test_a_seed_interrupted_mid_copy_leaves_nothing_and_runs_again(pg_server, tmp_path):
+    """Ctrl-C during the posts COPY: a seed is all or nothing (clients, projects and runs
+    were committed before the posts, so every interrupted run left empty clients and
+    projects behind, and the next run added its own beside them)."""
+    async with scratch_database(pg_server[0], "cj_lifecycle_seed") as url:
+        env = _env(tmp_path, DATABASE_URL=url)
+        email = "seed-owner@example.com"
+        made = subprocess.run([sys.executable, "run.py", "create-user", "--email", email, "--password",
+                               "a long passphrase", "--admin"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert made.returncode == 0, made.stderr
+        args = [sys.executable, "run.py", "seed", "--clients", "4", "--projects", "6", "--posts", "30000"]
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            await _wait_for_posts_copy(url, process)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130 and "Traceback" not in stderr, stderr
+        assert await _counts(url, email) == {"clients": 0, "projects": 0, "runs": 0, "posts": 0}
+
+        again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert await _counts(url, email) == {"clients": 4, "projects": 6, "runs": 6, "posts": 30000}
