@@ -25,6 +25,12 @@ ADVISORY_LOCK_ID = 0x4A554D50_53544152  # "JUMPSTAR"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK = "SELECT pg_advisory_xact_lock($1)"
 _IS_APPLIED = "SELECT true FROM schema_migrations WHERE version = $1"
+# A migration's own work is not bounded by the service's statement timeout (0112 rebuilds
+# posts' text indexes: minutes at 1,000,000 posts), nor is the wait for another starter's
+# migration (the advisory lock); a wait for a table lock that the running service holds is
+# (lock_timeout, $1 ms), so a migration never queues every request behind it for long.
+_UNBOUNDED = "SELECT set_config('statement_timeout', '0', true)"
+_LOCK_WAIT = "SELECT set_config('lock_timeout', $1, true)"
 # This role's defaults in this database (ALTER ROLE ... IN DATABASE ... SET).
 _ROLE_DEFAULTS = """
 SELECT setconfig FROM pg_db_role_setting
@@ -97,16 +103,22 @@ async def pending_migrations(conn: asyncpg.Connection, directory: Path = MIGRATI
     return [m for m in migrations if m.version not in applied]
 
 
-async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = None, *,
+                           lock_timeout_ms: int = 0) -> list[Migration]:
     """Apply every pending migration; return those applied by this call.
+
+    A migration runs without a statement timeout; it waits at most `lock_timeout_ms`
+    (0: for ever) for each lock on a table. `conn` should have no client-side
+    command timeout either (db/roles.py connects so): asyncpg would cut the file off.
 
     Each migration runs in a transaction that first takes a transaction-level
     advisory lock and re-checks that the file is still pending: concurrent starters
     (workers, instances) wait for one another and never apply a file twice, and no
     lock outlives a transaction, so this also holds through PgBouncer in transaction
     mode (a session lock would stay on whichever server connection took it)."""
-    migrations = discover(directory)
+    migrations = discover(directory or MIGRATIONS_DIR)
     async with conn.transaction():
+        await conn.execute(_UNBOUNDED)
         await conn.execute(_LOCK, ADVISORY_LOCK_ID)
         await conn.execute(_CREATE_TABLE)
     applied = await _applied(conn)
@@ -117,9 +129,11 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
             continue
         try:
             async with conn.transaction():
+                await conn.execute(_UNBOUNDED)
                 await conn.execute(_LOCK, ADVISORY_LOCK_ID)
                 if await conn.fetchval(_IS_APPLIED, migration.version):
                     continue      # another starter applied it while we waited for the lock
+                await conn.execute(_LOCK_WAIT, str(lock_timeout_ms))
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
@@ -161,11 +175,11 @@ async def apply_session_defaults(conn: asyncpg.Connection, settings) -> list[str
     return [f"{name}={value}" for name, value in changes.items()]
 
 
-async def migrate(db, settings=None) -> list[str]:
+async def migrate(db, settings=None, *, lock_timeout_ms: int = 0) -> list[str]:
     """Apply pending migrations on one connection of `db` (a Database); the file names
     applied. With settings, also write the session defaults (apply_session_defaults)."""
     async with db.session() as session:
-        applied = [m.path.name for m in await apply_migrations(session.conn)]
+        applied = [m.path.name for m in await apply_migrations(session.conn, lock_timeout_ms=lock_timeout_ms)]
         if settings is not None:
             written = await apply_session_defaults(session.conn, settings)
             if written:

@@ -87,8 +87,10 @@ async def prepare(settings: Settings) -> Prepared:
             facts = await whoami(serving)
             if settings.owner_url == settings.direct_url:
                 if facts.create_in_schema:
-                    # One role that may migrate: migrations and defaults on this connection, as before.
-                    return Prepared(await migrate(serving_db, settings), facts, facts.role)
+                    # One role that may migrate: migrations and defaults as this role, as before.
+                    async with Database.connect(settings.direct_url, _migrating(settings)) as migrating:
+                        applied = await migrate(migrating, settings, lock_timeout_ms=settings.db_statement_timeout_ms)
+                    return Prepared(applied, facts, facts.role)
                 # The serving role alone (a deployment that migrates in a separate step): it
                 # cannot apply migrations, so it only checks that none is pending.
                 pending = await pending_migrations(serving.conn)
@@ -99,14 +101,21 @@ async def prepare(settings: Settings) -> Prepared:
                         "set to the schema owner")
                 await _own_defaults(serving, settings, facts.role)
                 return Prepared([], facts, facts.role)
-            async with Database.connect(settings.owner_url, settings) as owner_db:
-                applied = await migrate(owner_db)
+            async with Database.connect(settings.owner_url, _migrating(settings)) as owner_db:
+                applied = await migrate(owner_db, lock_timeout_ms=settings.db_statement_timeout_ms)
                 async with owner_db.session() as owner:
                     owner_role = (await whoami(owner)).role
                     if owner_role != facts.role:
                         await grant_serving(owner, facts.role)
             await _own_defaults(serving, settings, facts.role)
             return Prepared(applied, await whoami(serving), owner_role)
+
+
+def _migrating(settings: Settings) -> Settings:
+    """The migrating connection's settings: no statement timeout, on the server or in
+    asyncpg (a migration on a large table outlasted DB_STATEMENT_TIMEOUT_MS and failed at
+    every start; db/migrations.py bounds its lock waits instead)."""
+    return settings.replace(db_statement_timeout_ms=0)
 
 
 async def _own_defaults(serving: Session, settings: Settings, role: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 from dbutil import scratch_database
+
+from service.db import migrations, roles
+from service.db.migrations import MIGRATIONS_DIR, MigrationError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +101,60 @@ async def test_a_seed_interrupted_mid_copy_leaves_nothing_and_runs_again(pg_serv
         again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr
         assert await _counts(url, email) == {"clients": 4, "projects": 6, "runs": 6, "posts": 30000}
+
+
+@pytest.fixture
+def one_more_migration(tmp_path, monkeypatch):
+    """add(sql): from then on, the shipped migrations plus one file of the test's are the
+    service's own directory."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, directory)
+
+    def add(sql: str) -> None:
+        (directory / "9999_probe.sql").write_text(sql)
+        monkeypatch.setattr(migrations, "MIGRATIONS_DIR", directory)
+    return add
+
+
+async def test_a_migration_longer_than_the_statement_timeout_is_applied(pg_server, settings, one_more_migration):
+    """0112 rebuilds the posts' text indexes: at 1,000,000 posts it ran past the service's
+    statement timeout, so an upgraded database failed at every start (`migration
+    0112_posts_text_builtin_collation.sql failed: canceling statement due to statement
+    timeout`). A migration's work is unbounded, on the server and in asyncpg (whose
+    command timeout, 5 s past the statement timeout, would cut the file off)."""
+    one_more_migration("SELECT pg_sleep(5.5);\nCREATE TABLE probe_slow (id int);\n")
+    async with scratch_database(pg_server[0], "cj_lifecycle_slow", migrate=False) as url:
+        prepared = await roles.prepare(settings.replace(database_url=url, db_statement_timeout_ms=100))
+        assert prepared.applied[-1] == "9999_probe.sql"
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT to_regclass('probe_slow') IS NOT NULL")
+            # The role's session defaults are still the service's, not the migration's.
+            defaults = await conn.fetchval("""
+                SELECT setconfig FROM pg_db_role_setting
+                WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                  AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())""")
+            assert "statement_timeout=100" in defaults
+        finally:
+            await conn.close()
+
+
+async def test_a_migration_waiting_for_a_table_lock_gives_up_and_names_itself(pg_server, settings, one_more_migration):
+    """Unbounded work, bounded waits: a migration queued behind a transaction of the running
+    service would queue every request behind itself; it waits DB_STATEMENT_TIMEOUT_MS for a
+    lock, then fails with its file named, leaves nothing applied, and the next start applies it."""
+    async with scratch_database(pg_server[0], "cj_lifecycle_lock") as url:
+        one_more_migration("ALTER TABLE posts ADD COLUMN probe_column int;\n")
+        served = settings.replace(database_url=url, db_statement_timeout_ms=300)
+        reader = await asyncpg.connect(url)
+        try:
+            async with reader.transaction():
+                await reader.execute("LOCK TABLE posts IN ACCESS SHARE MODE")
+                with pytest.raises(MigrationError, match="9999_probe.sql failed: canceling statement due to lock"):
+                    await roles.prepare(served)
+            assert not await reader.fetchval("SELECT true FROM schema_migrations WHERE version = 9999")
+            assert (await roles.prepare(served)).applied == ["9999_probe.sql"]
+            assert await reader.fetchval("SELECT count(*) FROM information_schema.columns "
+                                         "WHERE table_name = 'posts' AND column_name = 'probe_column'") == 1
+        finally:
+            await reader.close()
