@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from service.cli.data import cmd_create_user, cmd_db_url, cmd_migrate, cmd_seed
@@ -113,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.projects < 1 and args.posts:
             print("error: --posts needs --projects of at least 1", file=sys.stderr)
             return 2
+    # SIGTERM stops a command as Ctrl-C does (exit code 130), so its cleanup runs: by
+    # default it ended the process at once, and a `seed` or `migrate`, or a `serve` still
+    # migrating, left the embedded PostgreSQL it had started running behind it. Re-sent as
+    # SIGINT, not raised here: inside asyncio.run a Ctrl-C cancels the main task at an
+    # await, where a KeyboardInterrupt raised mid-COPY broke the connection's rollback.
+    # serve, worker and topology replace this with their graceful stop.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
     try:
         return args.handler(settings, args)
     except CommandError as exc:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -158,3 +159,55 @@ async def test_a_migration_waiting_for_a_table_lock_gives_up_and_names_itself(pg
                                          "WHERE table_name = 'posts' AND column_name = 'probe_column'") == 1
         finally:
             await reader.close()
+
+
+def _postmaster(pgdata: Path) -> tuple[int, str] | None:
+    """(pid, superuser URL) of the embedded server on pgdata once it is ready, from postmaster.pid."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready":
+        return None
+    return int(lines[0]), f"postgresql://postgres@/content_jumpstart?host={lines[4]}&port={lines[3]}"
+
+
+def test_sigterm_stops_a_seed_and_the_embedded_server_it_started():
+    """SIGTERM's default action ended `run.py seed` (or `migrate`, or a `serve` still
+    migrating) at once: no cleanup ran, and the embedded PostgreSQL it had started kept
+    running after it. Now SIGTERM stops a command as Ctrl-C does."""
+    var_dir = Path(tempfile.mkdtemp(prefix="cj-lifecycle-"))     # not pytest's tmp root: the server's user must reach it
+    pgdata = var_dir / "pgdata"
+    env = _env(var_dir)
+    process = None
+    try:
+        made = subprocess.run([sys.executable, "run.py", "create-user", "--email", "term@example.com", "--password",
+                               "a long passphrase", "--admin"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=180)
+        assert made.returncode == 0, made.stderr
+        assert _postmaster(pgdata) is None, "create-user left its embedded server running"
+        process = subprocess.Popen([sys.executable, "run.py", "seed", "--clients", "1", "--projects", "1",
+                                    "--posts", "30000"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while _postmaster(pgdata) is None and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        pid, url = _postmaster(pgdata)
+        asyncio.run(_wait_for_posts_copy(url, process))
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130 and "Traceback" not in stderr, stderr
+        deadline = time.monotonic() + 30       # pg_ctl stop -w returns as the postmaster exits
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists() and not (pgdata / "postmaster.pid").exists(), \
+            "the embedded PostgreSQL outlived the seed"
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        left = _postmaster(pgdata)
+        if left is not None and Path(f"/proc/{left[0]}").exists():
+            os.kill(left[0], signal.SIGQUIT)    # only the server this test started, on its own directory
+        shutil.rmtree(var_dir, ignore_errors=True)
+
