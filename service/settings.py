@@ -380,7 +380,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, create_secret: bo
         raise SettingsError("DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE")
     stored = not settings.secret_key and create_secret
     if stored:
-        settings = settings.replace(secret_key=_stored_secret(settings.var_dir))
+        try:
+            settings = settings.replace(secret_key=_stored_secret(settings.var_dir))
+        except OSError as exc:       # a file in the way, no such mount, no permission: one line, not a traceback
+            raise SettingsError(f"VAR_DIR: cannot keep the generated secret in {settings.var_dir / 'secret_key'}: "
+                                f"{exc.strerror or exc} (set VAR_DIR to a writable directory, or SECRET_KEY)") from None
     if (stored or settings.secret_key) and len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
         source = "SECRET_KEY" if env.get("SECRET_KEY") else str(settings.var_dir / "secret_key")
         raise SettingsError(f"{source}: the key that signs cursors must be at least {MIN_SECRET_BYTES} bytes "

