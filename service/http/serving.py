@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 
 from aiohttp import web
 
@@ -40,15 +41,25 @@ async def start(app: web.Application, settings: Settings, *, host: str, port: in
 
 
 async def _serve_forever(app: web.Application, settings: Settings, reuse_port: bool) -> None:
-    runner = await start(app, settings, host=settings.host, port=settings.port, reuse_port=reuse_port,
-                         handle_signals=True)
+    # SIGINT/SIGTERM end the wait, and this task shuts down. aiohttp's own handlers
+    # (handle_signals) raised GracefulExit out of the loop instead: the runner then
+    # cancelled every task at once, requests in flight and running jobs among them, so
+    # a write waiting on a lock was cut off and its client disconnected, and the graceful
+    # steps below ran in a cancelled task.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = await start(app, settings, host=settings.host, port=settings.port, reuse_port=reuse_port)
     try:
-        await asyncio.Event().wait()          # until SIGINT/SIGTERM raise GracefulExit
+        await stop.wait()
     finally:
+        # Stops listening, gives requests in flight SHUTDOWN_TIMEOUT_S, then the app's
+        # cleanup (the job worker's grace, the pools).
         await runner.cleanup()
 
 
 def run(app: web.Application, settings: Settings, *, reuse_port: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully, on EVENT_LOOP's loop."""
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):
         loops.run(_serve_forever(app, settings, reuse_port), settings.event_loop)

@@ -230,3 +230,67 @@ def test_a_var_dir_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path):
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("error: VAR_DIR: the embedded PostgreSQL cannot run in") and "DATABASE_URL" in done.stderr
     assert not (spaced / "pgdata").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_sigterm_lets_a_request_in_flight_finish_and_keeps_its_write(database_url, db_conn, tmp_path):
+    """aiohttp's own signal handling raised GracefulExit out of the event loop, and the loop's
+    runner then cancelled every task at once: a PATCH in flight at SIGTERM was cut off (the
+    client saw the connection close) instead of being given the shutdown timeout."""
+    import aiohttp
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "run.py", "serve", "--port", str(port)], cwd=ROOT,
+                                   env=_env(tmp_path, DATABASE_URL=database_url, JOBS_WORKER="false"),
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 120
+            while True:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                try:
+                    async with http.get(f"{base}/api/health/ready") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+            me = {"email": f"term-{os.getpid()}-{port}@example.com", "password": "a long passphrase"}
+            async with http.post(f"{base}/api/auth/register", json=me) as answer:
+                assert answer.status == 201
+            async with http.post(f"{base}/api/auth/login", json=me) as answer:
+                auth = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
+            async with http.post(f"{base}/api/clients", json={"name": "Held"}, headers=auth) as answer:
+                client = await answer.json()
+            async with http.post(f"{base}/api/projects", json={"client_id": client["id"], "name": "before"},
+                                 headers=auth) as answer:
+                project = await answer.json()
+
+            async def rename():
+                async with http.patch(f"{base}/api/projects/{project['id']}", json={"name": "after"},
+                                      headers=auth) as answer:
+                    return answer.status, await answer.json()
+
+            async with db_conn.transaction():
+                await db_conn.execute("SELECT 1 FROM projects WHERE id = $1 FOR UPDATE", project["id"])
+                patch = asyncio.create_task(rename())
+                while not await db_conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                                 "'Lock' AND datname = current_database()"):
+                    assert not patch.done(), patch.result()
+                    await asyncio.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(0.5)          # the service is stopping while the PATCH still waits
+            status, body = await patch
+        assert status == 200 and body["name"] == "after"
+        assert await db_conn.fetchval("SELECT name FROM projects WHERE id = $1", project["id"]) == "after"
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
