@@ -6,6 +6,8 @@ input) and are quoted as identifiers.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -26,6 +28,18 @@ async def _on_server(admin_url: str, statement: str, *args) -> object:
     conn = await asyncpg.connect(admin_url, statement_cache_size=0)
     try:
         return await conn.fetchval(statement, *args) if args else await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def server_lock(admin_url: str, key: int) -> AsyncIterator[None]:
+    """Hold a session advisory lock on admin_url's database for the block: processes of
+    ours setting one server up at once take turns. Closing the connection releases it."""
+    conn = await asyncpg.connect(admin_url, statement_cache_size=0)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", key)
+        yield
     finally:
         await conn.close()
 

@@ -21,6 +21,9 @@ DATABASE_NAME = "content_jumpstart"
 OWNER_ROLE = "content_jumpstart_owner"
 SERVING_ROLE = "content_jumpstart_app"
 MAX_CONNECTIONS = 300
+# The advisory lock (in the `postgres` database) under which a starter creates the roles
+# and the database; any fixed number of ours.
+SETUP_LOCK_ID = 0x4A554D50_53455455  # "JUMPSETU"
 
 
 class EmbeddedPostgres:
@@ -139,9 +142,13 @@ async def ensure_service_database(server: EmbeddedPostgres, name: str = DATABASE
     """The two roles and the service's database owned by the owner role, created when
     missing; a database an earlier version made as the superuser is handed to the owner.
     Returns (serving URI, owner URI)."""
-    from service.db.admin import create_database, objects_to_owner, roles_to_create
+    from service.db.admin import create_database, objects_to_owner, roles_to_create, server_lock
     admin_uri = server.uri("postgres")
-    await roles_to_create(admin_uri, OWNER_ROLE, SERVING_ROLE)
-    await create_database(admin_uri, name, if_missing=True, owner=OWNER_ROLE)
-    await objects_to_owner(server.uri(name), OWNER_ROLE)
+    # One starter at a time: each creates what is missing, so starters racing on a new
+    # server (serve and worker, or several migrate) all created the roles and the
+    # database, and all but one failed ("role ... already exists").
+    async with server_lock(admin_uri, SETUP_LOCK_ID):
+        await roles_to_create(admin_uri, OWNER_ROLE, SERVING_ROLE)
+        await create_database(admin_uri, name, if_missing=True, owner=OWNER_ROLE)
+        await objects_to_owner(server.uri(name), OWNER_ROLE)
     return server.uri(name, SERVING_ROLE), server.uri(name, OWNER_ROLE)

@@ -294,3 +294,22 @@ async def test_sigterm_lets_a_request_in_flight_finish_and_keeps_its_write(datab
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+async def test_first_starts_on_a_new_embedded_server_may_run_together(pg_server):
+    """`run.py migrate` three times at once on a new VAR_DIR (or serve and worker started
+    together) all created the roles and the database when missing: two failed with
+    `duplicate key value violates unique constraint "pg_database_datname_index"`."""
+    from service.db.embedded import ensure_service_database
+    admin_url, server = pg_server
+    if server is None:
+        pytest.skip("the embedded server's set-up")
+    name = f"cj_lifecycle_first_{os.getpid()}"
+    try:
+        results = await asyncio.gather(*(ensure_service_database(server, name) for _ in range(3)),
+                                       return_exceptions=True)
+        assert all(not isinstance(r, BaseException) for r in results), results
+        assert len(set(results)) == 1
+    finally:
+        from dbutil import drop_database
+        await drop_database(admin_url, name)
