@@ -13,11 +13,13 @@ from pathlib import Path
 from service.cli.environment import database
 from service.db import roles, server
 from service.db.database import Database
+from service.db.migrations import _LOCK
 from service.observability.advice import capacity_advice
 from service.settings import Settings
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_SIZE = {"clients": 3, "projects": 6, "posts": 300}
+DEMO_SEED_LOCK_ID = 0x4A554D50_44454D4F  # "JUMPDEMO", a transaction-level advisory lock
 
 
 def _demo_file(settings: Settings) -> Path:
@@ -31,14 +33,18 @@ async def _seed_demo_if_empty(db: Database, settings: Settings) -> None:
     from service.store.seed import analyze, seed
 
     async with db.transaction() as tx:
+        # Starters of one new database take turns: two `serve` started together both found
+        # no user, and the second died on the demo admin's unique email.
+        await tx.conn.execute(_LOCK, DEMO_SEED_LOCK_ID)
         if await users.any_exists(tx):
             return
         password = secrets.token_urlsafe(12)      # hashed only when there is someone to create
         admin = await users.insert(tx, email=DEMO_ADMIN_EMAIL, password_hash=await hash_password_async(password),
                                    full_name="Demo Admin", is_admin=True)
         await seed(db, owner_id=admin["id"], **DEMO_SIZE, show_progress=False)
+        # Before the commit (and the lock's release): a starter that waited prints it.
+        _write_private(_demo_file(settings), json.dumps({"email": DEMO_ADMIN_EMAIL, "password": password}))
     await analyze(db)
-    _write_private(_demo_file(settings), json.dumps({"email": DEMO_ADMIN_EMAIL, "password": password}))
 
 
 def _write_private(path: Path, text: str) -> None:

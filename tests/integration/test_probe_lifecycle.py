@@ -313,3 +313,25 @@ async def test_first_starts_on_a_new_embedded_server_may_run_together(pg_server)
     finally:
         from dbutil import drop_database
         await drop_database(admin_url, name)
+
+
+async def test_two_serves_started_together_seed_one_demo_admin(pg_server, tmp_path):
+    """Both found the new database without users and created the demo admin: the second
+    start died on its unique email. Both must start, with one admin and one data set."""
+    from service.cli.serve import DEMO_SIZE, _seed_demo_if_empty
+    from service.db.database import Database
+    from service.settings import Settings
+    async with scratch_database(pg_server[0], "cj_lifecycle_demo") as url:
+        settings = Settings(database_url=url, secret_key="test-secret-key", var_dir=tmp_path)
+
+        async def start():
+            async with Database.connect(url, settings) as db:
+                await _seed_demo_if_empty(db, settings)
+        await asyncio.gather(start(), start())
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM users") == 1
+            assert await conn.fetchval("SELECT count(*) FROM posts") == DEMO_SIZE["posts"]
+        finally:
+            await conn.close()
+        assert (tmp_path / "demo_admin.json").exists()
