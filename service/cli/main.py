@@ -13,6 +13,9 @@ from service.cli.worker import cmd_worker
 from service.observability.logs import configure_logging
 from service.settings import SettingsError, load_settings, parser_of
 
+# The most clients, or projects, one seed creates (posts are streamed: no such bound).
+MAX_SEED_PARENTS = 1_000_000
+
 
 def _like(variable: str):
     """An option parsed and bounded like the variable it overrides: `serve --workers 0` or
@@ -106,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("clients", "projects", "posts"):
             if getattr(args, name) < 0:
                 print(f"error: --{name} must not be negative", file=sys.stderr)
+                return 2
+        for name in ("clients", "projects"):
+            # Their rows are built in memory (about 2 KB each, a run with each project), so
+            # --clients 2147483648 grew the process until the machine ran out of memory.
+            if getattr(args, name) > MAX_SEED_PARENTS:
+                print(f"error: --{name} must be at most {MAX_SEED_PARENTS:,}", file=sys.stderr)
                 return 2
         # Checked before any server starts: children need a parent to hang under.
         if args.clients < 1 and (args.projects or args.posts):

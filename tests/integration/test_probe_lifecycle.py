@@ -335,3 +335,14 @@ async def test_two_serves_started_together_seed_one_demo_admin(pg_server, tmp_pa
         finally:
             await conn.close()
         assert (tmp_path / "demo_admin.json").exists()
+
+
+@pytest.mark.parametrize("option", ["--clients", "--projects"])
+def test_a_seed_of_more_parents_than_memory_holds_is_refused_at_once(tmp_path, option):
+    """Clients and projects (with their runs) are built in memory, about 2 KB each:
+    `--clients 2147483648` grew the process until the machine ran out of memory."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "run.py", "seed", "--clients", "1", "--projects", "1", option,
+                           "2147483648"], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {option} must be at most 1,000,000"
+    assert time.monotonic() - started < 30 and not (tmp_path / "pgdata").exists()
