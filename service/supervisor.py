@@ -14,12 +14,19 @@ import signal
 import time
 from pathlib import Path
 
+from service.http.serving import SHUTDOWN_TIMEOUT_S
 from service.observability.logs import configure_logging
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 10.0
+# How long a worker's graceful stop may take, which the supervisor waits before it kills
+# one: requests in flight (aiohttp waits SHUTDOWN_TIMEOUT_S for them, then cancels them and
+# waits as long again), then the job grace, then a margin for closing the pools. Killed at
+# SHUTDOWN_GRACE_S, a worker still finishing requests never gave its running jobs back:
+# they stayed `running` until the rescue, their attempt counted.
+WORKER_STOP_S = 2 * SHUTDOWN_TIMEOUT_S + SHUTDOWN_GRACE_S + 5.0
 
 
 def raise_open_file_limit() -> int | None:
@@ -139,7 +146,7 @@ class Supervisor:
         for worker in self.workers:
             if worker.is_alive():
                 worker.terminate()          # SIGTERM: aiohttp shuts down gracefully
-        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        deadline = time.monotonic() + WORKER_STOP_S
         for worker in self.workers:
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():

@@ -346,3 +346,81 @@ def test_a_seed_of_more_parents_than_memory_holds_is_refused_at_once(tmp_path, o
                            "2147483648"], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.strip() == f"error: {option} must be at most 1,000,000"
     assert time.monotonic() - started < 30 and not (tmp_path / "pgdata").exists()
+
+
+async def _ready(http, base: str, process: subprocess.Popen, log: Path) -> None:
+    import aiohttp
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        try:
+            async with http.get(f"{base}/api/health/ready") as answer:
+                if answer.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+
+
+async def test_serve_with_workers_gives_a_running_job_back_at_sigterm(database_url, db_conn, tmp_path):
+    """The supervisor killed its workers SHUTDOWN_GRACE_S (10 s) after SIGTERM, the job grace
+    alone: a worker still finishing its requests in flight then never reached the step that
+    gives its running job back, so the job stayed `running` until the rescue, its attempt
+    counted. The supervisor now waits for a worker's whole graceful stop."""
+    import aiohttp
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "run.py", "serve", "--workers", "2", "--port", str(port)],
+                                   cwd=ROOT, env=_env(tmp_path, DATABASE_URL=database_url, JOBS_CONCURRENCY="1"),
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await _ready(http, base, process, log)
+            me = {"email": f"grace-{os.getpid()}-{port}@example.com", "password": "a long passphrase"}
+            async with http.post(f"{base}/api/auth/register", json=me) as answer:
+                assert answer.status == 201
+            async with http.post(f"{base}/api/auth/login", json=me) as answer:
+                auth = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
+            async with http.post(f"{base}/api/clients", json={"name": "Graceful"}, headers=auth) as answer:
+                client = await answer.json()
+            async with http.post(f"{base}/api/projects", json={"client_id": client["id"], "name": "p"},
+                                 headers=auth) as answer:
+                project = await answer.json()
+
+            async def rename(n: int):
+                async with http.patch(f"{base}/api/projects/{project['id']}", json={"name": f"p{n}"},
+                                      headers=auth) as answer:
+                    return answer.status
+
+            table_lock = await asyncpg.connect(database_url)
+            table_held = table_lock.transaction()
+            await table_held.start()
+            # The export waits on the table lock past the job grace, the PATCHes on the project's
+            # row: each worker has requests in flight (6 connections over 2 workers), one a job.
+            await table_lock.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+            async with db_conn.transaction():
+                async with http.post(f"{base}/api/projects/{project['id']}/exports", json={"format": "csv"},
+                                     headers=auth) as answer:
+                    job = await answer.json()
+                    assert answer.status == 202, job
+                while await db_conn.fetchval("SELECT status FROM jobs WHERE id = $1", job["id"]) != "running":
+                    await asyncio.sleep(0.05)
+                await db_conn.execute("SELECT 1 FROM projects WHERE id = $1 FOR UPDATE", project["id"])
+                patches = [asyncio.create_task(rename(n)) for n in range(6)]
+                while await db_conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                             "'Lock' AND datname = current_database()") < 7:
+                    await asyncio.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(4)           # requests in flight keep the workers busy this long
+            assert [await p for p in patches] == [200] * 6
+        assert process.wait(timeout=60) == 0
+        await table_held.rollback()
+        await table_lock.close()
+        row = await db_conn.fetchrow("SELECT status, attempts, worker_id FROM jobs WHERE id = $1", job["id"])
+        assert dict(row) == {"status": "queued", "attempts": 0, "worker_id": None}, log.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
