@@ -5,31 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiohttp import web
+from busy import api_with_busy_route
 from conftest import Api
-
-from service import keys
-from service.app import create_app
-from service.auth.guards import require_user
-from service.db.registry import Query
-from service.http.responses import json_response
-
-SLEEP = Query("tests/sleep", "SELECT pg_sleep($1::float8)", params=("seconds",))
-
-
-async def expensive(request: web.Request) -> web.Response:
-    """A user's expensive request: one database session busy for ?s= seconds."""
-    await require_user(request)
-    await request.app[keys.DB].fetchval(SLEEP, seconds=float(request.query.get("s", "1")))
-    return json_response(request, {"done": True})
 
 
 @pytest.fixture
 def build(aiohttp_client, database_url):
     async def make(custom) -> Api:
-        app = create_app(custom)
-        app.router.add_get("/test/expensive", expensive)
-        return Api(await aiohttp_client(app), database_url)
+        return await api_with_busy_route(aiohttp_client, database_url, custom)
     return make
 
 
@@ -39,7 +22,7 @@ async def test_a_greedy_user_leaves_connections_for_the_others(build, settings):
                                        db_pool_timeout=30, cache_enabled=False))
     greedy, modest = await api.user(), await api.user()
     await api.get("/api/auth/me", modest)               # token looked up before the flood
-    flood = [asyncio.create_task(api.call("GET", "/test/expensive?s=1", greedy)) for _ in range(12)]
+    flood = [asyncio.create_task(api.call("GET", "/test/busy?s=1", greedy)) for _ in range(12)]
     await asyncio.sleep(0.3)                             # the flood is holding its share now
     for _ in range(5):
         await api.get("/api/posts", modest)
@@ -57,13 +40,13 @@ async def test_a_user_past_their_share_for_too_long_gets_429_with_retry_after(bu
                                        db_pool_timeout=0.5, cache_enabled=False))
     greedy = await api.user()
     await api.get("/api/auth/me", greedy)
-    first = asyncio.create_task(api.call("GET", "/test/expensive?s=2", greedy))
+    first = asyncio.create_task(api.call("GET", "/test/busy?s=2", greedy))
     await asyncio.sleep(0.3)
-    resp, body = await api.call("GET", "/test/expensive?s=0", greedy)
+    resp, body = await api.call("GET", "/test/busy?s=0", greedy)
     assert resp.status == 429 and resp.headers["Retry-After"] == "1"
     assert body["error"]["code"] == "too_many_requests" and "DB_USER_CONCURRENCY" in body["error"]["message"]
     assert (await first)[0].status == 200
-    assert (await api.call("GET", "/test/expensive?s=0", greedy))[0].status == 200    # the share is back
+    assert (await api.call("GET", "/test/busy?s=0", greedy))[0].status == 200    # the share is back
 
 
 async def test_another_users_reads_answer_within_the_documented_bound(build, settings):
@@ -76,7 +59,7 @@ async def test_another_users_reads_answer_within_the_documented_bound(build, set
                                        db_pool_timeout=60, cache_enabled=False))
     greedy, modest = await api.user(), await api.user()
     await api.get("/api/auth/me", modest)
-    flood = [asyncio.create_task(api.call("GET", "/test/expensive?s=2", greedy)) for _ in range(12)]
+    flood = [asyncio.create_task(api.call("GET", "/test/busy?s=2", greedy)) for _ in range(12)]
     await asyncio.sleep(0.5)
     took = []
     for _ in range(5):

@@ -7,33 +7,17 @@ import asyncio
 
 import asyncpg
 import pytest
-from aiohttp import web
+from busy import api_with_busy_route
 from conftest import Api
 
-from service import keys
 from service.api.openapi import document
 from service.api.routes import ROUTES
-from service.app import create_app
-from service.auth.guards import require_user
-from service.db.registry import Query
-from service.http.responses import json_response
-
-SLEEP = Query("tests/sleep", "SELECT pg_sleep($1::float8)", params=("seconds",))
-
-
-async def _hold_share(request: web.Request) -> web.Response:
-    """A user's request that keeps one database session busy for ?s= seconds."""
-    await require_user(request)
-    await request.app[keys.DB].fetchval(SLEEP, seconds=float(request.query.get("s", "1")))
-    return json_response(request, {"done": True})
 
 
 @pytest.fixture
 def build(aiohttp_client, database_url):
     async def make(custom) -> Api:
-        app = create_app(custom)
-        app.router.add_get("/test/hold-share", _hold_share)
-        return Api(await aiohttp_client(app), database_url)
+        return await api_with_busy_route(aiohttp_client, database_url, custom)
     return make
 
 
@@ -56,7 +40,7 @@ async def _wait_for_lock_wait(conn: asyncpg.Connection, what: str) -> None:
 # -- 429 of a user's database share (DB_USER_CONCURRENCY): every route that runs SQL for a user --
 
 async def _wait_for_share_held(conn: asyncpg.Connection) -> None:
-    """Until /test/hold-share's query runs (the holder has the user's one session)."""
+    """Until /test/busy's query runs (the holder has the user's one session)."""
     for _ in range(200):
         if await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
                                " AND query LIKE 'SELECT pg_sleep(%' AND datname = current_database()"):
@@ -81,7 +65,7 @@ async def test_a_user_over_their_database_share_gets_a_documented_429_on_routes_
              ("DELETE", "/api/projects/{id}", project["id"]), ("POST", "/api/jobs/{id}/cancel", project["id"]),
              ("POST", "/api/auth/logout", None)]
     for method, path, object_id in calls:
-        holder = asyncio.create_task(api.call("GET", "/test/hold-share?s=1.5", user))
+        holder = asyncio.create_task(api.call("GET", "/test/busy?s=1.5", user))
         await _wait_for_share_held(db_conn)
         resp, body = await api.call(method, path.replace("{id}", object_id or ""), user)
         assert resp.status == 429, (method, path, resp.status, body)
