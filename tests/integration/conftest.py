@@ -7,10 +7,13 @@ once per session, and dropped at the end.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,16 +181,15 @@ def pgbouncer(pg_server):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def standby(pg_server):
-    """A streaming standby of the session's embedded server (service/topology/standby.py),
-    made with pg_basebackup -R and started as the server's account, for the session.
-    Tests may pause its replay or stop it; they leave it streaming and replaying."""
+@contextmanager
+def streaming_standby(pg_server, prefix: str) -> Iterator:
+    """A streaming standby of the embedded server (service/topology/standby.py), made with
+    pg_basebackup -R and started as the server's account; destroyed on leaving."""
     admin_url, server = pg_server
     if server is None:
         pytest.skip("a standby is made from the embedded server; TEST_DATABASE_URL is external")
     from service.topology.standby import Standby
-    workdir = Path(tempfile.mkdtemp(prefix="cj-standby-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     replica = Standby(admin_url, workdir, run_as=server.system_user)
     try:
         replica.create().start().wait_streaming()
@@ -195,3 +197,21 @@ def standby(pg_server):
     finally:
         replica.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def replay_everything(standby, database_url: str) -> None:
+    """Until `standby` has replayed everything the primary has written so far."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
+    finally:
+        await conn.close()
+    await asyncio.to_thread(standby.wait_for_lsn, lsn)
+
+
+@pytest.fixture(scope="session")
+def standby(pg_server):
+    """A streaming standby of the session's embedded server, for the session. Tests may
+    pause its replay or stop it; they leave it streaming and replaying."""
+    with streaming_standby(pg_server, "cj-standby-") as replica:
+        yield replica

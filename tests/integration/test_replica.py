@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 from checks import eventually
+from conftest import replay_everything, streaming_standby
 
 pytestmark = pytest.mark.usefixtures("standby")
 
@@ -33,12 +34,7 @@ def replica_settings(settings, standby, database_url):
 async def replayed(standby, database_url):
     """`await replayed()`: until the standby has replayed everything the primary has written."""
     async def wait() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
-        finally:
-            await conn.close()
-        await asyncio.to_thread(standby.wait_for_lsn, lsn)
+        await replay_everything(standby, database_url)
     return wait
 
 
@@ -228,22 +224,8 @@ async def test_cache_stays_coherent_with_a_lagging_replica(make_api, replica_set
 @pytest.fixture
 def promotable(pg_server):
     """A standby of its own for a test that promotes it (the session's standby stays one)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from service.topology.standby import Standby
-    admin_url, server = pg_server
-    if server is None:
-        pytest.skip("a standby is made from the embedded server; TEST_DATABASE_URL is external")
-    workdir = Path(tempfile.mkdtemp(prefix="cj-promoted-"))
-    replica = Standby(admin_url, workdir, run_as=server.system_user)
-    try:
-        replica.create().start().wait_streaming()
+    with streaming_standby(pg_server, "cj-promoted-") as replica:
         yield replica
-    finally:
-        replica.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def test_promoted_replica_is_bypassed(make_api, settings, database_url, promotable):
@@ -254,12 +236,7 @@ async def test_promoted_replica_is_bypassed(make_api, settings, database_url, pr
                                           db_replica_max_lag_s=60.0, cache_enabled=False))
     admin, user = await api.user(admin=True), await api.user()
     client = await api.client_of(user)
-    conn = await asyncpg.connect(database_url)
-    try:
-        lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
-    finally:
-        await conn.close()
-    await asyncio.to_thread(promotable.wait_for_lsn, lsn)
+    await replay_everything(promotable, database_url)
     await until_routed_to_replica(api, user, admin, "/api/clients")
 
     await asyncio.to_thread(promotable.promote)
