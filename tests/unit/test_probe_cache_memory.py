@@ -16,14 +16,10 @@ from service.settings import Settings
 SCOPE = "7b0e5b9c-3c7b-4a4f-9d8e-6d2f4c3b2a10"
 
 
-def test_many_small_answers_hold_no_more_memory_than_the_cache_counts():
-    """The byte budget counted ~530 bytes for a small cached answer (an empty list of one
-    user) that holds ~1,470 in the process under uvloop (the default EVENT_LOOP): the key
-    in five maps, aiocache's TTL timer, our recency and partition entries. So 64 MiB of
-    CACHE_MAX_BYTES let ~180 MiB of small answers in (with CACHE_MAX_SIZE raised to allow
-    that many entries), and /api/health/cache reported 64."""
-    entries = 5_000
-
+def _held_and_counted(entries: int, tier: str, store) -> tuple[int, int]:
+    """Fill a fresh cache with `entries` answers, `await store(cache, n)` each (in `tier`), on
+    uvloop (the default EVENT_LOOP); the bytes they hold in the process (tracemalloc) and
+    the bytes the cache counts against CACHE_MAX_BYTES."""
     async def fill() -> tuple[int, int]:
         cache = ResponseCache(Settings(database_url="postgresql://x/y", cache_max_size=10 * entries,
                                        cache_max_bytes=1 << 40))
@@ -32,19 +28,32 @@ def test_many_small_answers_hold_no_more_memory_than_the_cache_counts():
         try:
             before = tracemalloc.get_traced_memory()[0]
             for n in range(entries):
-                body = b'{"items":[],"metadata":{"total":0,"n":%d}}' % n
-
-                async def load(body=body) -> CachedBody:
-                    return CachedBody(body, etag_for(body))
-                await cache.get_or_load("short", "posts", f"list|search=word{n:08d}", load, scope=SCOPE)
+                await store(cache, n)
             gc.collect()
             held = tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
-        assert cache.tiers["short"].size() == entries
+        assert cache.tiers[tier].size() == entries
         return held, cache.budget.used
+    return uvloop.run(fill())
 
-    held, counted = uvloop.run(fill())
+
+def test_many_small_answers_hold_no_more_memory_than_the_cache_counts():
+    """The byte budget counted ~530 bytes for a small cached answer (an empty list of one
+    user) that holds ~1,470 in the process under uvloop (the default EVENT_LOOP): the key
+    in five maps, aiocache's TTL timer, our recency and partition entries. So 64 MiB of
+    CACHE_MAX_BYTES let ~180 MiB of small answers in (with CACHE_MAX_SIZE raised to allow
+    that many entries), and /api/health/cache reported 64."""
+    entries = 5_000
+
+    async def store(cache: ResponseCache, n: int) -> None:
+        body = b'{"items":[],"metadata":{"total":0,"n":%d}}' % n
+
+        async def load() -> CachedBody:
+            return CachedBody(body, etag_for(body))
+        await cache.get_or_load("short", "posts", f"list|search=word{n:08d}", load, scope=SCOPE)
+
+    held, counted = _held_and_counted(entries, "short", store)
     assert held <= counted * 1.1, (f"{entries} small answers hold {held / entries:.0f} bytes each, "
                                    f"the cache counts {counted / entries:.0f}")
 
@@ -84,26 +93,13 @@ def test_cached_token_lookups_hold_no_more_memory_than_the_cache_counts():
 
     entries = 2_000
 
-    async def fill() -> tuple[int, int]:
-        cache = ResponseCache(Settings(database_url="postgresql://x/y", cache_max_size=10 * entries,
-                                       cache_max_bytes=1 << 40))
-        gc.collect()
-        tracemalloc.start()
-        try:
-            before = tracemalloc.get_traced_memory()[0]
-            for n in range(entries):
-                async def load(n=n) -> _Session:
-                    email = f"{n:08d}{'x' * 232}@example.com"
-                    return _Session(User(uuid4(), email, "\N{GRINNING FACE}" * 199 + str(n % 10), False,
-                                         datetime.now(UTC)), 2e9)
-                await cache.get_or_load("long", "users", f"token|{n:043d}", load)
-            gc.collect()
-            held = tracemalloc.get_traced_memory()[0] - before
-        finally:
-            tracemalloc.stop()
-        assert cache.tiers["long"].size() == entries
-        return held, cache.budget.used
+    async def store(cache: ResponseCache, n: int) -> None:
+        async def load() -> _Session:
+            email = f"{n:08d}{'x' * 232}@example.com"
+            return _Session(User(uuid4(), email, "\N{GRINNING FACE}" * 199 + str(n % 10), False,
+                                 datetime.now(UTC)), 2e9)
+        await cache.get_or_load("long", "users", f"token|{n:043d}", load)
 
-    held, counted = uvloop.run(fill())
+    held, counted = _held_and_counted(entries, "long", store)
     assert held <= counted * 1.1, (f"{entries} token lookups hold {held / entries:.0f} bytes each, "
                                    f"the cache counts {counted / entries:.0f}")
