@@ -238,6 +238,35 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+async def _ready(http, base: str, process: subprocess.Popen, log: Path) -> None:
+    import aiohttp
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        try:
+            async with http.get(f"{base}/api/health/ready") as answer:
+                if answer.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+
+
+async def _new_users_project(http, base: str, tag: str) -> tuple[dict, dict]:
+    """Register and log in a new user, give them a client and a project: (auth headers, project)."""
+    me = {"email": f"{tag}-{os.getpid()}-{time.monotonic_ns()}@example.com", "password": "a long passphrase"}
+    async with http.post(f"{base}/api/auth/register", json=me) as answer:
+        assert answer.status == 201
+    async with http.post(f"{base}/api/auth/login", json=me) as answer:
+        auth = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
+    async with http.post(f"{base}/api/clients", json={"name": tag}, headers=auth) as answer:
+        client = await answer.json()
+    async with http.post(f"{base}/api/projects", json={"client_id": client["id"], "name": "before"},
+                         headers=auth) as answer:
+        project = await answer.json()
+    return auth, project
+
+
 async def test_sigterm_lets_a_request_in_flight_finish_and_keeps_its_write(database_url, db_conn, tmp_path):
     """aiohttp's own signal handling raised GracefulExit out of the event loop, and the loop's
     runner then cancelled every task at once: a PATCH in flight at SIGTERM was cut off (the
@@ -251,26 +280,8 @@ async def test_sigterm_lets_a_request_in_flight_finish_and_keeps_its_write(datab
                                    stdout=log, stderr=subprocess.STDOUT)
     try:
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                try:
-                    async with http.get(f"{base}/api/health/ready") as answer:
-                        if answer.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-            me = {"email": f"term-{os.getpid()}-{port}@example.com", "password": "a long passphrase"}
-            async with http.post(f"{base}/api/auth/register", json=me) as answer:
-                assert answer.status == 201
-            async with http.post(f"{base}/api/auth/login", json=me) as answer:
-                auth = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
-            async with http.post(f"{base}/api/clients", json={"name": "Held"}, headers=auth) as answer:
-                client = await answer.json()
-            async with http.post(f"{base}/api/projects", json={"client_id": client["id"], "name": "before"},
-                                 headers=auth) as answer:
-                project = await answer.json()
+            await _ready(http, base, process, tmp_path / "serve.log")
+            auth, project = await _new_users_project(http, base, "term")
 
             async def rename():
                 async with http.patch(f"{base}/api/projects/{project['id']}", json={"name": "after"},
@@ -348,20 +359,6 @@ def test_a_seed_of_more_parents_than_memory_holds_is_refused_at_once(tmp_path, o
     assert time.monotonic() - started < 30 and not (tmp_path / "pgdata").exists()
 
 
-async def _ready(http, base: str, process: subprocess.Popen, log: Path) -> None:
-    import aiohttp
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-        try:
-            async with http.get(f"{base}/api/health/ready") as answer:
-                if answer.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-
-
 async def test_serve_with_workers_gives_a_running_job_back_at_sigterm(database_url, db_conn, tmp_path):
     """The supervisor killed its workers SHUTDOWN_GRACE_S (10 s) after SIGTERM, the job grace
     alone: a worker still finishing its requests in flight then never reached the step that
@@ -378,16 +375,7 @@ async def test_serve_with_workers_gives_a_running_job_back_at_sigterm(database_u
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
             await _ready(http, base, process, log)
-            me = {"email": f"grace-{os.getpid()}-{port}@example.com", "password": "a long passphrase"}
-            async with http.post(f"{base}/api/auth/register", json=me) as answer:
-                assert answer.status == 201
-            async with http.post(f"{base}/api/auth/login", json=me) as answer:
-                auth = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
-            async with http.post(f"{base}/api/clients", json={"name": "Graceful"}, headers=auth) as answer:
-                client = await answer.json()
-            async with http.post(f"{base}/api/projects", json={"client_id": client["id"], "name": "p"},
-                                 headers=auth) as answer:
-                project = await answer.json()
+            auth, project = await _new_users_project(http, base, "grace")
 
             async def rename(n: int):
                 async with http.patch(f"{base}/api/projects/{project['id']}", json={"name": f"p{n}"},
