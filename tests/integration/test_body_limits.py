@@ -54,6 +54,18 @@ def _stalled_upload(port: int, token: str, size: int, sent: int) -> socket.socke
     return sock
 
 
+def _assert_refused_but_not_the_other(live, third, other, timeout: float) -> None:
+    """`third`, an upload past its user's share, is answered 429 at once; `other`'s upload
+    is read and validated (an empty bulk: 422)."""
+    third.settimeout(timeout)
+    answer = third.recv(65536)
+    third.close()
+    assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+    assert b"Retry-After: 1" in answer and b'"too_many_requests"' in answer
+    status, body = live.call("POST", "/api/posts", other, {"items": []})
+    assert status == 422, (status, body)
+
+
 async def test_uploads_that_stall_cannot_grow_the_worker_without_bound(live):
     """One user starts 48 bulk uploads of 8 MiB, sends all but the last bytes, and waits:
     each body is buffered in full (service/http/body.py read_json) until REQUEST_BODY_TIMEOUT_S."""
@@ -109,14 +121,7 @@ async def test_a_users_third_large_body_at_once_is_429_and_another_user_is_not_a
     stalled = [_stalled_upload(live.port, greedy, 8 * MiB, 8 * MiB - 64) for _ in range(2)]
     try:
         await asyncio.sleep(1.0)                    # both bodies are read up to their stall
-        third = _stalled_upload(live.port, greedy, 8 * MiB, 1 * MiB)
-        third.settimeout(10)
-        answer = third.recv(65536)
-        third.close()
-        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
-        assert b"Retry-After: 1" in answer and b'"too_many_requests"' in answer
-        status, body = live.call("POST", "/api/posts", other, {"items": []})
-        assert status == 422, (status, body)             # read and validated (an empty bulk)
+        _assert_refused_but_not_the_other(live, _stalled_upload(live.port, greedy, 8 * MiB, 1 * MiB), other, 10)
     finally:
         for sock in stalled:
             sock.close()
@@ -163,14 +168,7 @@ async def test_parsed_bodies_waiting_for_the_database_count_in_the_callers_share
                                           AND query LIKE '%INSERT INTO posts%'""") == 2
         try:
             await wait_for(inserts_waiting, 30, "both bulks to wait for the lock")
-            third = _upload(live.port, greedy, body)
-            third.settimeout(20)
-            answer = third.recv(65536)
-            third.close()
-            assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
-            assert b"Retry-After: 1" in answer and b'"too_many_requests"' in answer
-            status, answered = live.call("POST", "/api/posts", other, {"items": []})
-            assert status == 422, (status, answered)             # read and validated (an empty bulk)
+            _assert_refused_but_not_the_other(live, _upload(live.port, greedy, body), other, 20)
         except BaseException:
             for sock in waiting:
                 sock.close()
