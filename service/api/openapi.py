@@ -287,7 +287,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
     if route.path.endswith(("/exports", "/reports")):
         success["headers"] = _JOB_LOCATION      # api/jobs.py: a new job and a repeated one alike
         responses["200"] = {**success, "description": "The job an earlier request with this Idempotency-Key made"}
-    if route.method == "GET" and route.response not in ("no content",):
+    if route.method == "GET" and route.response not in ("no content", "metrics"):     # /metrics: no ETag
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)"}
     codes = {503}
     if route.response not in FILE_RESPONSES:
@@ -302,7 +302,7 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
             (route.query is not None and any(name.endswith("_id") for name in route.query.__annotations__)) or \
             route.method == "PATCH":
         codes.add(404)
-    if route.body is not None or route.path.endswith(("/runs", "/reports")) or route.method in ("POST", "PATCH"):
+    if route.body is not None or route.method in ("POST", "PATCH"):
         codes |= {400, 408, 413, 415}
         if route.body is not None:
             codes.add(422)

@@ -80,6 +80,19 @@ def test_409_is_listed_only_where_a_state_or_a_named_object_can_cause_it():
     assert "409" in paths["/api/posts"]["post"]["responses"]
 
 
+def test_body_errors_and_304_are_listed_only_where_they_can_happen():
+    """GET /api/runs listed 408/413/415 (a path test meant for POST .../runs matched it), and
+    GET /metrics listed 304 though it sends no ETag and answers If-None-Match with 200."""
+    paths = document()["paths"]
+    for route in ROUTES:
+        responses = paths[route.path][route.method.lower()]["responses"]
+        if route.method == "GET":
+            assert not {"408", "413", "415"} & set(responses), (route.method, route.path)
+    assert "304" not in paths["/metrics"]["get"]["responses"]
+    assert "304" in paths["/api/runs"]["get"]["responses"]
+    assert {"408", "413", "415"} <= set(paths["/api/projects/{id}/runs"]["post"]["responses"])
+
+
 def test_body_schemas_are_the_ones_validation_uses():
     """The document's body schemas come from the same TypedDicts the handlers validate with."""
     doc = document()
