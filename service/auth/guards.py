@@ -34,7 +34,7 @@ async def require_user(request: web.Request) -> User:
     # Keyed by the token itself: only the database must never hold it in clear; a
     # process already holds it while it answers. Hashing is left to the miss.
     user = await request.app[keys.CACHE].get_or_load(
-        "long", "users", "token|" + token, lambda: _user_by_token(request, token_digest(token)))
+        "long", "users", "token|" + token, lambda: _user_by_token(request, token_digest(token)), answer=False)
     if user.expires_at <= time.time():
         raise Unauthorized("invalid or expired token")
     request[keys.USER] = user.user

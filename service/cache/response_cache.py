@@ -353,33 +353,37 @@ class ResponseCache:
 
     async def get_or_load(self, tier: str, namespace: str, key: str,
                           loader: Callable[[], Awaitable[Any]], ttl: float | None = None,
-                          scope: str = "", item: str = LISTS) -> Any:
+                          scope: str = "", item: str = LISTS, answer: bool = True) -> Any:
         """The cached value for key, or loader()'s result (stored unless a write intervened).
 
         `scope` is the caller's visibility (a user id, or "admin"): part of the key, and
         what an owner-scoped invalidation drops. `item`: the id of the one row the answer
-        shows (a detail), or LISTS when it may show several; the key must already name it."""
+        shows (a detail), or LISTS when it may show several; the key must already name it.
+        `answer`: the value is the request's answer, so its hit, miss or bypass is what
+        Server-Timing's cache field reports; False for a lookup on the way (the token's),
+        which said "hit" on routes that have no cached answer."""
         ctx = current_request.get()
+        marked = ctx if answer else None
         if not self.caches(namespace):
-            if ctx is not None:
-                ctx.cache = "bypass"
+            if marked is not None:
+                marked.cache = "bypass"
             return await loader()
         store = self.tiers[tier]
         full_key = f"{namespace}|{scope}|{key}"
         value = await store.get(full_key)
         if value is not None:
-            if ctx is not None:
-                ctx.cache = "hit"
+            if marked is not None:
+                marked.cache = "hit"
             return value
-        if ctx is not None:
-            ctx.cache = "miss"
+        if marked is not None:
+            marked.cache = "miss"
         partition = (namespace, scope, item)
         pending = self._inflight.get(full_key)
         if pending is not None and not self._changed_since(partition, pending[1]):
             try:
                 return await asyncio.shield(pending[0])
             except _LoadAbandoned:       # the leader's request went away: load for ourselves
-                return await self.get_or_load(tier, namespace, key, loader, ttl, scope, item)
+                return await self.get_or_load(tier, namespace, key, loader, ttl, scope, item, answer)
         began = self._clock
         future = asyncio.get_running_loop().create_future()
         self._inflight[full_key] = (future, began)

@@ -143,7 +143,10 @@ async def test_client_project_and_run_writes_refresh_reads(api):
 
 async def test_logout_stops_a_cached_token_at_once(api):
     user = await api.user()
-    await _warm(api, user, "/api/auth/me")
+    await settle_feed(api)
+    await api.call("GET", "/api/auth/me", user, expect=200)
+    resp, _ = await api.call("GET", "/api/auth/me", user, expect=200)
+    assert 'desc="0 queries"' in timing(resp)             # the token lookup is a cache hit
     await api.call("POST", "/api/auth/logout", user, expect=204)
     await api.get("/api/auth/me", user, expect=401)
 

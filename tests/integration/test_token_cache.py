@@ -167,3 +167,20 @@ async def test_auth_cache_disabled_keeps_responses_cached(make_api, settings):
     resp, _ = await api.call("GET", "/api/posts", user, expect=200)
     assert seen == [TOKEN_QUERY]                                         # the token, never the page
     assert 'cache;desc="hit"' in resp.headers["Server-Timing"]
+
+
+async def test_a_route_without_a_cached_answer_reports_no_cache_outcome(make_api, settings):
+    """Server-Timing's cache field said "hit" on routes that have no cached answer (job
+    lists, writes, /api/auth/me): it reported the token lookup on the way. It now reports
+    the answer's own lookup, and only where there is one."""
+    api = await make_api(settings)
+    user = await api.user()
+    await api.call("GET", "/api/auth/me", user, expect=200)          # the token lookup is cached now
+    for method, path, body, status in (("GET", "/api/auth/me", None, 200), ("GET", "/api/jobs", None, 200),
+                                       ("POST", "/api/clients", {"name": "timed"}, 201)):
+        resp, _ = await api.call(method, path, user, json=body, expect=status)
+        assert "cache;" not in resp.headers["Server-Timing"], (path, resp.headers["Server-Timing"])
+    first, _ = await api.call("GET", "/api/clients", user, expect=200)
+    second, _ = await api.call("GET", "/api/clients", user, expect=200)
+    assert 'cache;desc="miss"' in first.headers["Server-Timing"]
+    assert 'cache;desc="hit"' in second.headers["Server-Timing"]
