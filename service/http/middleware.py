@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -104,18 +104,25 @@ def _admit_answer(request: web.Request, response: web.StreamResponse) -> None:
             admit(caller_key(request), size)
 
 
-def expectation_failed(request: web.BaseRequest) -> web.Response:
-    """417 in the error envelope, the connection closed (the client may send its body anyway)."""
+def expectation_failed(request: web.BaseRequest, finished: Sequence[RequestFinished] = ()) -> web.Response:
+    """417 in the error envelope, the connection closed (the client may send its body anyway).
+    Answered before the middleware, so the finished hooks (metrics, access log) are called
+    here: like every answered request, it is counted and logged, on no route."""
     request_id = _request_id(request)
     response = error_response(417, "expectation_failed", "only the expectation 100-continue is supported",
                               request_id)
+    ctx = RequestContext(request_id=request_id, endpoint="unmatched", method=request.method)
     response.headers["X-Request-ID"] = request_id
+    response.headers["Server-Timing"] = server_timing(ctx)
     security_headers.apply(response)
     response.force_close()
+    for hook in finished:
+        hook(ctx, request.method, 417, 0.0)
     return response
 
 
-def refusing_unknown_expectations(handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]):
+def refusing_unknown_expectations(handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+                                  finished: Sequence[RequestFinished] = ()):
     """The app's request handler (http/protocol.py), answering an Expect other than
     100-continue before routing, in the error envelope, on every path: aiohttp's own
     expect handler runs before any middleware and answers it in plain text, with no
@@ -124,7 +131,7 @@ def refusing_unknown_expectations(handle: Callable[[web.BaseRequest], Awaitable[
     def handle_request(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         expect = request.headers.get("Expect")
         if expect is not None and expect.lower() != "100-continue":
-            return _answered(expectation_failed(request))
+            return _answered(expectation_failed(request, finished))
         return handle(request)
     return handle_request
 

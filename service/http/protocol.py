@@ -400,12 +400,13 @@ class GuardedAppRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        guarded = GuardedServer(refusing_unknown_expectations(server.request_handler),
+        finished = self._app.get(keys.REQUEST_FINISHED, ())
+        guarded = GuardedServer(refusing_unknown_expectations(server.request_handler, finished),
                                 request_factory=server.request_factory,
                                 handler_cancellation=server.handler_cancellation, loop=server._loop,
                                 **server._kwargs)
         guarded.header_timeout_s = self.header_timeout_s
         guarded.send_timeout_s = self.send_timeout_s
         guarded.max_connections_per_address = self.max_connections_per_address
-        guarded.request_finished = self._app.get(keys.REQUEST_FINISHED, ())
+        guarded.request_finished = finished
         return guarded

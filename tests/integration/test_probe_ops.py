@@ -102,6 +102,20 @@ async def test_requests_the_connection_handler_refuses_are_counted_and_logged(se
         assert f"route=unmatched status={status} " in lines and f"request_id={request_id} " in lines, lines
 
 
+async def test_an_unknown_expectation_is_counted_and_logged(settings, caplog):
+    """The 417 for an Expect other than 100-continue is answered before the middleware: it was
+    in neither cj_http_requests_total nor the access log, and carried no Server-Timing."""
+    caplog.set_level(logging.INFO, logger="service.access")
+    async with serving_on_a_port(settings) as (port, _runner, app):
+        raw = await exchange("127.0.0.1", port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n")
+        status, headers, _ = answers(raw)[0]
+        assert status == 417 and headers["server-timing"] == 'db;dur=0.00;desc="0 queries"', headers
+        assert app[keys.METRICS].http.requests.get(("unmatched", "GET", "417")) == 1
+        app[keys.REQUEST_FINISHED][-1].flush()          # the access log writes in batches
+    lines = "\n".join(r.getMessage() for r in caplog.records if r.name == "service.access")
+    assert "route=unmatched status=417 " in lines and f"request_id={headers['x-request-id']} " in lines, lines
+
+
 async def test_a_busy_pool_is_not_a_database_down(settings, make_api, db_conn):
     """Every pooled connection held (here: the pool's one connection by a list waiting on a
     table lock), /api/health/full could not check out a connection within its 1 s ping
