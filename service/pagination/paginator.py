@@ -193,10 +193,16 @@ class Paginator:
                     total, estimated = await self.count(session, lq, filters)
                     rows, has_next, has_prev, strategy = await self._numbered_page(
                         session, lq, filters, order, page, size, total, estimated)
-                    if estimated and rows:
-                        # The page proves its rows, those before it and (has_next) one after:
-                        # an estimate below that would say "page 10 of 2".
-                        total = max(total, (page - 1) * size + len(rows) + has_next)
+                    if estimated and rows and not has_next:
+                        # The page ends the list: exactly (page - 1) * size rows come before
+                        # it (OFFSET, or the boundary probe at that position), so the list is
+                        # those and its own, as page 1 is its own total when it ends the list.
+                        # An estimate above it said "page 5 of 100" with nothing after it.
+                        total, estimated = (page - 1) * size + len(rows), False
+                    elif estimated and rows:
+                        # The page proves its rows, those before it and one after: an
+                        # estimate below that would say "page 10 of 2".
+                        total = max(total, (page - 1) * size + len(rows) + 1)
                 total_pages = math.ceil(total / size)
             return rows, has_next, has_prev, page, total, total_pages, estimated, strategy, order
 

@@ -1,0 +1,62 @@
+"""Defects found by probing every list: pagination, totals, cursors, filters and their
+description (one test each).
+
+Each test reproduces what a user saw before its fix, through the HTTP API against the
+real PostgreSQL.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import asyncpg
+from dbutil import scratch_database
+
+# One client and project of an owner, and `$2` posts of it, five per created_at.
+SEED = """
+WITH client AS (
+    INSERT INTO clients (owner_id, name) VALUES ($1, 'client') RETURNING id
+), project AS (
+    INSERT INTO projects (owner_id, client_id, name) SELECT $1, client.id, 'project' FROM client RETURNING id
+)
+INSERT INTO posts (owner_id, project_id, content, word_count, has_cta, status, flags, created_at)
+SELECT $1, project.id, 'post ' || g, 2, g % 2 = 0, 'approved', ARRAY[]::text[],
+       timestamptz '2022-01-01 00:00:00+00' + (g / 5) * interval '1 millisecond'
+FROM project, generate_series(1, $2) AS g
+"""
+
+
+async def test_a_numbered_page_that_ends_the_list_is_its_own_exact_total(make_api, settings, pg_server):
+    """With an estimated total above the real count (statistics taken when the owner had
+    2,000 posts, 1,900 deleted since), page 5 of 20 showed the last 20 posts with
+    `has_next` false, yet answered `total` 2,000 and `total_pages` 100 flagged as an
+    estimate: "page 5 of 100" with nothing after it, and a client looping to total_pages
+    asked for 95 empty pages. (`search=Post 29` at 30,000 posts: page 12 of 100 held the
+    last 11 matches, total 1,212 and 13 pages.) A numbered page that ends the list proves
+    the whole list, the rows before it and its own, as page 1 does when it ends the list:
+    that is the exact total."""
+    async with scratch_database(pg_server[0], "cj_probe_lists_end") as url:
+        api = await make_api(settings.replace(database_url=url, count_exact_limit=30, search_count_exact_limit=30,
+                                              cache_enabled=False))
+        api.database_url = url
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ALTER TABLE posts SET (autovacuum_enabled = false)")
+            user = await api.user()
+            await conn.execute(SEED, user.id, 2000)
+            await conn.execute("ANALYZE posts")         # statistics: the owner has 2,000 posts
+            await conn.execute("DELETE FROM posts WHERE owner_id = $1 AND content <> ALL("
+                               "SELECT 'post ' || g FROM generate_series(1, 100) AS g)", user.id)
+            for filters in ({}, {"search": "post"}):
+                first = (await api.get(f"/api/posts?{urlencode({**filters, 'page_size': 20})}", user))["metadata"]
+                assert first["total_is_estimate"] is True and first["total"] > 100, (filters, first)
+                body = await api.get(f"/api/posts?{urlencode({**filters, 'page': 5, 'page_size': 20})}", user)
+                meta = body["metadata"]
+                assert len(body["items"]) == 20 and meta["has_next"] is False, (filters, meta)
+                assert (meta["total"], meta["total_pages"], meta["total_is_estimate"]) == (100, 5, False), (filters, meta)
+                # A page with a next one still only bounds the estimate from below.
+                meta = (await api.get(f"/api/posts?{urlencode({**filters, 'page': 4, 'page_size': 20})}",
+                                      user))["metadata"]
+                assert meta["has_next"] is True and meta["total"] >= 81, (filters, meta)
+        finally:
+            await conn.close()
+            await api.client.close()
