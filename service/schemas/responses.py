@@ -145,7 +145,7 @@ class Job(TypedDict):
 class PageMetadata(TypedDict):
     """docs/API.md section 5: offset pages carry totals; cursor pages may not."""
     total: int | None
-    total_is_estimate: NotRequired[bool]     # true: the planner's estimate (docs/API.md section 5, Totals)
+    total_is_estimate: bool     # true: the planner's estimate (docs/API.md section 5, Totals)
     page: int | None
     page_size: int
     total_pages: int | None
@@ -154,6 +154,8 @@ class PageMetadata(TypedDict):
     next_cursor: str | None
     prev_cursor: str | None
     strategy: Literal["offset", "cursor"]
+    # The order the rows and both cursors keep (a cursor page answers its cursor's order).
+    order: Literal["desc", "asc"]
 
 
 class Health(TypedDict):

@@ -60,3 +60,22 @@ async def test_a_numbered_page_that_ends_the_list_is_its_own_exact_total(make_ap
         finally:
             await conn.close()
             await api.client.close()
+
+
+async def test_the_described_page_metadata_names_every_key_a_list_answers(api):
+    """Every list answer's metadata carries `order` (the order its rows and cursors keep)
+    and `total_is_estimate`, but the served OpenAPI description's PageMetadata had no
+    `order` at all and called `total_is_estimate` optional: a client generated from it
+    dropped the order a cursor walk keeps. Each key the answers carry is now described,
+    required, with its values."""
+    user = await api.user()
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 3)
+    schema = (await api.get("/api/openapi.json"))["components"]["schemas"]["PageMetadata"]
+    for path in ("/api/clients", "/api/projects", "/api/runs", "/api/posts", "/api/jobs"):
+        for query in ("page_size=2", "order=asc&page_size=2"):
+            meta = (await api.get(f"{path}?{query}", user))["metadata"]
+            assert set(meta) == set(schema["properties"]) == set(schema["required"]), (path, meta, schema)
+            assert meta["order"] in schema["properties"]["order"]["enum"]
+    assert schema["properties"]["order"]["enum"] == ["desc", "asc"]
+    assert schema["properties"]["total_is_estimate"]["type"] == "boolean"
