@@ -36,6 +36,15 @@ REFRESH_S = 300.0
 LONGEST_NARROWED = 64
 
 
+def is_word_char(ch: str) -> bool:
+    """Whether pg_trgm takes the character as part of a word (ISWORDCHR: the database's
+    isalnum): letters and decimal digits. Not str.isalnum, which also counts "other
+    numbers" (superscripts, fractions, circled digits: ², ½, ①) and letter-like numerals
+    that no PostgreSQL locale provider counts; a term made of those has no trigram there,
+    and its index scan returns every row."""
+    return ch.isalpha() or ch.isdecimal()
+
+
 def like_trigrams(term: str) -> set[str]:
     """The trigrams pg_trgm asks the index for on ILIKE '%term%' (generate_wildcard_trgm):
     per run of word characters, lowercased, padded with two blanks in front when a
@@ -44,11 +53,11 @@ def like_trigrams(term: str) -> set[str]:
     trigrams: set[str] = set()
     i, n = 0, len(term)
     while i < n:
-        if not term[i].isalnum():
+        if not is_word_char(term[i]):
             i += 1
             continue
         start = i
-        while i < n and term[i].isalnum():
+        while i < n and is_word_char(term[i]):
             i += 1
         word = ("  " if start > 0 else "") + term[start:i].lower() + (" " if i < n else "")
         trigrams.update(word[k:k + 3] for k in range(len(word) - 2))
