@@ -91,15 +91,16 @@ async def _handle(handler, request: web.Request, ctx: RequestContext) -> web.Str
         return await handler(request)
 
 
-def _admit_answer(request: web.Request, response: web.StreamResponse) -> None:
+def _admit_answer(request: web.Request, response: web.StreamResponse, how: str = "admit_answer") -> None:
     """A large read's answer, before it is written: 429/503 when its caller's (or everyone's)
-    earlier answers still wait unread in this worker (http/unsent_answers.py). Only on the
-    served connection handler (http/protocol.py), which counts the unsent bytes."""
+    earlier answers still wait unread in this worker (http/unsent_answers.py); a write's
+    (how="admit_write_answer"): never refused, room is made by aborting stalled answers.
+    Only on the served connection handler (http/protocol.py), which counts the unsent bytes."""
     if not isinstance(response, web.Response) or response.prepared:
         return                        # streamed (a job's result): written chunk by chunk, after drains
     size = response.content_length
     if size is not None and size > SMALL_ANSWER_BYTES:
-        admit = getattr(request.protocol, "admit_answer", None)
+        admit = getattr(request.protocol, how, None)
         if admit is not None:
             admit(caller_key(request), size)
 
@@ -191,6 +192,10 @@ async def request_middleware(request: web.Request, handler):
             if request.method not in _READ_METHODS and response.status < 400:
                 for after_write in app.get(keys.AFTER_WRITE, ()):
                     await after_write(request)
+            if request.method not in _READ_METHODS:
+                # Last, with no await before the write: a bulk's answer is as large as a
+                # page (8 MB), and a client that never read it held it unbounded.
+                _admit_answer(request, response, "admit_write_answer")
         status = response.status
     finally:
         current_request.reset(token)

@@ -146,6 +146,8 @@ class GuardedRequestHandler(web.RequestHandler):
         # paused buffer is counted under in the server's UnsentAnswers (None: not counted).
         self._answer_caller: str | None = None
         self._paused_for: str | None = None
+        # The bytes of the write's answer it admitted, held whole until they are all taken.
+        self._answer_held = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self._server
@@ -250,12 +252,21 @@ class GuardedRequestHandler(web.RequestHandler):
         connection's buffer under the caller whenever it pauses."""
         self._server.unsent_answers.admit(caller, size)
         self._answer_caller = caller
+        self._answer_held = 0
+
+    def admit_write_answer(self, caller: str, size: int) -> None:
+        """Before a large answer to a write is written: never refused (it committed); the
+        caller's own stalled answers, then the largest holders', are aborted to keep the
+        shares (unsent_answers.py); this connection's buffer counts under the caller."""
+        self._server.unsent_answers.admit_write(caller, size)
+        self._answer_caller = caller
+        self._answer_held = size
 
     def pause_writing(self) -> None:
         super().pause_writing()
         if self._answer_caller is not None and self.transport is not None:
             self._paused_for = self._answer_caller
-            self._server.unsent_answers.paused(self._paused_for, self, self.transport)
+            self._server.unsent_answers.paused(self._paused_for, self, self.transport, self._answer_held)
         # Over the transport's high-water mark: aiohttp's writer waits in drain() from now on.
         if self._send_timer is None and self.transport is not None:
             self._send_transport = self.transport
@@ -266,6 +277,7 @@ class GuardedRequestHandler(web.RequestHandler):
     def resume_writing(self) -> None:
         super().resume_writing()
         self._not_counted()
+        self._answer_held = 0           # a write's answer leaves the buffer in one piece
 
     def _not_counted(self) -> None:
         if self._paused_for is not None:

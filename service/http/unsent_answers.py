@@ -6,15 +6,23 @@ waits in the worker's write buffer until RESPONSE_SEND_TIMEOUT_S cuts the connec
 (http/protocol.py). Without a bound, one user who asks for the same 10 MB page on 40
 connections and reads nothing holds 374 MiB of one worker for that long
 (tests/integration/test_unread_answers.py). So before a large answer is written
-(middleware.py, GET only: a write's answer is never refused after it committed), the
-bytes its caller's connections still hold unsent are summed; over PER_CALLER_BYTES
-with this answer the request is answered 429, over TOTAL_BYTES for the process 503,
-both small and with Retry-After. A caller with nothing unsent always gets its answer,
-however large, so a user reading normally is never refused, and one caller holds at
-most PER_CALLER_BYTES plus one answer. When such a caller's answer would put the
-process over TOTAL_BYTES, room is made instead: the stalled connections of the callers
-holding the most are aborted (their unsent bytes freed), largest first, so callers who
-stall (several accounts of one attacker, say) cannot make the service refuse others.
+(middleware.py), the bytes its caller's connections still hold unsent are summed; for
+a GET, over PER_CALLER_BYTES with this answer the request is answered 429, over
+TOTAL_BYTES for the process 503, both small and with Retry-After. A caller with nothing
+unsent always gets its answer, however large, so a user reading normally is never
+refused, and one caller holds at most PER_CALLER_BYTES plus one answer. When such a
+caller's answer would put the process over TOTAL_BYTES, room is made instead: the
+stalled connections of the callers holding the most are aborted (their unsent bytes
+freed), largest first, so callers who stall (several accounts of one attacker, say)
+cannot make the service refuse others.
+A write's answer (POST, PATCH, PUT, DELETE) is never refused: its change has committed,
+and a 429 would hide that. Room is made instead (admit_write): the caller's own stalled
+connections over its share are aborted, largest first, then others' over the process's.
+A paused write's answer counts whole besides its buffer: aiohttp keeps the response's
+body until its last byte is taken, and unlike a GET's page (shared with the response
+cache) it is the request's own. Without this, 40 bulks of posts (8 MB answers) that one
+user never read grew one worker by 889 MiB; now by about 100 MiB, where the same bulks
+read normally grow it by about 43 (tests/integration/test_probe_leftovers.py).
 
 What is counted: the write buffers of connections whose transport paused writing (over
 its high-water mark, 64 KiB; GuardedRequestHandler reports the pause and the resume).
@@ -66,10 +74,10 @@ class UnsentAnswers:
     def __init__(self, per_caller: int = PER_CALLER_BYTES, total: int = TOTAL_BYTES) -> None:
         self.per_caller = per_caller
         self.total = total
-        # caller -> {connection: its transport} for connections paused with bytes unsent.
-        # Bounded: an entry lives while its connection is paused, and leaves when it resumes
-        # or is lost.
-        self._paused: dict[str, dict[object, asyncio.Transport]] = {}
+        # caller -> {connection: (its transport, the bytes of a write's answer it holds)} for
+        # connections paused with bytes unsent. Bounded: an entry lives while its connection
+        # is paused, and leaves when it resumes or is lost.
+        self._paused: dict[str, dict[object, tuple[asyncio.Transport, int]]] = {}
 
     def admit(self, caller: str, size: int) -> None:
         """Raise if an answer of `size` bytes would put the caller or the process over its share."""
@@ -83,21 +91,41 @@ class UnsentAnswers:
                     raise AnswersUnread()
                 self._make_room(everyone + size - self.total)
 
-    def _make_room(self, excess: int) -> None:
+    def admit_write(self, caller: str, size: int) -> None:
+        """A write's answer of `size` bytes, never refused: abort the caller's own stalled
+        connections until it is within its share with this answer, then anyone's (the
+        largest holders') until the process is within its own."""
+        held = _unsent(self._paused.get(caller))
+        if held and held + size > self.per_caller:
+            self._make_room(held + size - self.per_caller, only=caller)
+        if self._paused:
+            everyone = sum(_unsent(connections) for connections in self._paused.values())
+            if everyone and everyone + size > self.total:
+                self._make_room(everyone + size - self.total)
+
+    def _make_room(self, excess: int, only: str | None = None) -> None:
         """Abort stalled connections, the largest buffer of the caller holding the most
-        first, until `excess` bytes are freed (or none is left)."""
+        (or of caller `only`) first, until `excess` bytes are freed (or none is left)."""
         while excess > 0 and self._paused:
-            caller, connections = max(self._paused.items(), key=lambda item: _unsent(item[1]))
-            connection, transport = max(connections.items(), key=lambda item: item[1].get_write_buffer_size())
-            freed = transport.get_write_buffer_size()
+            if only is None:
+                caller, connections = max(self._paused.items(), key=lambda item: _unsent(item[1]))
+            elif only in self._paused:
+                caller, connections = only, self._paused[only]
+            else:
+                return
+            connection, (transport, _) = max(connections.items(), key=lambda item: _held(item[1]))
+            freed = _held(connections[connection])
             self.resumed(caller, connection)       # connection_lost comes later; count it gone now
             transport.abort()
             excess -= max(freed, 1)
-            log.info("aborted a stalled answer of %s (%d bytes unsent) to make room for another caller's",
-                     caller, freed)
+            log.info("aborted a stalled answer of %s (%d bytes unsent) to make room for %s",
+                     caller, freed, "its write's answer" if only else "another caller's")
 
-    def paused(self, caller: str, connection: object, transport: asyncio.Transport) -> None:
-        self._paused.setdefault(caller, {})[connection] = transport
+    def paused(self, caller: str, connection: object, transport: asyncio.Transport, answer: int = 0) -> None:
+        """`answer`: the bytes of a write's answer, held whole (aiohttp's response keeps its
+        body until the last byte is taken) besides what the buffer holds: unlike a GET's,
+        shared with the response cache, it is this request's own."""
+        self._paused.setdefault(caller, {})[connection] = (transport, answer)
 
     def resumed(self, caller: str, connection: object) -> None:
         connections = self._paused.get(caller)
@@ -110,10 +138,15 @@ class UnsentAnswers:
         return _unsent(self._paused.get(caller))
 
 
-def _unsent(connections: dict[object, asyncio.Transport] | None) -> int:
+def _unsent(connections: dict[object, tuple[asyncio.Transport, int]] | None) -> int:
     if not connections:
         return 0
-    return sum(transport.get_write_buffer_size() for transport in connections.values())
+    return sum(_held(entry) for entry in connections.values())
+
+
+def _held(entry: tuple[asyncio.Transport, int]) -> int:
+    transport, answer = entry
+    return transport.get_write_buffer_size() + answer
 
 
 # Streamed answers (a job's result): written a few chunks at a time, each write waiting for

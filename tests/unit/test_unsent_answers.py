@@ -95,3 +95,32 @@ def test_a_callers_downloads_at_once_are_capped_not_anothers_and_freed_on_exit()
     with pytest.raises(RuntimeError), slots.taken("user:a"):
         raise RuntimeError("the download broke off")
     assert slots.used == 0 and not slots._by_caller
+
+
+def test_a_writes_answer_is_never_refused_its_callers_own_stalled_answers_make_room():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=100 * MiB)
+    big, small, other = Buffer(6 * MiB), Buffer(3 * MiB), Buffer(9 * MiB)
+    budget.paused("user:a", "conn-1", big)
+    budget.paused("user:a", "conn-2", small)
+    budget.paused("user:b", "conn-3", other)
+    budget.admit_write("user:a", 4 * MiB)                 # 13 MiB: the largest of its own goes
+    assert getattr(big, "aborted", False) and not getattr(small, "aborted", False)
+    assert not getattr(other, "aborted", False)
+    assert budget.held("user:a") == 3 * MiB and budget.held("user:b") == 9 * MiB
+
+
+def test_a_paused_writes_answer_counts_its_whole_body_besides_the_buffer():
+    budget = UnsentAnswers(per_caller=10 * MiB, total=100 * MiB)
+    budget.paused("user:a", "conn-1", Buffer(4 * MiB), answer=8 * MiB)
+    assert budget.held("user:a") == 12 * MiB
+    with pytest.raises(CallerAnswersUnread):
+        budget.admit("user:a", 1 * MiB)
+
+
+def test_a_writes_answer_over_the_process_share_aborts_the_largest_holder():
+    budget = UnsentAnswers(per_caller=100 * MiB, total=20 * MiB)
+    budget.paused("user:a", "conn-1", Buffer(2 * MiB))
+    hog = Buffer(15 * MiB)
+    budget.paused("user:b", "conn-2", hog)
+    budget.admit_write("user:a", 5 * MiB)                 # never raises, even holding unsent bytes
+    assert getattr(hog, "aborted", False) and budget.held("user:a") == 2 * MiB
