@@ -72,8 +72,11 @@ async def create_posts(request: web.Request) -> web.Response:
     # One connection, no transaction: the checks only read, and the posts go in with one
     # INSERT (all or none), so BEGIN and COMMIT would add two round trips and no safety.
     async with db_of(request).session() as session:
-        owners = await projects.owners_of(session, list({p["project_id"] for p in items}), user.scope)
+        # Runs first: a run goes only with its project, so a run deleted before its lookup
+        # leaves its project missing from the later one, and the item is 404 (its project
+        # check comes first), not 422 "not a run of this project" as the other order answered.
         run_projects = await runs.projects_of(session, list({p["run_id"] for p in items if p["run_id"] is not None}))
+        owners = await projects.owners_of(session, list({p["project_id"] for p in items}), user.scope)
         for index, post in enumerate(items):
             where = f"items[{index}]." if bulk else ""
             if post["project_id"] not in owners:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from checks import eventually
 from live import served
 
 MiB = 1024 * 1024
@@ -102,3 +103,34 @@ async def test_unread_write_answers_of_one_user_are_bounded(live):
     await asyncio.sleep(0.5)
     status, page = live.call("GET", f"/api/projects/{project['id']}", token)
     assert status == 200 and page["post_counts"]["total"] == STALLED_WRITES * BULK
+
+
+async def _waiting_on_a_lock(conn, query_start: str) -> bool:
+    """Is a statement whose text starts with `query_start` waiting for a lock?"""
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return bool(await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database() AND starts_with(query, $1)", query_start))
+
+
+async def test_a_bulk_whose_project_and_run_go_meanwhile_is_not_found_not_invalid(api, db_conn):
+    """A bulk of posts naming a run, whose project (and so its run) was deleted after the
+    handler found the project but before it looked up the run, answered 422 "run_id: not a
+    run of this project": a valid request refused as if malformed (two concurrent bulks and
+    a DELETE of their project met it 2 times in 80). The project is gone: 404, as for any
+    project the caller does not have (or 409 when the insert itself meets the deletion),
+    and nothing is stored."""
+    user = await api.user()
+    project = await api.project_of(user)
+    run = await api.post(f"/api/projects/{project['id']}/runs", user, json={})
+    items = [{"project_id": project["id"], "run_id": run["id"], "content": f"post {n}"} for n in range(3)]
+    async with db_conn.transaction():
+        # The run lookup waits for this lock; the project is deleted (its run with it) meanwhile.
+        await db_conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        create = asyncio.create_task(api.call("POST", "/api/posts", user, json={"items": items}))
+        await eventually(lambda: _waiting_on_a_lock(db_conn, "-- The project of each run"),
+                         "the bulk's run lookup waits for the runs table")
+        await db_conn.execute("DELETE FROM projects WHERE id = $1::uuid", project["id"])
+    resp, body = await create
+    assert resp.status in (404, 409), body
+    assert await db_conn.fetchval("SELECT count(*) FROM posts WHERE project_id = $1::uuid", project["id"]) == 0
