@@ -37,6 +37,10 @@ class IdempotencyKeyReused(ApiError):
     status, code = 422, "idempotency_key_reused"
 
 
+class ResultDeleted(Exception):
+    """A result's job was deleted while the result was being downloaded."""
+
+
 def _idempotency_key(request: web.Request) -> str | None:
     raw = request.headers.get("Idempotency-Key")
     if raw is None:
@@ -170,6 +174,8 @@ async def job_result(request: web.Request) -> web.StreamResponse:
             while sent < row["bytes"]:
                 chunks = await jobs.result_chunks(db, job_id, row["attempt"], seq, DOWNLOAD_CHUNKS_PER_READ)
                 if not chunks:
+                    if await jobs.get(db, job_id, None) is None:
+                        raise ResultDeleted()
                     raise RuntimeError(f"result of job {job_id} ends after {sent} of {row['bytes']} bytes")
                 for chunk in chunks:
                     await response.write(chunk["data"])
@@ -177,6 +183,15 @@ async def job_result(request: web.Request) -> web.StreamResponse:
                 seq = chunks[-1]["seq"] + 1
         except web.HTTPException:
             raise
+        except ResultDeleted:
+            # The job went with its project, client or owner (the caller may delete their own
+            # project mid-download), or its retention passed: not a fault, so no traceback at
+            # ERROR. The connection is cut short of Content-Length, the only signal left.
+            log.info("result download of job %s: the job was deleted after %d of %d bytes (request_id=%s)",
+                     job_id, sent, row["bytes"], ctx.request_id)
+            if request.transport is not None:
+                request.transport.close()
+            return response
         except Exception as exc:
             if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
                 # The client went away mid-download (a reset fails the drain, a close the next
