@@ -3,9 +3,13 @@ long-lived worker keeps in memory, and what a delivery notice does with addresse
 refusals a retry cannot change."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 
 import aiohttp
+import pytest
+from aiosmtpd.controller import Controller
 from jobutil import insert_posts, wait_for, wait_job, worker_settings
 
 from service.db.database import Database
@@ -70,3 +74,55 @@ async def test_a_result_whose_job_is_deleted_mid_download_is_cut_without_an_erro
     records = [r for r in caplog.records if r.name == "service.api.jobs"]
     assert not [r for r in records if r.levelno >= logging.ERROR], [r.getMessage() for r in records]
     assert any("was deleted" in r.getMessage() for r in records)
+
+
+class RcptReply:
+    """An SMTP server answering every RCPT TO with one reply (refusing it unless 250)."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.asked = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.asked += 1
+        if self.reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return self.reply
+
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def smtp_server(handler):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("reply, address, attempts", [
+    ("550 5.1.1 no such user", "nobody@example.com", 1),           # permanent: fails at once
+    ("250 OK", "jos\u00e9@example.com", 1),                          # needs SMTPUTF8, which the server lacks
+    ("451 4.3.0 try again later", "busy@example.com", 3),          # transient: retried to max_attempts
+])
+async def test_a_notice_the_smtp_server_refuses_for_good_fails_without_retries(make_api, settings, reply, address,
+                                                                              attempts):
+    """Before: a notice refused with a 5xx reply, or to an address the server cannot take,
+    was sent again JOBS_MAX_ATTEMPTS times (up to 100, hours of backoff), refused each time."""
+    handler = RcptReply(reply)
+    with smtp_server(handler) as port:
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}", jobs_max_attempts=3))
+        user = await api.user()
+        client = await api.client_of(user, email=address)
+        project = await api.project_of(user, client["id"])
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        job = (await api.get("/api/jobs?kind=email", user))["items"][0]
+        done = await wait_job(api, user, job["id"])
+    assert done["status"] == "failed" and done["attempts"] == attempts, done
+    assert done["error"] and (reply[:3] in done["error"] or "SMTPUTF8" in done["error"]), done["error"]

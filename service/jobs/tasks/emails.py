@@ -23,6 +23,7 @@ from uuid import UUID
 
 import aiosmtplib
 
+from service.jobs.queue import FailedForGood
 from service.jobs.worker import Job
 from service.settings import Settings
 from service.store import jobs
@@ -74,13 +75,37 @@ def message_of(job: Job, params: dict[str, str]) -> EmailMessage:
     return message
 
 
+class NoticeRefused(FailedForGood):
+    """The SMTP server refused the notice for good: the job fails at once, without retries."""
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """Whether a retry would be refused the same way: a 5xx reply (RFC 5321: permanent; the
+    greeting's aside, which servers also use while overloaded), every recipient refused with
+    one, or an extension the message needs and the server lacks (SMTPUTF8 for a non-ASCII
+    address). A refused address was retried JOBS_MAX_ATTEMPTS times, up to 100, each time
+    asking the relay again for hours of backoff."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= r.code < 600 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return False
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 500 <= exc.code < 600
+    return isinstance(exc, aiosmtplib.SMTPNotSupported)
+
+
 async def send(settings: Settings, message: EmailMessage) -> None:
     url = urlsplit(settings.smtp_url)
     tls = url.scheme == "smtps"
-    await aiosmtplib.send(message, hostname=url.hostname, port=url.port or (465 if tls else 25),
-                          username=unquote(url.username) if url.username else None,
-                          password=unquote(url.password) if url.password else None,
-                          use_tls=tls, start_tls=None if not tls else False, timeout=SMTP_TIMEOUT_S)
+    try:
+        await aiosmtplib.send(message, hostname=url.hostname, port=url.port or (465 if tls else 25),
+                              username=unquote(url.username) if url.username else None,
+                              password=unquote(url.password) if url.password else None,
+                              use_tls=tls, start_tls=None if not tls else False, timeout=SMTP_TIMEOUT_S)
+    except aiosmtplib.SMTPException as exc:
+        if refused_for_good(exc):
+            raise NoticeRefused(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 async def run(job: Job) -> None:
