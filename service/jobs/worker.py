@@ -91,12 +91,13 @@ class Job:
         if self.cancel_requested:
             raise JobCancelled(f"job {self.id} cancelled")
 
-    async def succeed(self, tx) -> None:
+    async def succeed(self, tx, *, despite_cancel: bool = False) -> None:
         """Mark the job succeeded inside the transaction that wrote its result. Raises
         (and so rolls that result back) JobLost when this attempt no longer holds the
-        job, JobCancelled when its cancellation was asked for meanwhile."""
+        job, JobCancelled when its cancellation was asked for meanwhile, unless
+        `despite_cancel` (its work is done and cannot be undone, as a sent email)."""
         outcome = await jobs.succeed(tx, job_id=self.id, worker_id=self.worker_id, attempt=self.attempt,
-                                     done=self.done, total=self.total)
+                                     done=self.done, total=self.total, despite_cancel=despite_cancel)
         if outcome == "lost":
             raise JobLost(f"job {self.id} was taken from this worker before it finished")
         if outcome == "cancelled":

@@ -126,10 +126,12 @@ async def heartbeat(db, *, job_id: UUID, worker_id: str, attempt: int, done: int
                              progress_total=total)
 
 
-async def succeed(db, *, job_id: UUID, worker_id: str, attempt: int, done: int, total: int | None) -> str:
-    """"succeeded", "cancelled" (asked for meanwhile: nothing changed) or "lost" (not held any more)."""
+async def succeed(db, *, job_id: UUID, worker_id: str, attempt: int, done: int, total: int | None,
+                  despite_cancel: bool = False) -> str:
+    """"succeeded", "cancelled" (asked for meanwhile: nothing changed) or "lost" (not held any more).
+    `despite_cancel`: work that cannot be undone succeeds even when cancellation was asked for."""
     row = await db.fetchrow(SUCCEED, id=job_id, worker_id=worker_id, attempt=attempt, progress_done=done,
-                            progress_total=total)
+                            progress_total=total, despite_cancel=despite_cancel)
     if row["cancel_requested"] is None:
         return "lost"
     return "succeeded" if row["id"] is not None else "cancelled"

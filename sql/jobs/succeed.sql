@@ -2,8 +2,12 @@
 -- cancellation was not asked for. cancel_requested comes back NULL when the attempt
 -- no longer holds the job, true when it was cancelled meanwhile (nothing changed
 -- then: the caller rolls back the result it wrote in the same transaction).
+-- `despite_cancel`: the work is done and cannot be undone (a delivery notice the SMTP
+-- server accepted): the job succeeds, cancellation asked for or not, so that it says
+-- what happened (id comes back).
 -- Parameters:
---   $1 id uuid, $2 worker_id text, $3 attempt integer, $4 progress_done bigint, $5 progress_total bigint
+--   $1 id uuid, $2 worker_id text, $3 attempt integer, $4 progress_done bigint, $5 progress_total bigint,
+--   $6 despite_cancel boolean
 WITH held AS (
     SELECT id, cancel_requested
     FROM jobs
@@ -23,7 +27,7 @@ WITH held AS (
         updated_at     = clock_timestamp()
     FROM held
     WHERE jobs.id = held.id
-      AND NOT held.cancel_requested
+      AND (NOT held.cancel_requested OR $6)
     RETURNING jobs.id
 )
 SELECT (SELECT cancel_requested FROM held) AS cancel_requested, (SELECT id FROM done) AS id;

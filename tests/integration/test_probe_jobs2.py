@@ -3,9 +3,11 @@ long-lived worker keeps in memory, and what a delivery notice does with addresse
 refusals a retry cannot change."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
+import threading
 
 import aiohttp
 import pytest
@@ -126,3 +128,42 @@ async def test_a_notice_the_smtp_server_refuses_for_good_fails_without_retries(m
         done = await wait_job(api, user, job["id"])
     assert done["status"] == "failed" and done["attempts"] == attempts, done
     assert done["error"] and (reply[:3] in done["error"] or "SMTPUTF8" in done["error"]), done["error"]
+
+
+class HeldData:
+    """An SMTP server that takes the message only once the test lets it (a slow server)."""
+
+    def __init__(self) -> None:
+        self.in_data = threading.Event()
+        self.release = threading.Event()
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.in_data.set()
+        while not self.release.is_set():          # the server's own loop, in its own thread
+            await asyncio.sleep(0.01)
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+async def test_a_notice_cancelled_while_the_server_takes_it_says_it_was_sent(make_api, settings):
+    """Before: a cancel asked for while the SMTP server was taking the notice left the job
+    `cancelled` once the server had accepted it: the job said the client got nothing, and
+    they had the message. A sent message cannot be called back: the job now succeeds."""
+    handler = HeldData()
+    with smtp_server(handler) as port:
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
+        user = await api.user()
+        client = await api.client_of(user, email="client@example.com")
+        project = await api.project_of(user, client["id"])
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        job = (await api.get("/api/jobs?kind=email", user))["items"][0]
+        try:
+            assert await asyncio.to_thread(handler.in_data.wait, 30), "the notice never reached DATA"
+            _, cancelled = await api.call("POST", f"/api/jobs/{job['id']}/cancel", user, expect=200)
+            assert cancelled["status"] == "running"
+        finally:
+            handler.release.set()
+        done = await wait_job(api, user, job["id"])
+    assert len(handler.messages) == 1
+    assert done["status"] == "succeeded" and done["progress"] == {"done": 1, "total": 1}, done

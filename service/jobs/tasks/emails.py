@@ -123,8 +123,11 @@ async def run(job: Job) -> None:
         await send(job.settings, message)
         log.info("email job %s: delivery notice sent to %s", job.id, params["to"])
         job.done = 1
+        # Sent: a cancellation asked for meanwhile (the server can take tens of seconds)
+        # cannot call the message back, and a job marked cancelled would say that the
+        # client got nothing.
         async with job.db.transaction() as tx:
-            await job.succeed(tx)
+            await job.succeed(tx, despite_cancel=True)
         return
     async with job.db.transaction() as tx:
         kept = await jobs.keep_in_outbox(tx, job_id=job.id, to_address=params["to"],
