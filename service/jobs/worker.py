@@ -298,7 +298,8 @@ class Worker:
                 job.cancel_requested = True
         rescued = await jobs.rescue(self.db, stale_after_s=self.settings.jobs_rescue_after_s)
         for row in rescued:
-            log.warning("job %s had no heartbeat for %.0f s: %s", row["id"], self.settings.jobs_rescue_after_s,
+            log.warning("job %s had no heartbeat from worker %s for %.0f s: %s", row["id"], row["worker_id"],
+                        self.settings.jobs_rescue_after_s,
                         "queued again" if row["status"] == "queued" else row["status"])
         if rescued:
             self._wakeup.set()

@@ -167,3 +167,22 @@ async def test_a_notice_cancelled_while_the_server_takes_it_says_it_was_sent(mak
         done = await wait_job(api, user, job["id"])
     assert len(handler.messages) == 1
     assert done["status"] == "succeeded" and done["progress"] == {"done": 1, "total": 1}, done
+
+
+async def test_a_rescued_jobs_error_does_not_name_the_workers_host(api, make_api, settings, db_conn, caplog):
+    """Before: the rescue wrote 'worker <host>:<pid>:<hex> stopped sending heartbeats' as the
+    job's error, which its owner reads: any user whose job outlived a worker learned the
+    service's internal host names and process ids. The operator's log line names it."""
+    user = await api.user()                      # `api` runs no worker: the job stays as we set it
+    project = await api.project_of(user)
+    job = await api.post(f"/api/projects/{project['id']}/reports", user, expect=202)
+    await db_conn.execute("""
+        UPDATE jobs SET status = 'running', attempts = 1, max_attempts = 1,
+                        worker_id = 'db-internal-7.corp:4242:abcdef', heartbeat_at = now() - interval '1 hour'
+        WHERE id = $1::uuid""", job["id"])
+    caplog.set_level(logging.WARNING, logger="service.jobs.worker")
+    rescuer = await make_api(worker_settings(settings))
+    done = await wait_job(rescuer, user, job["id"])
+    assert done["status"] == "failed" and done["error"], done
+    assert "db-internal-7" not in done["error"] and "4242" not in done["error"], done["error"]
+    assert any("db-internal-7.corp:4242:abcdef" in r.getMessage() for r in caplog.records)
