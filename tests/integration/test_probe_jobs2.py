@@ -186,3 +186,26 @@ async def test_a_rescued_jobs_error_does_not_name_the_workers_host(api, make_api
     assert done["status"] == "failed" and done["error"], done
     assert "db-internal-7" not in done["error"] and "4242" not in done["error"], done["error"]
     assert any("db-internal-7.corp:4242:abcdef" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_notice_to_an_internationalised_domain_goes_through_a_server_without_smtputf8(make_api, settings):
+    """Before: a client email with a non-ASCII domain (accepted by the API) was sent as given,
+    which needs SMTPUTF8: a server without it refused the notice on every attempt. The
+    domain's ASCII form (IDNA) reaches the same mailbox through any server."""
+    handler = RcptReply("250 OK")
+    inbox = []
+
+    async def handle_data(server, session, envelope):
+        inbox.append(envelope)
+        return "250 OK"
+    handler.handle_DATA = handle_data
+    with smtp_server(handler) as port:
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}", jobs_max_attempts=1))
+        user = await api.user()
+        client = await api.client_of(user, email="jose@ex\u00e4mple.com")
+        project = await api.project_of(user, client["id"])
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        job = (await api.get("/api/jobs?kind=email", user))["items"][0]
+        done = await wait_job(api, user, job["id"])
+    assert done["status"] == "succeeded", done
+    assert [envelope.rcpt_tos for envelope in inbox] == [["jose@xn--exmple-cua.com"]]

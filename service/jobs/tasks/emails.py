@@ -64,10 +64,24 @@ def notice(contact) -> dict[str, str]:
     }
 
 
+def ascii_domain(address: str) -> str:
+    """The address with an internationalised domain in its ASCII form (IDNA A-labels, RFC
+    5890), which every SMTP server takes: as given (`jose@exämple.com`) it needs SMTPUTF8
+    (RFC 6531), which many servers lack, and the notice was refused. A local part that is
+    not ASCII has no such form: it stays, and needs a server with SMTPUTF8."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:            # not a valid IDNA 2003 name: as given
+        return address
+
+
 def message_of(job: Job, params: dict[str, str]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = job.settings.smtp_from
-    message["To"] = params["to"]
+    message["To"] = ascii_domain(params["to"])
     message["Subject"] = params["subject"]
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<job-{job.id}@content-jumpstart>"
