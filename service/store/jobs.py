@@ -70,14 +70,19 @@ async def enqueue(db, *, owner_id: UUID | None, kind: str, project_id: UUID | No
     Idempotency-Key in the last 24 hours (created False)."""
     if idempotency_key is not None:
         await db.execute(RELEASE_IDEMPOTENCY_KEY, owner_id=owner_id, idempotency_key=idempotency_key)
-    job_id = await db.fetchval(INSERT, owner_id=owner_id, kind=kind, project_id=project_id,
-                               params=params, max_attempts=max_attempts,
-                               idempotency_key=idempotency_key)
-    if job_id is not None:
-        return job_id, True
-    # The key is taken: ON CONFLICT waited for the transaction holding it to commit,
-    # and this statement's new snapshot sees that job.
-    return await db.fetchval(BY_IDEMPOTENCY_KEY, owner_id=owner_id, idempotency_key=idempotency_key), False
+    while True:
+        job_id = await db.fetchval(INSERT, owner_id=owner_id, kind=kind, project_id=project_id,
+                                   params=params, max_attempts=max_attempts,
+                                   idempotency_key=idempotency_key)
+        if job_id is not None:
+            return job_id, True
+        # The key is taken: ON CONFLICT waited for the transaction holding it to commit,
+        # and this statement's new snapshot sees that job, unless it was deleted in
+        # between (its project, its owner or its retention went): then the key is free
+        # again and the insert is tried anew (each try sees a newer snapshot).
+        existing = await db.fetchval(BY_IDEMPOTENCY_KEY, owner_id=owner_id, idempotency_key=idempotency_key)
+        if existing is not None:
+            return existing, False
 
 
 async def lock_owner(tx, owner_id: UUID) -> None:

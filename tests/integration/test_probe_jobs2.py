@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from jobutil import insert_posts, wait_for, wait_job, worker_settings
 
+from service import keys
 from service.db.database import Database
 from service.db.pool import Pool
 from service.jobs import worker as worker_module
@@ -209,3 +210,38 @@ async def test_a_notice_to_an_internationalised_domain_goes_through_a_server_wit
         done = await wait_job(api, user, job["id"])
     assert done["status"] == "succeeded", done
     assert [envelope.rcpt_tos for envelope in inbox] == [["jose@xn--exmple-cua.com"]]
+
+
+async def test_an_idempotency_key_whose_job_is_deleted_meanwhile_makes_a_new_job(api, settings, db_conn):
+    """The enqueue's INSERT found the key taken (ON CONFLICT DO NOTHING), and its lookup of
+    the job holding it ran next: a deletion in between (the job's project, owner or
+    retention going) left the lookup empty, and the enqueue answered 500. The interleaving
+    is forced here on the real database: the job is deleted right after the conflict."""
+    from service.store import jobs as job_store
+    user = await api.user()
+    project = await api.project_of(user)
+    first = await api.post(f"/api/projects/{project['id']}/reports", user, expect=202,
+                           headers={"Idempotency-Key": "deleted-meanwhile"})
+    db = api.client.app[keys.DB]
+
+    class DeletingAfterTheConflict:
+        """The service's database, deleting the key's job once its INSERT found the key taken."""
+        def __init__(self) -> None:
+            self.conflicts = 0
+
+        async def execute(self, query, **params):
+            return await db.execute(query, **params)
+
+        async def fetchval(self, query, **params):
+            value = await db.fetchval(query, **params)
+            if query is job_store.INSERT and value is None:
+                self.conflicts += 1
+                await db_conn.execute("DELETE FROM jobs WHERE id = $1", first["id"])
+            return value
+
+    deleting = DeletingAfterTheConflict()
+    job_id, created = await job_store.enqueue(deleting, owner_id=user.id, kind="report", project_id=project["id"],
+                                              params={}, max_attempts=1, idempotency_key="deleted-meanwhile")
+    assert deleting.conflicts == 1 and created and str(job_id) != first["id"]
+    assert await db_conn.fetchval("SELECT idempotency_key FROM jobs WHERE id = $1", job_id) == "deleted-meanwhile"
+    await db_conn.execute("DELETE FROM jobs WHERE id = $1", job_id)
