@@ -12,7 +12,7 @@ from service.auth.guards import require_user
 from service.auth.user import User
 from service.errors import ApiError, Conflict, InvalidParameter, NotFound
 from service.http import security_headers
-from service.http.body import read_json
+from service.http.body import read_optional_json
 from service.http.callers import caller_key
 from service.http.middleware import server_timing
 from service.http.responses import _etag_matches, json_response
@@ -51,13 +51,6 @@ def _idempotency_key(request: web.Request) -> str | None:
     return raw
 
 
-async def _optional_body(request: web.Request) -> dict:
-    """These POSTs may come with no body at all: it means {}."""
-    if not request.body_exists:
-        return {}
-    return await read_json(request)
-
-
 async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: type) -> web.Response:
     """The caller first: an anonymous request is 401 before a byte of its body is read (a
     token-less client cannot make the loop parse more than 16 KiB, README "Limits"). Then
@@ -69,7 +62,7 @@ async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: 
     user = await require_user(request)
     project_id = parse_id(request.match_info["id"], "project")
     key = _idempotency_key(request)
-    body = validate_body(await _optional_body(request), schema_of_body)
+    body = validate_body(await read_optional_json(request), schema_of_body)
     params = _params(kind, body)
     settings = request.app[keys.SETTINGS]
     async with db_of(request).transaction() as tx:

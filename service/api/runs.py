@@ -6,7 +6,7 @@ from aiohttp import web
 from service.api.common import db_of, detail_response, list_response, require_visible
 from service.auth.guards import require_user
 from service.errors import NotFound
-from service.http.body import read_json
+from service.http.body import read_json, read_optional_json
 from service.http.responses import json_response
 from service.schemas import runs as schema
 from service.schemas.validate import parse_id, validate_body
@@ -16,7 +16,7 @@ from service.store import projects, runs
 async def create_run(request: web.Request) -> web.Response:
     user = await require_user(request)
     project_id = parse_id(request.match_info["id"], "project")
-    body = validate_body(await read_json(request) if request.body_exists else {}, schema.CREATE)
+    body = validate_body(await read_optional_json(request), schema.CREATE)
     async with db_of(request).transaction() as tx:
         owner_id = await projects.owner_of(tx, project_id, user.scope)
         if owner_id is None:

@@ -40,7 +40,16 @@ def _cause(exc: web.RequestPayloadError) -> str:
             "TransferEncodingError": "a malformed chunk"}.get(type(cause).__name__, "malformed framing")
 
 
-async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
+async def read_optional_json(request: web.Request) -> Any:
+    """The body of a request that may come without one: none, or an empty one, is {}. An
+    empty chunked body (no chunks) has a payload to read, where Content-Length: 0 has none:
+    it was refused as "request body is empty" while the other was taken as no body."""
+    if not request.body_exists:
+        return {}
+    return await read_json(request, empty={})
+
+
+async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES, *, empty: Any = None) -> Any:
     """The request body as JSON: 415 for another content type or coding, 413 over max_bytes, 400 if not JSON.
 
     Read in chunks and refused as soon as it passes the limit, so a chunked body with no
@@ -90,6 +99,8 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> An
         raw = b"".join(parts)
         parts.clear()
         if not raw:
+            if empty is not None:
+                return empty
             raise InvalidJson("request body is empty; a JSON object was expected")
         body = _parse(raw)
         # Still counted until the request is answered (the middleware gives them back): the

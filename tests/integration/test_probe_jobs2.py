@@ -245,3 +245,22 @@ async def test_an_idempotency_key_whose_job_is_deleted_meanwhile_makes_a_new_job
     assert deleting.conflicts == 1 and created and str(job_id) != first["id"]
     assert await db_conn.fetchval("SELECT idempotency_key FROM jobs WHERE id = $1", job_id) == "deleted-meanwhile"
     await db_conn.execute("DELETE FROM jobs WHERE id = $1", job_id)
+
+
+async def test_an_empty_chunked_body_is_no_body_where_the_body_is_optional(api, db_conn):
+    """The POSTs whose body is optional (exports, reports, runs) took Content-Length: 0 as no
+    body, but answered an empty chunked body (the terminating chunk alone) 400 "request
+    body is empty": the same request, framed otherwise."""
+    user = await api.user()
+    project = await api.project_of(user)
+
+    async def nothing():
+        return
+        yield                                   # an async generator: aiohttp sends it chunked
+
+    for path, status in (("exports", 202), ("reports", 202), ("runs", 201)):
+        resp = await api.client.post(f"/api/projects/{project['id']}/{path}", data=nothing(),
+                                     headers={**user.headers, "Content-Type": "application/json"})
+        assert resp.request_info.headers.get("Transfer-Encoding") == "chunked"
+        assert resp.status == status, (path, await resp.text())
+    await db_conn.execute("DELETE FROM jobs WHERE project_id = $1", project["id"])
