@@ -294,7 +294,9 @@ async def test_report_figures_match_sql(make_api, settings, db_conn):
     assert report["posts"] == 137
     assert report["by_status"] == await grouped("status")
     assert report["by_platform"] == await grouped("target_platform")
-    assert report["by_template"] == await grouped("template_name")
+    with_template = await grouped("template_name")
+    assert report["without_template"] == with_template.pop("none", 0)
+    assert report["by_template"] == with_template
     stats = await db_conn.fetchrow("""SELECT min(word_count) AS wmin, round(avg(word_count), 2) AS wavg,
                                              max(word_count) AS wmax, min(readability_score) AS rmin,
                                              round(avg(readability_score)::numeric, 2) AS ravg,

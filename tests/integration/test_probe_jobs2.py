@@ -264,3 +264,19 @@ async def test_an_empty_chunked_body_is_no_body_where_the_body_is_optional(api, 
         assert resp.request_info.headers.get("Transfer-Encoding") == "chunked"
         assert resp.status == status, (path, await resp.text())
     await db_conn.execute("DELETE FROM jobs WHERE project_id = $1", project["id"])
+
+
+async def test_a_template_named_none_is_not_merged_with_posts_without_one(make_api, settings, db_conn):
+    """by_template named the posts without a template `none`, so a template the user named
+    "none" was merged with them into one figure (2 + 3 posts reported as `none: 5`)."""
+    api = await make_api(worker_settings(settings))
+    user = await api.user()
+    project = await api.project_of(user)
+    for template in ("none", "none", None, None, None, "weekly"):
+        body = {"project_id": project["id"], "content": "a post", "template_name": template}
+        await api.post("/api/posts", user, json={k: v for k, v in body.items() if v is not None})
+    job = await api.post(f"/api/projects/{project['id']}/reports", user, expect=202)
+    assert (await wait_job(api, user, job["id"]))["status"] == "succeeded"
+    resp = await api.client.get(f"/api/jobs/{job['id']}/result", headers=user.headers)
+    report = await resp.json()
+    assert report["by_template"] == {"none": 2, "weekly": 1} and report["without_template"] == 3, report
