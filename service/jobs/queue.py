@@ -13,6 +13,9 @@ import asyncio
 import hashlib
 import random
 
+import aiosmtplib
+import asyncpg
+
 from service.db.listener import Listener
 from service.settings import Settings
 
@@ -48,7 +51,20 @@ class Wakeups(Listener):
 
 
 class FailedForGood(Exception):
-    """A task's failure that a retry would repeat: the job fails at once, attempts left or not."""
+    """A task's failure that a retry would repeat: the job fails at once, attempts left or not.
+    Its text is written for the job's owner, who reads it whole (owner_error)."""
+
+
+def owner_error(exc: BaseException) -> str | None:
+    """What the job's owner reads of a failure, when it differs from the whole text: None
+    for failures written for them (FailedForGood), an SMTP server's replies to their notice,
+    and a statement timeout; otherwise the exception's class alone. The whole text could
+    name the database server's host and port (a lost connection) or the service's internals
+    (a bug): operators read it in /api/health/jobs and the log."""
+    if isinstance(exc, FailedForGood | aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused
+                  | asyncpg.QueryCanceledError):
+        return None
+    return f"{type(exc).__name__} (an internal error; the operators have the details)"
 
 
 class ResultOverBudget(FailedForGood):

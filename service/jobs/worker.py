@@ -41,7 +41,7 @@ from uuid import UUID
 
 from service.context import current_task
 from service.db.database import Database
-from service.jobs.queue import FailedForGood, Wakeups, backoff_s
+from service.jobs.queue import FailedForGood, Wakeups, backoff_s, owner_error
 from service.settings import Settings
 from service.store import jobs
 
@@ -250,9 +250,10 @@ class Worker:
         except Exception as exc:
             delay = backoff_s(job.attempt, self.settings.jobs_backoff_base_s, self.settings.jobs_backoff_max_s)
             error = f"{type(exc).__name__}: {exc}"[:2000]
+            shown = owner_error(exc)
             status = await self._settle(jobs.fail(self.db, job_id=job.id, worker_id=self.id, attempt=job.attempt,
-                                                  error=error, retry_in_s=delay,
-                                                  final=isinstance(exc, FailedForGood)))
+                                                  error=shown or error, error_detail=shown and error,
+                                                  retry_in_s=delay, final=isinstance(exc, FailedForGood)))
             outcome = "retried" if status == "queued" else (status or "lost")
             log.warning("job %s (%s) attempt %d/%d failed: %s%s", job.id, job.kind, job.attempt, job.max_attempts,
                         error, f"; retry in {delay:.2f} s" if status == "queued" else "")

@@ -143,11 +143,12 @@ async def succeed(db, *, job_id: UUID, worker_id: str, attempt: int, done: int, 
 
 
 async def fail(db, *, job_id: UUID, worker_id: str, attempt: int, error: str, retry_in_s: float,
-               final: bool = False) -> str | None:
+               final: bool = False, error_detail: str | None = None) -> str | None:
     """The job's new status (queued for a retry, failed, or cancelled); None if it was no longer held.
-    `final`: failed for good, whatever attempts remain (a retry would fail the same way)."""
+    `final`: failed for good, whatever attempts remain (a retry would fail the same way).
+    `error` is what the owner reads; `error_detail` the operators' whole text."""
     return await db.fetchval(FAIL, id=job_id, worker_id=worker_id, attempt=attempt, error=error,
-                             retry_in_s=retry_in_s, final=final)
+                             retry_in_s=retry_in_s, final=final, error_detail=error_detail)
 
 
 async def stored_result_bytes(db, *, owner_id: UUID, retention_hours: int) -> asyncpg.Record:

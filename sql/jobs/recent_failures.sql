@@ -1,7 +1,9 @@
--- The last failed jobs, and queued ones whose previous attempt failed (waiting to retry).
+-- The last failed jobs, and queued ones whose previous attempt failed (waiting to retry),
+-- with the operators' whole error text where there is one.
 -- Parameters:
 --   $1 limit integer
-SELECT id, kind, status, project_id, attempts, max_attempts, error, finished_at, run_after, updated_at
+SELECT id, kind, status, project_id, attempts, max_attempts, coalesce(error_detail, error) AS error,
+       finished_at, run_after, updated_at
 FROM jobs
 WHERE error IS NOT NULL
   AND status IN ('failed', 'queued')

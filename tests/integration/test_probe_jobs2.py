@@ -280,3 +280,25 @@ async def test_a_template_named_none_is_not_merged_with_posts_without_one(make_a
     resp = await api.client.get(f"/api/jobs/{job['id']}/result", headers=user.headers)
     report = await resp.json()
     assert report["by_template"] == {"none": 2, "weekly": 1} and report["without_template"] == 3, report
+
+
+async def test_a_jobs_owner_reads_no_internal_detail_of_its_failure(make_api, settings):
+    """A failure's whole text was the owner's `error`: an SMTP server that could not be
+    reached named the service's relay host and port ('Error connecting to 127.0.0.1 on port
+    N'), a lost database connection the database's. The owner now reads the class; the
+    whole text is the operators', in /api/health/jobs."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}", jobs_max_attempts=1))
+    user, admin = await api.user(), await api.user(admin=True)
+    client = await api.client_of(user, email="client@example.com")
+    project = await api.project_of(user, client["id"])
+    await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+    job = (await api.get("/api/jobs?kind=email", user))["items"][0]
+    done = await wait_job(api, user, job["id"])
+    assert done["status"] == "failed" and done["error"].startswith("SMTPConnectError"), done
+    assert str(port) not in done["error"] and "127.0.0.1" not in done["error"], done["error"]
+    failures = (await api.get("/api/health/jobs", admin))["recent_failures"]
+    seen = next(f for f in failures if f["id"] == job["id"])
+    assert str(port) in seen["error"] and seen["error"].startswith("SMTPConnectError: "), seen
