@@ -44,3 +44,17 @@ async def scratch_database(admin_url: str, prefix: str, *, migrate: bool = True)
         yield await create_database(admin_url, name, migrate=migrate)
     finally:
         await drop_database(admin_url, name)
+
+
+# One client and project of an owner, and `$2` posts of it, five per created_at.
+ONE_PROJECTS_POSTS = """
+WITH client AS (
+    INSERT INTO clients (owner_id, name) VALUES ($1, 'client') RETURNING id
+), project AS (
+    INSERT INTO projects (owner_id, client_id, name) SELECT $1, client.id, 'project' FROM client RETURNING id
+)
+INSERT INTO posts (owner_id, project_id, content, word_count, has_cta, status, flags, created_at)
+SELECT $1, project.id, 'post ' || g, 2, g % 2 = 0, 'approved', ARRAY[]::text[],
+       timestamptz '2022-01-01 00:00:00+00' + (g / 5) * interval '1 millisecond'
+FROM project, generate_series(1, $2) AS g
+"""

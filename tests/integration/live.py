@@ -31,6 +31,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def rss_of(pid: int) -> int:
+    """A process's resident set size in bytes (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 

@@ -8,13 +8,12 @@ import asyncio
 import io
 import socket
 import time
-from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
 from jobutil import held_lock, wait_for
-from live import served
+from live import rss_of, served
 from probe import Probe
 
 MiB = 1024 * 1024
@@ -23,17 +22,10 @@ MiB = 1024 * 1024
 MEMORY_BOUND = 64 * MiB + 96 * MiB
 
 
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
 async def _watch_rss(pid: int, seconds: float, peak: int) -> int:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        peak = max(peak, _rss(pid))
+        peak = max(peak, rss_of(pid))
         await asyncio.sleep(0.1)
     return peak
 
@@ -72,7 +64,7 @@ async def test_uploads_that_stall_cannot_grow_the_worker_without_bound(live):
     _, _, token = live.user()
     size = 8 * MiB
     pid = live.process.pid
-    before = peak = _rss(pid)
+    before = peak = rss_of(pid)
     sockets = []
     almost = b'{"items": ["' + b"a" * (size - 64)
     try:

@@ -5,20 +5,12 @@ stays within that budget plus working room (docs/API.md section 3, Limits)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import asyncpg
-from live import served
+from live import rss_of, served
 
 BUDGET = 32 * 1024 * 1024
 WORKING_ROOM = 96 * 1024 * 1024         # the answer being built, the driver's buffers, the allocator
-
-
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 def test_distinct_heavy_lists_cannot_push_a_worker_past_its_cache_budget(database_url, tmp_path):
@@ -30,13 +22,13 @@ def test_distinct_heavy_lists_cannot_push_a_worker_past_its_cache_budget(databas
         _bulk_insert(database_url, project["id"], content, 100)
         service.call("GET", "/api/posts?page_size=1", token)
         pid = service.process.pid
-        before = _rss_bytes(pid)
+        before = rss_of(pid)
         peak = before
         for size in range(40, 101):                          # 61 distinct URLs, 4-10 MB each: ~430 MB unbounded
             status, body = service.call("GET", f"/api/posts?page_size={size}&project_id={project['id']}", token,
                                         timeout=60)
             assert status == 200 and len(body["items"]) == size
-            peak = max(peak, _rss_bytes(pid))
+            peak = max(peak, rss_of(pid))
         _, admin_token = service.user(admin=True, database_url=database_url)[1:]
         report = service.call("GET", "/api/health/cache", admin_token)[1]
     assert report["max_bytes"] == BUDGET and report["bytes"] <= BUDGET

@@ -7,11 +7,10 @@ import asyncio
 import json
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from checks import eventually
-from live import served
+from live import rss_of, served
 
 MiB = 1024 * 1024
 # A bulk of 20 posts of 100,000 four-byte characters: an 8 MB body, and an 8 MB answer. Over
@@ -19,13 +18,6 @@ MiB = 1024 * 1024
 HEAVY_CONTENT = "\U0001F600" * 100_000
 BULK = 20
 STALLED_WRITES = 40
-
-
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +66,16 @@ async def test_unread_write_answers_of_one_user_are_bounded(live):
     raw = json.dumps({"items": [{"project_id": project["id"], "content": HEAVY_CONTENT}] * BULK},
                      ensure_ascii=False).encode()
     pid = live.process.pid
-    before = peak = _rss(pid)
+    before = peak = rss_of(pid)
     sockets = []
     try:
         for i in range(STALLED_WRITES):
             sockets.append(_write_and_stall(live.port, token, "POST", "/api/posts", raw))
             await _answered(live, token, project["id"], (i + 1) * BULK)
-            peak = max(peak, _rss(pid))
+            peak = max(peak, rss_of(pid))
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
-            peak = max(peak, _rss(pid))
+            peak = max(peak, rss_of(pid))
             await asyncio.sleep(0.1)
         firsts = [_status_line(sock) for sock in sockets]
     finally:

@@ -9,20 +9,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import asyncpg
+from dbutil import ONE_PROJECTS_POSTS as SEED
 from dbutil import scratch_database
-
-# One client and project of an owner, and `$2` posts of it, five per created_at.
-SEED = """
-WITH client AS (
-    INSERT INTO clients (owner_id, name) VALUES ($1, 'client') RETURNING id
-), project AS (
-    INSERT INTO projects (owner_id, client_id, name) SELECT $1, client.id, 'project' FROM client RETURNING id
-)
-INSERT INTO posts (owner_id, project_id, content, word_count, has_cta, status, flags, created_at)
-SELECT $1, project.id, 'post ' || g, 2, g % 2 = 0, 'approved', ARRAY[]::text[],
-       timestamptz '2022-01-01 00:00:00+00' + (g / 5) * interval '1 millisecond'
-FROM project, generate_series(1, $2) AS g
-"""
 
 
 async def test_a_numbered_page_that_ends_the_list_is_its_own_exact_total(make_api, settings, pg_server):

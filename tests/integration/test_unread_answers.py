@@ -9,22 +9,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
-from live import served
+from live import rss_of, served
 
 MiB = 1024 * 1024
 CONNECTIONS = 40
-
-
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +66,16 @@ async def _stall_many(live, token: str, path: str, meanwhile):
     user's request) while they wait. (first bytes of each answer, worker RSS before, its peak,
     what meanwhile answered)."""
     pid = live.process.pid
-    before = peak = _rss(pid)
+    before = peak = rss_of(pid)
     sockets = []
     try:
         for _ in range(CONNECTIONS):
             sockets.append(_ask_and_stall(live.port, token, path))
             await asyncio.sleep(0.05)
-            peak = max(peak, _rss(pid))
+            peak = max(peak, rss_of(pid))
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
-            peak = max(peak, _rss(pid))
+            peak = max(peak, rss_of(pid))
             await asyncio.sleep(0.1)
         answer = await meanwhile()
         return [_status_line(sock) for sock in sockets], before, peak, answer
