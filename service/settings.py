@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -237,6 +238,20 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+# What a request's bearer token may be (auth/tokens.py checks every Authorization header
+# against the same shape): a METRICS_TOKEN of any other shape could never be presented,
+# and /metrics and the scraper routes would answer 401 for ever.
+_BEARER_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
+
+
+def _bearer_secret(raw: str) -> str:
+    value = _text(raw)
+    if not _BEARER_SHAPE.fullmatch(value):
+        raise ValueError("must be 1 to 512 printable ASCII characters without spaces (what a bearer token "
+                         "can carry)")
+    return value
+
+
 def _database_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("postgresql://", "postgres://")):
@@ -324,7 +339,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "VERY_SLOW_QUERY_THRESHOLD_MS": ("very_slow_query_threshold_ms", _float(0.0)),
     "MAX_SLOW_QUERIES": ("max_slow_queries", _int(1, 100000)),
     "N_PLUS_ONE_THRESHOLD": ("n_plus_one_threshold", _int(2)),
-    "METRICS_TOKEN": ("metrics_token", _text),
+    "METRICS_TOKEN": ("metrics_token", _bearer_secret),
     "TOKEN_TTL_HOURS": ("token_ttl_hours", _int(1, TOKEN_HOURS_MAX)),
     "LOG_LEVEL": ("log_level", _log_level),
     "EVENT_LOOP": ("event_loop", _event_loop),
