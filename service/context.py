@@ -29,6 +29,9 @@ class RequestContext:
     replica_covered: float | None = None
     # query name -> executions in this request (N+1 detection)
     query_counts: dict[str, int] = field(default_factory=dict)
+    # query names this request runs once per page by design (a streamed download reads its
+    # result a chunk at a time, so memory holds one chunk): many runs of them are no N+1
+    paged_queries: frozenset[str] = frozenset()
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)

@@ -182,11 +182,12 @@ class Profiler:
                                        endpoint, request_id, very_slow))
 
     def finish_request(self, ctx: RequestContext, method: str, status: int, elapsed_s: float) -> None:
-        """At the end of a request: any query name run N_PLUS_ONE_THRESHOLD+ times is a finding."""
+        """At the end of a request: any query name run N_PLUS_ONE_THRESHOLD+ times is a finding,
+        unless the request reads it page by page by design (RequestContext.paged_queries)."""
         if ctx.queries < self.n_plus_one_threshold:
             return
         for name, count in ctx.query_counts.items():
-            if count >= self.n_plus_one_threshold:
+            if count >= self.n_plus_one_threshold and name not in ctx.paged_queries:
                 self._record_n_plus_one(ctx, name, count)
 
     def _record_n_plus_one(self, ctx: RequestContext, name: str, count: int) -> None:

@@ -1,9 +1,36 @@
 """Probe of the observability surfaces: profiling, metrics, the scraper token."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from service.settings import SettingsError, load_settings
+
+
+async def test_a_streamed_result_download_is_no_n_plus_one(make_api, settings, db_conn):
+    """Before: GET /api/jobs/{id}/result reads its result one chunk (1 MiB) per query, by
+    design (memory holds one chunk). A result of N_PLUS_ONE_THRESHOLD chunks or more (5 MiB
+    by default) was recorded as an N+1 of the service's own, with the advice "fetch the rows
+    in one query", which is exactly what the download must not do."""
+    api = await make_api(settings.replace(n_plus_one_threshold=3))
+    admin, user = await api.user(admin=True), await api.user()
+    chunks = [bytes([65 + seq]) * 10 for seq in range(6)]
+    body = b"".join(chunks)
+    job_id = await db_conn.fetchval(
+        "INSERT INTO jobs (owner_id, kind, status, attempts, finished_at) "
+        "VALUES ($1::uuid, 'report', 'succeeded', 1, now()) RETURNING id", user.id)
+    await db_conn.execute(
+        "INSERT INTO job_results (job_id, attempt, content_type, filename, bytes, sha256) "
+        "VALUES ($1, 1, 'text/plain', 'r.txt', $2, $3)", job_id, len(body), hashlib.sha256(body).hexdigest())
+    await db_conn.executemany("INSERT INTO job_result_chunks (job_id, attempt, seq, data) VALUES ($1, 1, $2, $3)",
+                              [(job_id, seq, chunk) for seq, chunk in enumerate(chunks)])
+    resp = await api.client.get(f"/api/jobs/{job_id}/result", headers=user.headers)
+    assert resp.status == 200 and await resp.read() == body
+    report = await api.get("/api/health/profiling", admin)
+    assert report["summary"]["total_queries"] >= 6           # every chunk read was profiled
+    assert report["n_plus_one"] == [], report["n_plus_one"]
+    assert not any(r["message"].startswith("N+1") for r in report["recommendations"])
 
 
 @pytest.mark.parametrize("token", ["two words", "pässwort-" + "x" * 24, "t" * 513, "tab\tinside"])
