@@ -1,9 +1,13 @@
 """Probe of the observability surfaces: profiling, metrics, the scraper token."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
+import asyncpg
 import pytest
+from cdp import Chromium
+from live import require_tool, served
 
 from service.settings import SettingsError, load_settings
 
@@ -50,3 +54,35 @@ async def test_a_metrics_token_of_every_allowed_shape_opens_metrics(make_api, se
     api = await make_api(settings.replace(metrics_token=token))
     await api.call("GET", "/metrics", headers={"Authorization": f"Bearer {token}"}, expect=200)
     await api.call("GET", "/metrics", headers={"Authorization": f"Bearer {token}x"}, expect=401)
+
+
+def test_the_status_page_revokes_the_token_of_an_account_it_turns_away(database_url, tmp_path):
+    """Before: a non-admin who signed in on the status page was told so and shown the form
+    again, but the token the login had made was only dropped from the tab, never revoked:
+    a live bearer token nobody held stayed valid for TOKEN_TTL_HOURS (168 h), one more per
+    attempt. The README says the account is "signed out"; now it is (POST /api/auth/logout)."""
+    binary = require_tool("chromium", "chromium-browser", package="chromium")
+    with served(database_url, tmp_path) as service:
+        email, password, _ = service.user()
+        asyncio.run(_sign_in_as_non_admin(binary, service, email, password, database_url, tmp_path))
+
+
+async def _sign_in_as_non_admin(binary, service, email, password, database_url, tmp_path) -> None:
+    async def tokens() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM access_tokens JOIN users ON users.id = user_id "
+                                       "WHERE users.email = $1", email)
+        finally:
+            await conn.close()
+    before = await tokens()                       # the one service.user() logged in with
+    async with Chromium(binary, tmp_path) as page:
+        await page.navigate(service.base + "/api/health/dashboard")
+        await page.wait_for("!document.getElementById('login-panel').hidden", "the sign-in form")
+        await page.type_into("#email", email)
+        await page.type_into("#password", password)
+        await page.evaluate("document.querySelector('#login button[type=submit]').click()")
+        await page.wait_for("document.getElementById('login-error').textContent.includes('not an administrator')",
+                            "the page to turn the account away")
+        assert await page.evaluate("sessionStorage.length") == 0
+        assert await tokens() == before               # revoked before the message is shown

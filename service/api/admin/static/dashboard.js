@@ -38,7 +38,7 @@
   async function call(path, options) {
     const headers = Object.assign({"Accept": "application/json"}, (options && options.headers) || {});
     const t = token();
-    if (t) headers["Authorization"] = "Bearer " + t;
+    if (t && !headers["Authorization"]) headers["Authorization"] = "Bearer " + t;
     const response = await fetch(path, Object.assign({}, options || {}, {headers: headers, cache: "no-store",
                                                                          credentials: "omit"}));
     let body = null;
@@ -69,10 +69,24 @@
     const result = await call(API.login, {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({email: $("email").value, password: $("password").value})});
     if (result.status !== 200) { showLogin(errorMessage(result)); return; }
-    if (!result.body.user.is_admin) { showLogin("This account is not an administrator."); return; }
+    if (!result.body.user.is_admin) {
+      await refuse(result.body.access_token);
+      return;
+    }
     sessionStorage.setItem(TOKEN_KEY, result.body.access_token);
     $("password").value = "";
     start(result.body.user.email);
+  }
+
+  // An account that is not (or no longer) an admin: its token is revoked, not only forgotten
+  // by this tab, or it would stay valid for TOKEN_TTL_HOURS with nobody holding it.
+  async function refuse(accessToken) {
+    stopPolling();
+    if (accessToken) {
+      await call(API.logout, {method: "POST", headers: {"Authorization": "Bearer " + accessToken}})
+        .catch(() => null);
+    }
+    showLogin("This account is not an administrator.");
   }
 
   async function signOut() {
@@ -84,7 +98,7 @@
     if (!token()) { showLogin(""); return; }
     const me = await call(API.me).catch(() => ({status: 0}));
     if (me.status !== 200) { showLogin(me.status === 401 ? "Your session expired: sign in again." : ""); return; }
-    if (!me.body.is_admin) { showLogin("This account is not an administrator."); return; }
+    if (!me.body.is_admin) { await refuse(token()); return; }
     start(me.body.email);
   }
 
@@ -110,7 +124,7 @@
         [API.full, API.database, API.cache, API.profiling].map((path) => call(path)));
       for (const result of [full, database, cache, profiling]) {
         if (result.status === 401) { showLogin("Your session expired: sign in again."); return; }
-        if (result.status === 403) { showLogin("This account is not an administrator."); return; }
+        if (result.status === 403) { await refuse(token()); return; }
       }
       // /full answers 503 with its report when the database is down: still worth showing. An
       // error envelope instead (signing the token in needs the database too, while the token
