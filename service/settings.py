@@ -31,23 +31,25 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None = None
+    # The secrets (keys, tokens, URLs that may carry passwords) are left out of repr(): a
+    # settings object in a log line or a traceback's locals would print them.
+    database_url: str | None = dataclasses.field(default=None, repr=False)
     # A direct (session) connection for what PgBouncer's transaction mode cannot carry:
     # migrations, advisory locks, LISTEN and job wake-ups. Unset: DATABASE_URL.
-    database_direct_url: str | None = None
+    database_direct_url: str | None = dataclasses.field(default=None, repr=False)
     # Older name for the LISTEN connection alone; DATABASE_DIRECT_URL covers it.
-    database_listen_url: str | None = None
+    database_listen_url: str | None = dataclasses.field(default=None, repr=False)
     # A streaming replica for list and detail reads (service/db/routing.py); unset: none.
-    database_replica_url: str | None = None
+    database_replica_url: str | None = dataclasses.field(default=None, repr=False)
     # A replica further behind the primary than this (seconds) is bypassed.
     db_replica_max_lag_s: float = 5.0
     # The role that owns the schema: migrations, the grants to the serving role, seed.
     # Unset: the direct URL (one role does both). README "Database roles".
-    database_owner_url: str | None = None
+    database_owner_url: str | None = dataclasses.field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    secret_key: str = ""
+    secret_key: str = dataclasses.field(default="", repr=False)
     var_dir: Path = Path("var")
 
     db_pool_size: int = 20
@@ -101,7 +103,7 @@ class Settings:
     max_slow_queries: int = 100
     n_plus_one_threshold: int = 5
 
-    metrics_token: str | None = None
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
     token_ttl_hours: int = 168
     log_level: str = "INFO"
     # The event loop of `run.py serve`, `run.py worker` and the bench's ceilings:
@@ -125,7 +127,7 @@ class Settings:
     # Bytes of finished job results one user may keep (until JOBS_RETENTION_HOURS deletes
     # them); 0: no bound. Enqueues over it answer 429; an export that would pass it fails.
     jobs_max_result_bytes_per_user: int = 1024 * 1024 * 1024
-    smtp_url: str | None = None
+    smtp_url: str | None = dataclasses.field(default=None, repr=False)
     smtp_from: str = "Content Jumpstart <noreply@localhost>"
 
     # Login throttling (auth/throttle.py): this many failed logins per email, or per

@@ -217,3 +217,15 @@ def test_owner_url_defaults_to_the_direct_url(tmp_path):
     assert _load(tmp_path, DATABASE_URL=url).owner_url == url
     assert _load(tmp_path, DATABASE_URL=url, DATABASE_DIRECT_URL=direct).owner_url == direct
     assert _load(tmp_path, DATABASE_URL=url, DATABASE_DIRECT_URL=direct, DATABASE_OWNER_URL=owner).owner_url == owner
+
+
+def test_the_settings_repr_shows_no_secret():
+    """The dataclass repr printed the signing key, METRICS_TOKEN and the database and SMTP
+    URLs with their passwords: a settings object in a log line or a traceback would too."""
+    settings = load_settings({"DATABASE_URL": "postgresql://app:db-pass-1@h/d", "SECRET_KEY": "s" * 40,
+                              "METRICS_TOKEN": "metrics-pass-2", "SMTP_URL": "smtp://u:smtp-pass-3@mail:25",
+                              "DATABASE_REPLICA_URL": "postgresql://app:db-pass-4@r/d"}, create_secret=False)
+    shown = repr(settings)
+    assert "port=8080" in shown
+    for secret in ("db-pass-1", "s" * 40, "metrics-pass-2", "smtp-pass-3", "db-pass-4"):
+        assert secret not in shown, secret
