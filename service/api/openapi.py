@@ -43,7 +43,8 @@ _ERRORS = {
     408: "The body did not arrive in time (REQUEST_BODY_TIMEOUT_S); the connection is closed",
     409: "Conflict",
     413: "Body too large",
-    415: "Body is not application/json, or its Content-Encoding is not gzip, deflate or identity",
+    415: ("Body is not application/json in UTF-8 (a charset other than utf-8 is refused), or its "
+          "Content-Encoding is not gzip, deflate or identity"),
     422: "Well-formed JSON that breaks the schema; error.errors lists every problem",
     429: "Too many requests of this caller; retry after Retry-After seconds",
     503: ("Database unavailable, pool exhausted, statement timed out, or the service busy (request bodies, "

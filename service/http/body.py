@@ -24,6 +24,10 @@ _CHUNK = 64 * 1024
 # as JSON as sent, or refused with a puzzling parse error.
 _CODINGS = frozenset({"identity", "gzip", "deflate", "br", "zstd"})
 UNSUPPORTED_CODING = "Content-Encoding must be gzip, deflate or identity"
+# The only charset a JSON body may declare (RFC 8259 section 8.1: JSON exchanged between
+# systems is UTF-8). Another one was ignored and its bytes read as UTF-8: latin-1's "Ã©" was
+# stored as "é", and a UTF-16 body was refused as JSON with a message about surrogates.
+_UTF8 = frozenset({"utf-8", "utf8"})
 # Arrays and objects a body may open ('[' and '{' bytes, strings included).
 MAX_JSON_CONTAINERS = 500_000
 
@@ -56,6 +60,10 @@ async def read_json(request: web.Request, max_bytes: int = MAX_BODY_BYTES, *, em
     Content-Length is bounded too; 408 when it does not arrive within REQUEST_BODY_TIMEOUT_S."""
     if request.content_type != JSON_CONTENT_TYPE:
         raise UnsupportedMediaType("request body must be JSON (Content-Type: application/json)")
+    charset = request.charset
+    if charset is not None and charset.strip().strip('"').lower() not in _UTF8:
+        raise UnsupportedMediaType("request body must be UTF-8 (a charset, if given, must be utf-8)",
+                                   field="Content-Type")
     codings = request.headers.getall("Content-Encoding", ())
     if len(codings) > 1 or (codings and codings[0] and codings[0].lower() not in _CODINGS):
         raise UnsupportedMediaType(UNSUPPORTED_CODING, field="Content-Encoding")
