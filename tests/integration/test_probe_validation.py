@@ -27,3 +27,39 @@ async def test_a_body_declared_utf8_is_read(api, charset):
                                 headers={"Content-Type": f"application/json; charset={charset}"})
     assert resp.status == 201, data
     assert data["name"] == "café"
+
+
+# -- an email was anything with one @ and no space: lists, brackets, empty labels -------
+
+NOT_ADDRESSES = [
+    "root,ada@example.com",      # the delivery notice went to "root" (a mailbox of the relay) and ada
+    "ada;x@example.com",         # ... and this one to "ada" only
+    "<ada@example.com>", "Ada<ada@example.com>", "ada(x)@example.com",
+    ".ada@example.com", "ada.@example.com", "ada..b@example.com",
+    "ada@-example.com", "ada@example-.com", "ada@example..com", "ada@.example.com", "ada@example.com.",
+    "ada@ex_ample.com", "ada\\b@example.com",
+]
+ADDRESSES = ["o'brien+tag@example.com", "ädä@bücher.de", "ada@xn--bcher-kva.de", "ada@[192.0.2.1]",
+             "a_b-c.d@sub.example.co.uk", "ａｄａ@example.com"]
+
+
+@pytest.mark.parametrize("email", NOT_ADDRESSES)
+async def test_what_is_not_an_address_is_refused_as_an_email_and_stored_nowhere(api, db_conn, email):
+    user = await api.user()
+    for method, path, body in [("POST", "/api/auth/register", {"email": email, "password": "password-123"}),
+                               ("POST", "/api/clients", {"name": "probe-email", "email": email})]:
+        resp, data = await api.call(method, path, user if path == "/api/clients" else None, json=body)
+        assert resp.status == 422, (path, data)
+        assert data["error"]["field"] == "email"
+    client = await api.client_of(user)
+    resp, data = await api.call("PATCH", f"/api/clients/{client['id']}", user, json={"email": email})
+    assert resp.status == 422 and data["error"]["field"] == "email", data
+    assert await db_conn.fetchval("SELECT count(*) FROM users WHERE email = $1", email) == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM clients WHERE email = $1", email) == 0
+
+
+@pytest.mark.parametrize("email", ADDRESSES)
+async def test_addresses_of_every_form_the_document_allows_are_taken(api, email):
+    user = await api.user()
+    client = await api.post("/api/clients", user, json={"name": "probe-email", "email": email})
+    assert client["email"] == email.replace("ａｄａ", "ada")
