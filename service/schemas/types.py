@@ -57,7 +57,8 @@ def Text(max_length: int = 10000, min_length: int = 0, **schema: Any) -> Any:
     checks: list[Any] = [StringConstraints(min_length=min_length or None, max_length=max_length),
                          AfterValidator(_no_nul)]
     if min_length:
-        checks.append(AfterValidator(_not_blank))
+        # Said in the document too: its minLength alone let "   " pass where we refuse it.
+        checks += [AfterValidator(_not_blank), Field(json_schema_extra={"pattern": r"\S"})]
     if schema:
         checks.append(Field(**schema))
     return Annotated[str, *checks]

@@ -63,3 +63,18 @@ async def test_addresses_of_every_form_the_document_allows_are_taken(api, email)
     user = await api.user()
     client = await api.post("/api/clients", user, json={"name": "probe-email", "email": email})
     assert client["email"] == email.replace("ａｄａ", "ada")
+
+
+# -- the document allowed a required text of spaces that validation refuses ---------------
+
+@pytest.mark.parametrize("schema, field, body, path", [
+    ("ClientBody", "name", {}, "/api/clients"),
+    ("Register", "password", {"email": "blank-password@example.com"}, "/api/auth/register"),
+])
+async def test_a_text_of_spaces_is_refused_and_the_document_says_so(api, schema, field, body, path):
+    document = await api.get("/api/openapi.json")
+    prop = document["components"]["schemas"][schema]["properties"][field]
+    assert prop.get("pattern") == r"\S", prop         # minLength alone allows "        "
+    user = await api.user()
+    resp, data = await api.call("POST", path, user, json={**body, field: " " * 8})
+    assert resp.status == 422 and data["error"]["field"] == field, data
