@@ -21,6 +21,7 @@ from service.errors import InvalidParameter, NotFound, ValidationFailed
 from service.schemas.types import ID, STRICT, _query_int
 
 MAX_ERRORS = 100
+_UNDECODED = "\ufffd"     # what yarl makes of percent-encoded bytes that are not UTF-8
 
 
 @cache
@@ -254,7 +255,13 @@ def parse_query(params: Mapping[str, str], schema: type, *,
                 errors.append({"field": name, "message": "is given more than once"})
             continue
         seen.add(name)
-        if name in known:
+        if name in known and _UNDECODED in value and name not in id_fields(schema):
+            # yarl decodes a query string's percent-encoded bytes that are not UTF-8 (latin-1's
+            # "caf%E9") to U+FFFD: the search ran for "caf\ufffd" and found nothing, silently.
+            listed.add(name)
+            errors.append({"field": name, "message": "must be UTF-8 text (percent-encoded bytes that "
+                                                     "are not UTF-8, or U+FFFD, were sent)"})
+        elif name in known:
             given[name] = value
         elif name not in also_allowed:
             listed.add(name)

@@ -78,3 +78,28 @@ async def test_a_text_of_spaces_is_refused_and_the_document_says_so(api, schema,
     user = await api.user()
     resp, data = await api.call("POST", path, user, json={**body, field: " " * 8})
     assert resp.status == 422 and data["error"]["field"] == field, data
+
+
+# -- a query value whose percent-encoded bytes are not UTF-8 was read with U+FFFD in them -
+
+@pytest.mark.parametrize("query, field", [
+    ("search=caf%E9", "search"),                       # latin-1's "café": searched "caf\ufffd", found nothing
+    ("template_name=%FF%FEabc", "template_name"),
+    ("platform=blog%FF", "platform"),
+])
+async def test_a_query_value_that_is_not_utf8_is_400_naming_it(api, query, field):
+    user = await api.user()
+    project = await api.project_of(user)
+    await api.posts_of(user, project["id"], 1)
+    resp, data = await api.call("GET", f"/api/posts?{query}", user)
+    assert resp.status == 400, data
+    assert data["error"]["code"] == "invalid_parameter"
+    assert data["error"]["field"] == field
+
+
+async def test_a_utf8_query_value_is_still_searched(api):
+    user = await api.user()
+    project = await api.project_of(user)
+    await api.post("/api/posts", user, json={"project_id": project["id"], "content": "un café noir"})
+    page = await api.get("/api/posts?search=caf%C3%A9", user)
+    assert [post["content"] for post in page["items"]] == ["un café noir"]
