@@ -220,9 +220,14 @@ def parse_id(raw: Any, what: str) -> UUID:
     """An id from a path, filter or body; anything that is not one of ours is 404."""
     if isinstance(raw, str):
         try:
-            return UUID(raw)
+            parsed = UUID(raw)
         except ValueError:
             pass
+        else:
+            # UUID() also reads "{...}", "urn:uuid:...", 32 bare digits and hyphens anywhere:
+            # the document says format uuid, the 8-4-4-4-12 form (either case), and only it is ours.
+            if str(parsed) == raw.lower():
+                return parsed
     raise NotFound(f"{what} not found")
 
 

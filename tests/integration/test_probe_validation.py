@@ -103,3 +103,26 @@ async def test_a_utf8_query_value_is_still_searched(api):
     await api.post("/api/posts", user, json={"project_id": project["id"], "content": "un café noir"})
     page = await api.get("/api/posts?search=caf%C3%A9", user)
     assert [post["content"] for post in page["items"]] == ["un café noir"]
+
+
+# -- ids: the document says format uuid, but every spelling Python's UUID() reads was taken -
+
+def _spellings(object_id: str) -> list[str]:
+    return ["{" + object_id + "}", "urn:uuid:" + object_id, object_id.replace("-", ""),
+            "----" + object_id.replace("-", "")]
+
+
+async def test_an_id_in_another_spelling_than_the_documents_uuid_is_not_found(api, db_conn):
+    user = await api.user()
+    project = await api.project_of(user)
+    post = (await api.posts_of(user, project["id"], 1))[0]
+    for spelling in _spellings(post["id"]):
+        resp, data = await api.call("GET", f"/api/posts/{spelling}", user)
+        assert resp.status == 404, (spelling, data)
+        resp, data = await api.call("GET", f"/api/posts?project_id={spelling}", user)
+        assert resp.status == 404, (spelling, data)
+        resp, data = await api.call("POST", "/api/posts", user, json={"project_id": spelling, "content": "probe-id"})
+        assert resp.status == 404, (spelling, data)
+    assert await db_conn.fetchval("SELECT count(*) FROM posts WHERE content = 'probe-id'") == 0
+    # The canonical form in either case is the id.
+    assert (await api.get(f"/api/posts/{post['id'].upper()}", user))["id"] == post["id"]
