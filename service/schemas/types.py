@@ -100,9 +100,14 @@ Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterVali
                   Field(json_schema_extra={"format": "email"}, examples=["ada@example.com"])]
 
 
+WHOLE_NUMBER = "A whole number written without a fraction or exponent: 2.0 and 2e0 are refused"
+
+
 def Int(minimum: int = 0, maximum: int = 1_000_000) -> Any:
     """A whole JSON number (true, 2.0 and "3" are not), within the column's range."""
-    return Annotated[int, Field(ge=minimum, le=maximum)]
+    # JSON Schema's "integer" includes 2.0 and 2e0 (any number with a zero fraction): the
+    # description says that we refuse them, or the document allows what validation does not.
+    return Annotated[int, Field(ge=minimum, le=maximum, description=WHOLE_NUMBER)]
 
 
 def Number(minimum: float = 0, maximum: float = 1e15) -> Any:

@@ -126,3 +126,21 @@ async def test_an_id_in_another_spelling_than_the_documents_uuid_is_not_found(ap
     assert await db_conn.fetchval("SELECT count(*) FROM posts WHERE content = 'probe-id'") == 0
     # The canonical form in either case is the id.
     assert (await api.get(f"/api/posts/{post['id'].upper()}", user))["id"] == post["id"]
+
+
+# -- JSON Schema's "integer" includes 2.0; validation refuses it: the document must say so --
+
+async def test_an_integer_written_with_a_fraction_is_refused_and_the_document_says_so(api):
+    document = await api.get("/api/openapi.json")
+    schemas = document["components"]["schemas"]
+    word_count = schemas["PostBody"]["properties"]["word_count"]["anyOf"][0]
+    quantity = schemas["ProjectBody"]["properties"]["template_quantities"]["anyOf"][0]["additionalProperties"]
+    for integer in (word_count, quantity):
+        assert integer["type"] == "integer" and "2.0" in integer.get("description", ""), integer
+    user = await api.user()
+    project = await api.project_of(user)
+    for raw in (b"2.0", b"2e0"):
+        body = b'{"project_id": "%s", "content": "a", "word_count": %s}' % (project["id"].encode(), raw)
+        resp, data = await api.call("POST", "/api/posts", user, data=body,
+                                    headers={"Content-Type": "application/json"})
+        assert resp.status == 422 and data["error"]["field"] == "word_count", data
