@@ -97,7 +97,12 @@ def _email(value: str) -> str:
 
 # max_length bounds what is sent (and what NFKC is run on); _email bounds the normalised form.
 Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email),
-                  Field(json_schema_extra={"format": "email"}, examples=["ada@example.com"])]
+                  Field(json_schema_extra={"format": "email"}, examples=["ada@example.com"], description=(
+                      # format "email" alone allows quoted local parts and single-label domains.
+                      "An address without quotes or comments (a dot-atom; letters of any alphabet) at a "
+                      "domain of two or more labels or an IPv4 literal; NFKC-normalised and trimmed, at most "
+                      "254 characters after it; invisible characters and letters of two alphabets in one part "
+                      "are refused"))]
 
 
 WHOLE_NUMBER = "A whole number written without a fraction or exponent: 2.0 and 2e0 are refused"

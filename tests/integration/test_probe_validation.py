@@ -144,3 +144,16 @@ async def test_an_integer_written_with_a_fraction_is_refused_and_the_document_sa
         resp, data = await api.call("POST", "/api/posts", user, data=body,
                                     headers={"Content-Type": "application/json"})
         assert resp.status == 422 and data["error"]["field"] == "word_count", data
+
+
+async def test_the_document_says_which_emails_are_refused_beyond_format_email(api):
+    document = await api.get("/api/openapi.json")
+    for name in ("Register", "ClientBody"):
+        prop = document["components"]["schemas"][name]["properties"]["email"]
+        email = prop["anyOf"][0] if "anyOf" in prop else prop
+        assert email["format"] == "email" and "without quotes" in email.get("description", ""), email
+    user = await api.user()
+    resp, data = await api.call("POST", "/api/clients", user, json={"name": "x", "email": '"ada b"@example.com'})
+    assert resp.status == 422 and data["error"]["field"] == "email", data
+    resp, data = await api.call("POST", "/api/clients", user, json={"name": "x", "email": "ada@localhost"})
+    assert resp.status == 422 and data["error"]["field"] == "email", data
