@@ -239,5 +239,6 @@ def _search(value: str) -> str:
 Search = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul), AfterValidator(_not_blank),
                    AfterValidator(_search),
                    Field(json_schema_extra={"minLength": 3, "pattern": r"\S"},
-                         description="Case-insensitive 'contains' search, 3 to 200 characters, "
-                                     "with letters or digits the trigram index can use")]
+                         description="Case-insensitive 'contains' search, 3 to 200 characters (3 without "
+                                     "the leading and trailing spaces: ' ab ' is too short), with letters "
+                                     "or digits the trigram index can use")]

@@ -157,3 +157,12 @@ async def test_the_document_says_which_emails_are_refused_beyond_format_email(ap
     assert resp.status == 422 and data["error"]["field"] == "email", data
     resp, data = await api.call("POST", "/api/clients", user, json={"name": "x", "email": "ada@localhost"})
     assert resp.status == 422 and data["error"]["field"] == "email", data
+
+
+async def test_a_search_of_three_characters_with_spaces_around_two_is_refused_and_the_document_says_so(api):
+    document = await api.get("/api/openapi.json")
+    search = next(p for p in document["paths"]["/api/clients"]["get"]["parameters"] if p["name"] == "search")
+    assert "leading and trailing spaces" in search["schema"].get("description", search.get("description", "")), search
+    user = await api.user()
+    resp, data = await api.call("GET", "/api/clients?search=%20ab%20", user)
+    assert resp.status == 400 and data["error"]["field"] == "search", data
