@@ -3,6 +3,8 @@ description, validation and fuzzing"): every refusal is a 4xx in the envelope na
 is wrong, and nothing is stored other than what was sent."""
 from __future__ import annotations
 
+import io
+
 import pytest
 
 # -- a declared charset other than UTF-8 was ignored: the bytes were read as UTF-8 -------
@@ -166,3 +168,37 @@ async def test_a_search_of_three_characters_with_spaces_around_two_is_refused_an
     user = await api.user()
     resp, data = await api.call("GET", "/api/clients?search=%20ab%20", user)
     assert resp.status == 400 and data["error"]["field"] == "search", data
+
+
+# -- a name the caller sent was echoed whole, three times: a 7 MB key made a 21 MB answer ---
+
+async def _posted(api, user, path: str, raw: bytes):
+    return await api.call("POST", path, user, data=io.BytesIO(raw), headers={"Content-Type": "application/json"})
+
+
+async def test_an_unknown_name_of_megabytes_is_named_cut_short_in_a_small_answer(api):
+    user = await api.user()
+    client = await api.client_of(user)
+    key = "k" * 7_000_000
+    bodies = [
+        ("/api/posts", b'{"%s": 1}' % key.encode()),
+        ("/api/posts", b'{"items": [{"%s": 1}]}' % key.encode()),
+        ("/api/projects", b'{"client_id": "%s", "name": "n", "template_quantities": {"%s": "x"}}'
+         % (client["id"].encode(), key.encode())),
+    ]
+    for path, raw in bodies:
+        resp, data = await _posted(api, user, path, raw)
+        assert resp.status == 422, data
+        assert resp.content_length < 64 * 1024, (path, resp.content_length)
+        fields = [problem["field"] for problem in data["error"]["errors"]]
+        assert any(f.endswith("k" * 200 + "…") for f in fields) or fields == ["template_quantities"], fields
+    resp, data = await api.call("GET", "/api/posts?" + "q" * 7000 + "=1", user)
+    assert resp.status == 400 and resp.content_length < 2048, resp.content_length
+    assert data["error"]["field"] == "q" * 200 + "…"
+
+
+async def test_a_name_of_200_characters_is_named_whole(api):
+    user = await api.user()
+    name = "n" * 200
+    resp, data = await api.call("POST", "/api/clients", user, json={"name": "x", name: 1})
+    assert resp.status == 422 and data["error"]["field"] == name, data
