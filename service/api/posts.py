@@ -75,13 +75,18 @@ async def create_posts(request: web.Request) -> web.Response:
         # Runs first: a run goes only with its project, so a run deleted before its lookup
         # leaves its project missing from the later one, and the item is 404 (its project
         # check comes first), not 422 "not a run of this project" as the other order answered.
-        run_projects = await runs.projects_of(session, list({p["run_id"] for p in items if p["run_id"] is not None}))
+        run_projects = await runs.projects_of(session, list({p["run_id"] for p in items if p["run_id"] is not None}),
+                                              user.scope)
         owners = await projects.owners_of(session, list({p["project_id"] for p in items}), user.scope)
         for index, post in enumerate(items):
             where = f"items[{index}]." if bulk else ""
             if post["project_id"] not in owners:
                 raise NotFound(f"{where}project_id: project not found", field=f"{where}project_id")
-            if post["run_id"] is not None and run_projects.get(post["run_id"]) != post["project_id"]:
+            # Another user's run is named like a missing one (404, contract section 3);
+            # a run the caller sees, of another project, is a bad value (422).
+            if post["run_id"] is not None and post["run_id"] not in run_projects:
+                raise NotFound(f"{where}run_id: run not found", field=f"{where}run_id")
+            if post["run_id"] is not None and run_projects[post["run_id"]] != post["project_id"]:
                 raise ValidationFailed(f"{where}run_id: not a run of this project", field=f"{where}run_id")
         rows = await posts.insert_many(session, items, owners)
     created = [dict(r) for r in rows]
@@ -99,7 +104,7 @@ async def patch_post(request: web.Request) -> web.Response:
     if "content" in body and "word_count" not in body:
         body["word_count"] = word_count(body["content"])
     if body.get("run_id") is not None:
-        body["run_id"] = parse_id(body["run_id"], "run")
+        body["run_id"] = _body_id(body["run_id"], "run_id", "run")
     recount = "word_count" in body and body["word_count"] is None       # null: count the words again
     run_id = body.get("run_id")
     if not recount and run_id is None:
@@ -115,8 +120,10 @@ async def patch_post(request: web.Request) -> web.Response:
             if recount:
                 body["word_count"] = word_count(body.get("content") or current["content"])
             if run_id is not None:
-                run_projects = await runs.projects_of(tx, [run_id])
-                if run_projects.get(run_id) != current["project_id"]:
+                run_projects = await runs.projects_of(tx, [run_id], user.scope)
+                if run_id not in run_projects:
+                    raise NotFound("run_id: run not found", field="run_id")
+                if run_projects[run_id] != current["project_id"]:
                     raise ValidationFailed("run_id: not a run of this post's project", field="run_id")
             row = await posts.update(tx, post_id, user.scope, body)
     if row is None:

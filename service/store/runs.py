@@ -38,11 +38,11 @@ async def update(db, run_id: UUID, owner_id: UUID | None, values: dict[str, Any]
                              **{name: values.get(name) for name in FIELDS})
 
 
-async def projects_of(db, run_ids: list[UUID]) -> dict[UUID, UUID]:
-    """run id -> its project id, for the runs among these that exist."""
+async def projects_of(db, run_ids: list[UUID], owner_id: UUID | None) -> dict[UUID, UUID]:
+    """run id -> its project id, for the runs among these that the caller may see."""
     if not run_ids:
         return {}
-    return {r["id"]: r["project_id"] for r in await db.fetch(PROJECTS_OF, ids=run_ids)}
+    return {r["id"]: r["project_id"] for r in await db.fetch(PROJECTS_OF, ids=run_ids, owner_id=owner_id)}
 
 
 async def visible(db, run_id: UUID, owner_id: UUID | None) -> bool:
