@@ -48,6 +48,11 @@ async def create_project(request: web.Request) -> web.Response:
         if owner_id is None:
             raise NotFound("client not found")
         project_id = await projects.insert(tx, owner_id=owner_id, client_id=client_id, values=body)
+        if body.get("status") == "delivered":
+            # A project created delivered has become delivered too (contract section 8):
+            # its client is noticed as after a PATCH, in this transaction.
+            await enqueue_delivery_notice(tx, request.app[keys.SETTINGS], project_id,
+                                          await projects.delivery_contact(tx, project_id))
         row = await projects.get(tx, project_id, None)
     return json_response(request, projects.detail(row), status=201)
 
