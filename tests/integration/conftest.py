@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -154,8 +155,21 @@ async def api(aiohttp_client, settings, database_url) -> Api:
 
 @pytest.fixture
 def make_api(aiohttp_client, database_url):
-    """Build a client for an app with adjusted settings: `await make_api(settings.replace(...))`."""
+    """Build a client for an app with adjusted settings: `await make_api(settings.replace(...))`.
+
+    An app with a job worker first deletes the unfinished jobs earlier tests left in the
+    shared database (their apps run no worker): its worker would run them, and a test that
+    counts the messages its SMTP server got would count another test's notice."""
+    test_started = time.time()
+
     async def build(custom: Settings) -> Api:
+        if custom.jobs_worker:
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute("DELETE FROM jobs WHERE finished_at IS NULL AND created_at < to_timestamp($1)",
+                                   test_started)
+            finally:
+                await conn.close()
         return Api(await aiohttp_client(create_app(custom)), database_url)
     return build
 
