@@ -171,3 +171,34 @@ async def test_an_old_etag_is_never_answered_304_after_a_write_on_another_instan
     for path in paths:
         resp, _ = await other.call("GET", path, owner, headers={"If-None-Match": etags[path]})
         assert resp.status == 200 and resp.headers["ETag"] != etags[path], path
+
+
+async def test_a_load_that_outlives_a_feed_outage_is_not_stored(api, make_api, settings, db_conn):
+    """A load reads the old row, the feed drops, another instance writes (its NOTIFY is
+    lost), the feed comes back, the load finishes: it must not be stored."""
+    from uuid import UUID
+
+    from service.api.common import CachedBody
+    from service.http.responses import etag_for
+    from service.jsonutil import dumps
+    from service.store import posts
+    other = await make_api(settings)
+    owner = await api.user()
+    project = await api.project_of(owner)
+    post = (await api.posts_of(owner, project["id"], 1))[0]
+
+    async def body():
+        row = await posts.get(api.client.app[keys.DB], UUID(post["id"]), UUID(owner.id))
+        data = dumps(dict(row))
+        return CachedBody(data, etag_for(data))
+    await settle_feed(api)
+    task, release = await _held(api, body, "short", "posts", f"get|{post['id']}", owner.id, post["id"])
+    feed = api.client.app[keys.CACHE_FEED]
+    pid = feed.backend_pid
+    assert await db_conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+    await eventually(lambda: not feed.connected.is_set() or feed.backend_pid not in (None, pid), "the loss is seen")
+    await other.patch(f"/api/posts/{post['id']}", owner, json={"content": "while the feed was down"})
+    await eventually(lambda: feed.connected.is_set() and feed.backend_pid not in (None, pid), "the feed reconnects")
+    release.set()
+    assert b"post number 0" in (await task).body
+    assert (await api.get(f"/api/posts/{post['id']}", owner))["content"] == "while the feed was down"
