@@ -13,7 +13,7 @@ from pathlib import Path
 from service.cli.environment import database
 from service.db import roles, server
 from service.db.database import Database
-from service.db.migrations import _LOCK
+from service.db.migrations import TRANSACTION_LOCK
 from service.observability.advice import capacity_advice
 from service.settings import Settings
 
@@ -35,7 +35,7 @@ async def _seed_demo_if_empty(db: Database, settings: Settings) -> None:
     async with db.transaction() as tx:
         # Starters of one new database take turns: two `serve` started together both found
         # no user, and the second died on the demo admin's unique email.
-        await tx.conn.execute(_LOCK, DEMO_SEED_LOCK_ID)
+        await tx.conn.execute(TRANSACTION_LOCK, DEMO_SEED_LOCK_ID)
         if await users.any_exists(tx):
             return
         password = secrets.token_urlsafe(12)      # hashed only when there is someone to create

@@ -23,7 +23,7 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 # Any fixed 64-bit number shared by every process of this service.
 ADVISORY_LOCK_ID = 0x4A554D50_53544152  # "JUMPSTAR"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_LOCK = "SELECT pg_advisory_xact_lock($1)"
+TRANSACTION_LOCK = "SELECT pg_advisory_xact_lock($1)"
 _IS_APPLIED = "SELECT true FROM schema_migrations WHERE version = $1"
 # A migration's own work is not bounded by the service's statement timeout (0112 rebuilds
 # posts' text indexes: minutes at 1,000,000 posts), nor is the wait for another starter's
@@ -119,7 +119,7 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = No
     migrations = discover(directory or MIGRATIONS_DIR)
     async with conn.transaction():
         await conn.execute(_UNBOUNDED)
-        await conn.execute(_LOCK, ADVISORY_LOCK_ID)
+        await conn.execute(TRANSACTION_LOCK, ADVISORY_LOCK_ID)
         await conn.execute(_CREATE_TABLE)
     applied = await _applied(conn)
     _check_unchanged(migrations, applied)
@@ -130,7 +130,7 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = No
         try:
             async with conn.transaction():
                 await conn.execute(_UNBOUNDED)
-                await conn.execute(_LOCK, ADVISORY_LOCK_ID)
+                await conn.execute(TRANSACTION_LOCK, ADVISORY_LOCK_ID)
                 if await conn.fetchval(_IS_APPLIED, migration.version):
                     continue      # another starter applied it while we waited for the lock
                 await conn.execute(_LOCK_WAIT, str(lock_timeout_ms))

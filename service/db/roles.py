@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from service.db.database import Database, Session
-from service.db.migrations import _LOCK, ADVISORY_LOCK_ID, MigrationError, apply_session_defaults, migrate, pending_migrations
+from service.db.migrations import ADVISORY_LOCK_ID, TRANSACTION_LOCK, MigrationError, apply_session_defaults, migrate, pending_migrations
 from service.db.registry import query
 from service.settings import Settings
 
@@ -54,7 +54,7 @@ async def grant_serving(owner: Session, role: str) -> int:
     Under the migrations' advisory lock: two starters granting at once would otherwise
     fail with "tuple concurrently updated" on the same catalog rows."""
     async with owner.conn.transaction():
-        await owner.conn.execute(_LOCK, ADVISORY_LOCK_ID)
+        await owner.conn.execute(TRANSACTION_LOCK, ADVISORY_LOCK_ID)
         statements = [r["statement"] for r in await owner.fetch(SERVING_GRANTS, role=role)]
         statements += [r["statement"] for r in await owner.fetch(OWNED_FUNCTIONS, role=role)]
         for statement in statements:
