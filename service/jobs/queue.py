@@ -61,8 +61,10 @@ def owner_error(exc: BaseException) -> str | None:
     and a statement timeout; otherwise the exception's class alone. The whole text could
     name the database server's host and port (a lost connection) or the service's internals
     (a bug): operators read it in /api/health/jobs and the log."""
-    if isinstance(exc, FailedForGood | aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused
-                  | asyncpg.QueryCanceledError):
+    if isinstance(exc, aiosmtplib.SMTPConnectError):
+        pass            # the relay's greeting, or no answer: about the service's relay, not the notice
+    elif isinstance(exc, FailedForGood | aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused
+                    | asyncpg.QueryCanceledError):
         return None
     return f"{type(exc).__name__} (an internal error; the operators have the details)"
 

@@ -30,3 +30,19 @@ def test_csv_rows_quote_as_rfc_4180():
                                    "template_name", "word_count", "readability_score", "has_cta", "flags")}
     row.update(flags=[], has_cta=False, content='say "hi", then\r\nbye')
     assert csv_rows([row]).endswith(b',"say ""hi"", then\r\nbye"\r\n')
+
+
+def test_a_jobs_owner_reads_the_replies_to_the_notice_not_the_relays_greeting():
+    """The SMTP server's replies to the notice are the owner's to read; its greeting (a
+    connect reply, which can name the relay's host) is the operators'."""
+    import aiosmtplib
+    import asyncpg
+
+    from service.jobs.queue import FailedForGood, owner_error
+    assert owner_error(aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no", "a@b.c")])) is None
+    assert owner_error(aiosmtplib.SMTPDataError(554, "rejected")) is None
+    assert owner_error(asyncpg.QueryCanceledError("canceling statement due to statement timeout")) is None
+    assert owner_error(FailedForGood("over the bound")) is None
+    greeting = owner_error(aiosmtplib.SMTPConnectResponseError(554, "mx.internal.example not accepting"))
+    assert greeting.startswith("SMTPConnectResponseError") and "mx.internal" not in greeting
+    assert "7.7.7.7" not in owner_error(OSError("connect to 7.7.7.7:5432 failed"))
