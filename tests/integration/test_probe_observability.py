@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 from cdp import Chromium
 from live import require_tool, served
+from status_page import open_sign_in, sign_in
 
 from service.settings import SettingsError, load_settings
 
@@ -77,11 +78,8 @@ async def _sign_in_as_non_admin(binary, service, email, password, database_url, 
             await conn.close()
     before = await tokens()                       # the one service.user() logged in with
     async with Chromium(binary, tmp_path) as page:
-        await page.navigate(service.base + "/api/health/dashboard")
-        await page.wait_for("!document.getElementById('login-panel').hidden", "the sign-in form")
-        await page.type_into("#email", email)
-        await page.type_into("#password", password)
-        await page.evaluate("document.querySelector('#login button[type=submit]').click()")
+        await open_sign_in(page, service.base)
+        await sign_in(page, email, password)
         await page.wait_for("document.getElementById('login-error').textContent.includes('not an administrator')",
                             "the page to turn the account away")
         assert await page.evaluate("sessionStorage.length") == 0

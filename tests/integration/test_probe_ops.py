@@ -15,6 +15,7 @@ from dbutil import fresh_database
 from jobutil import wait_job
 from live import require_tool, served
 from rawhttp import answers, exchange, serving_on_a_port
+from status_page import open_sign_in, sign_in
 from topology import PartitionProxy
 
 from service import keys
@@ -185,11 +186,8 @@ def test_the_status_page_says_the_database_is_unavailable_not_unreachable(pg_ser
 async def _watch_the_database_go(binary: str, service, admin_url: str, url: str, email: str, password: str,
                                  tmp_path) -> None:
     async with Chromium(binary, tmp_path) as page:
-        await page.navigate(service.base + "/api/health/dashboard")
-        await page.wait_for("!document.getElementById('login-panel').hidden", "the sign-in form")
-        await page.type_into("#email", email)
-        await page.type_into("#password", password)
-        await page.evaluate("document.querySelector('#login button[type=submit]').click()")
+        await open_sign_in(page, service.base)
+        await sign_in(page, email, password)
         await page.wait_for("document.getElementById('overall').textContent === 'healthy'", "the first report")
         name = urlsplit(url).path.lstrip("/")
         admin = await asyncpg.connect(admin_url)

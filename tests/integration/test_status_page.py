@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from cdp import Chromium
 from live import ROOT, require_tool, served
+from status_page import PAGE, open_sign_in, sign_in
 
 STATIC = ROOT / "service" / "api" / "admin" / "static"
-PAGE = "/api/health/dashboard"
 ASSETS = {PAGE: "text/html", f"{PAGE}/app.js": "text/javascript", f"{PAGE}/app.css": "text/css"}
 SCREENSHOT = ROOT / "docs" / "status-page.png"
 
@@ -72,13 +72,10 @@ def test_admin_signs_in_in_headless_chromium_and_sees_figures_move(database_url,
 
 async def _drive(binary: str, service, email: str, password: str, token: str, tmp_path: Path) -> None:
     async with Chromium(binary, tmp_path) as page:
-        await page.navigate(service.base + PAGE)
-        await page.wait_for("!document.getElementById('login-panel').hidden", "the sign-in form")
+        await open_sign_in(page, service.base)
         assert await page.evaluate("document.getElementById('status').hidden") is True
 
-        await page.type_into("#email", email)
-        await page.type_into("#password", password)
-        await page.evaluate("document.querySelector('#login button[type=submit]').click()")
+        await sign_in(page, email, password)
         figures = "document.getElementById('total-queries').textContent"
         await page.wait_for(f"/^[0-9,]+$/.test({figures}) && document.getElementById('cache-short')",
                             "the first figures after signing in")
