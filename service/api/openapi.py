@@ -91,6 +91,9 @@ def _too_many_reasons(route) -> list[str]:
     if route.path.endswith(("/exports", "/reports")):
         reasons.append("jobs queued or running for this user (JOBS_MAX_ACTIVE_PER_USER), or bytes of its stored "
                        "results (JOBS_MAX_RESULT_BYTES_PER_USER)")
+    if route.path in ("/api/projects", "/api/projects/{id}") and route.method in ("POST", "PATCH"):
+        reasons.append("a delivery notice this write enqueues (status delivered) past this user's jobs queued "
+                       "or running (JOBS_MAX_ACTIVE_PER_USER)")
     if route.body is not None:
         reasons.append("request bodies of this caller being read or processed at once (16 MiB)")
     if route.method == "GET" and route.response != "file":       # a file is streamed, never held whole

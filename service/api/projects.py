@@ -12,7 +12,7 @@ from service.http.responses import json_response
 from service.jobs.tasks.emails import enqueue_delivery_notice
 from service.schemas import projects as schema
 from service.schemas.validate import parse_id, validate_body
-from service.store import clients, projects
+from service.store import clients, jobs, projects
 from service.store.projects import money
 
 
@@ -44,6 +44,8 @@ async def create_project(request: web.Request) -> web.Response:
     body = _with_total_price(validate_body(await read_json(request), schema.PROJECT))
     client_id = parse_id(body.pop("client_id"), "client")
     async with db_of(request).transaction() as tx:
+        if body.get("status") == "delivered":
+            await jobs.lock_owner(tx, user.id)      # first, before any row lock (jobs/quota.py)
         owner_id = await clients.owner_of(tx, client_id, user.scope)
         if owner_id is None:
             raise NotFound("client not found")
@@ -52,7 +54,7 @@ async def create_project(request: web.Request) -> web.Response:
             # A project created delivered has become delivered too (contract section 8):
             # its client is noticed as after a PATCH, in this transaction.
             await enqueue_delivery_notice(tx, request.app[keys.SETTINGS], project_id,
-                                          await projects.delivery_contact(tx, project_id))
+                                          await projects.delivery_contact(tx, project_id), user.id)
         row = await projects.get(tx, project_id, None)
     return json_response(request, projects.detail(row), status=201)
 
@@ -68,6 +70,8 @@ async def patch_project(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request), schema.PROJECT, partial=True)
     client_id = parse_id(body["client_id"], "client") if "client_id" in body else None
     async with db_of(request).transaction() as tx:
+        if body.get("status") == "delivered":
+            await jobs.lock_owner(tx, user.id)      # first, before any row lock (jobs/quota.py)
         project_owner = await projects.owner_of(tx, project_id, user.scope)
         if project_owner is None:
             raise NotFound("project not found")
@@ -85,7 +89,7 @@ async def patch_project(request: web.Request) -> web.Response:
         row = await projects.get(tx, project_id, None)
         if contact is not None and contact["status"] != "delivered":
             await enqueue_delivery_notice(tx, request.app[keys.SETTINGS], project_id, await
-                                          projects.delivery_contact(tx, project_id))
+                                          projects.delivery_contact(tx, project_id), user.id)
     return json_response(request, projects.detail(row))
 
 

@@ -16,8 +16,11 @@ request over it raises, and its transaction (the job with it) rolls back. A repe
 request (an Idempotency-Key that already names one of the owner's jobs) makes no job
 and is answered as before, also at the cap.
 
-Jobs the service enqueues itself (delivery emails, maintenance) are not refused: they
-count towards their owner's jobs, never against the request that caused them.
+Jobs the service enqueues itself (maintenance) are not refused. A delivery email counts
+towards its owner's jobs, and the owner's own project write that enqueues it is refused
+past the cap like an export (tasks/emails.py: one notice per project, to an address the
+owner chose, was otherwise a queue and a mail relay without bound); an admin's write on
+another user's project is not refused for that user's jobs.
 """
 from __future__ import annotations
 

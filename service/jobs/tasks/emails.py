@@ -23,6 +23,7 @@ from uuid import UUID
 
 import aiosmtplib
 
+from service.jobs import quota
 from service.jobs.queue import FailedForGood
 from service.jobs.worker import Job
 from service.settings import Settings
@@ -41,14 +42,24 @@ SMTP_TIMEOUT_S = 30
 _NOTICE_KEY = "delivery-notice\t{project_id}"
 
 
-async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, contact) -> UUID | None:
+async def enqueue_delivery_notice(tx, settings: Settings, project_id: UUID, contact,
+                                  caller_id: UUID) -> UUID | None:
     """Enqueue the notice in the caller's transaction; None when the client has no email.
-    A project already noticed within 24 hours gets no second notice (the first job's id)."""
+    A project already noticed within 24 hours gets no second notice (the first job's id).
+
+    The owner's own write is held to their share of the queue (JOBS_MAX_ACTIVE_PER_USER):
+    past it, 429 and the write rolls back. Without it one user held any number of queued
+    notices, one per project created or PATCHed delivered, each to an address of their
+    choosing (a mail bomb through the service's SMTP relay). The caller's transaction took
+    the owner lock first (`jobs.lock_owner`), so racing writes cannot overshoot. An admin's
+    write on another user's project is not refused for that user's jobs."""
     if contact is None or not contact["client_email"]:
         return None
-    job_id, _ = await jobs.enqueue(tx, owner_id=contact["owner_id"], kind="email", project_id=project_id,
-                                   params=notice(contact), max_attempts=settings.jobs_max_attempts,
-                                   idempotency_key=_NOTICE_KEY.format(project_id=project_id))
+    job_id, created = await jobs.enqueue(tx, owner_id=contact["owner_id"], kind="email", project_id=project_id,
+                                         params=notice(contact), max_attempts=settings.jobs_max_attempts,
+                                         idempotency_key=_NOTICE_KEY.format(project_id=project_id))
+    if created and contact["owner_id"] == caller_id:
+        await quota.require_room(tx, owner_id=caller_id, cap=settings.jobs_max_active_per_user)
     return job_id
 
 
