@@ -81,8 +81,12 @@ async def login(request: web.Request) -> web.Response:
         # Revoked here and now: this worker drops them before answering, as logout does;
         # the others on the delete's NOTIFY.
         await request.app[keys.CACHE].invalidate(("users",))
-    return json_response(request, {"access_token": token, "token_type": "bearer",
-                                   "expires_at": stored["expires_at"], "user": user.public()})
+    response = json_response(request, {"access_token": token, "token_type": "bearer",
+                                       "expires_at": stored["expires_at"], "user": user.public()})
+    # It carries a credential: never stored by any cache, the browser's own included
+    # (no-cache would only ask to revalidate; RFC 6749 section 5.1).
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -44,6 +44,21 @@ async def test_delivery_notices_a_user_causes_are_held_to_their_share_of_the_que
     await api.project_of(user, client["id"], status="delivered")
 
 
+async def test_the_answer_that_carries_a_bearer_token_may_not_be_stored(api):
+    """A login's answer holds the access token, a credential valid for TOKEN_TTL_HOURS. It
+    carried the `Cache-Control: private, no-cache` of every JSON answer, which lets a
+    browser or any private cache write it to disk (no-cache only asks to revalidate
+    before reuse); RFC 6749 section 5.1 and OWASP ASVS 8.2.1 ask `no-store` of any answer
+    carrying a token. Now the login's answer is `no-store`; other answers keep theirs."""
+    user = await api.user()
+    resp, body = await api.call("POST", "/api/auth/login", json={"email": user.email, "password": "password-123"},
+                                expect=200)
+    assert body["access_token"]
+    assert resp.headers["Cache-Control"] == "no-store"
+    resp, _ = await api.call("GET", "/api/auth/me", user, expect=200)
+    assert resp.headers["Cache-Control"] == "private, no-cache"
+
+
 def test_the_document_names_the_429_of_a_delivery_notice():
     """The project writes that may now be refused for the owner's jobs say so in /api/openapi.json."""
     from service.api.openapi import document
