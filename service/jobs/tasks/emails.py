@@ -16,6 +16,7 @@ went to the old address. A client without an email by then gets none.
 from __future__ import annotations
 
 import logging
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
@@ -89,11 +90,37 @@ def ascii_domain(address: str) -> str:
         return address
 
 
+class EncodedHeader(str):
+    """A header whose text is sent as RFC 2047 encoded words (UTF-8), so a mail program
+    reads back exactly that text. A plain str is parsed by the email package, which decodes
+    whatever in it looks like an encoded word and writes the decoded text out raw: a project
+    named `=?utf-8?q?x=0D=0ABcc:_evil@example.org?=` put a line break, then headers of its
+    owner's choosing, into the notice. Its folding also dropped the space between two
+    encoded words of a non-ASCII name. (EmailPolicy keeps and folds a value that has a
+    `name` as it is.)"""
+
+    def __new__(cls, name: str, text: str) -> EncodedHeader:
+        header = super().__new__(cls, text)
+        header.name = name
+        return header
+
+    def fold(self, *, policy) -> str:
+        encoded = Header(str(self), "utf-8", header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
+
+
+def subject_header(text: str) -> str | EncodedHeader:
+    """Printable ASCII without `=?` as it is (readable in the raw message); anything else encoded."""
+    if all(" " <= ch <= "~" for ch in text) and "=?" not in text:
+        return text
+    return EncodedHeader("Subject", text)
+
+
 def message_of(job: Job, params: dict[str, str]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = job.settings.smtp_from
     message["To"] = ascii_domain(params["to"])
-    message["Subject"] = params["subject"]
+    message["Subject"] = subject_header(params["subject"])
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<job-{job.id}@content-jumpstart>"
     message.set_content(params["body"])

@@ -1,0 +1,43 @@
+"""Probes of what background jobs produce (docs/API.md section 8): the delivery notice as
+the client's mail program reads it, the exports' and reports' contents, their downloads."""
+from __future__ import annotations
+
+import email
+import email.policy
+
+from jobutil import wait_for, wait_job, worker_settings
+from test_jobs_email import smtp_inbox
+
+
+async def _received(inbox):
+    return inbox.messages or None
+
+
+async def test_a_project_name_that_looks_like_an_encoded_word_is_sent_as_written(make_api, settings):
+    """Python's email package decodes whatever in a header value looks like an RFC 2047
+    encoded word, and writes the decoded text out raw: a project named
+    `=?utf-8?q?x=0D=0ABcc:_evil@example.org?=` put a line break into the notice's Subject,
+    and so a header of the owner's choosing (Bcc:, Reply-To:, or a blank line and a body of
+    their own) into the mail the service sent the client. Its folding also dropped the space
+    between two encoded words of a non-ASCII name. The client reads the subject as written."""
+    names = ['=?utf-8?q?x=0D=0ABcc:_evil@example.org=0D=0AReply-To:_evil@example.org?=',
+             'Café مرحبا e\u0301 "𝕳" =?utf-8?b?eA0KWC1BOiAx?= \x01 end']
+    with smtp_inbox() as (inbox, port):
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
+        user = await api.user()
+        for name in names:
+            inbox.messages.clear()
+            client = await api.client_of(user, email="client@example.com")
+            project = await api.project_of(user, client["id"], name=name)
+            await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+            job = next(j for j in (await api.get("/api/jobs?kind=email", user))["items"]
+                       if j["project_id"] == project["id"])
+            assert (await wait_job(api, user, job["id"]))["status"] == "succeeded"
+            await wait_for(lambda: _received(inbox), what="the message")
+            envelope = inbox.messages[0]
+            assert envelope.rcpt_tos == ["client@example.com"]
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            assert [k for k, _ in message.items()] == ["From", "To", "Subject", "Date", "Message-ID", "Content-Type",
+                                                       "Content-Transfer-Encoding", "MIME-Version"], message.items()
+            assert message.get_all("Subject") == [f'Your project "{name}" has been delivered']
+            assert f'your project "{name}" has been delivered.' in message.get_content()
