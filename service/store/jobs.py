@@ -37,6 +37,7 @@ PRUNE_WORKERS = query("jobs/prune_workers")
 RECENT_FAILURES = query("jobs/recent_failures")
 RELEASE = query("jobs/release")
 RELEASE_IDEMPOTENCY_KEY = query("jobs/release_idempotency_key")
+RELEASE_NOTICE_KEY = query("jobs/release_notice_key")
 REPORT = query("jobs/report")
 RESCUE = query("jobs/rescue")
 RESULT = query("jobs/result")
@@ -183,8 +184,13 @@ async def store_chunk(db, *, job_id: UUID, attempt: int, seq: int, data: bytes) 
 
 
 async def notice_contact(db, *, project_id: UUID) -> asyncpg.Record | None:
-    """project_name, client_name, client_email of a project as they are now."""
+    """project_name, project_status, client_name, client_email of a project as they are now
+    (the project's row share-locked until `db`'s transaction ends)."""
     return await db.fetchrow(NOTICE_CONTACT, project_id=project_id)
+
+
+async def release_notice_key(db, *, job_id: UUID) -> None:
+    await db.execute(RELEASE_NOTICE_KEY, id=job_id)
 
 
 async def keep_in_outbox(db, *, job_id: UUID, to_address: str, subject: str, body: str) -> bool:

@@ -41,3 +41,32 @@ async def test_a_project_name_that_looks_like_an_encoded_word_is_sent_as_written
                                                        "Content-Transfer-Encoding", "MIME-Version"], message.items()
             assert message.get_all("Subject") == [f'Your project "{name}" has been delivered']
             assert f'your project "{name}" has been delivered.' in message.get_content()
+
+
+async def test_a_project_reopened_before_its_notice_is_sent_gets_none(make_api, settings):
+    """Delivered by mistake and reopened at once, while the notice waits in the queue (behind
+    other jobs, or for the SMTP server to come back): the notice went out anyway, telling the
+    client "your project has been delivered" about a project that is not. It is written from
+    the project as it is when it is sent: a project not delivered by then gets none, and its
+    next delivery (within the 24 hours a notice holds) is noticed once."""
+    with smtp_inbox() as (inbox, port):
+        idle = await make_api(settings.replace(smtp_url=f"smtp://127.0.0.1:{port}"))
+        user = await idle.user()
+        client = await idle.client_of(user, email="client@example.com")
+        project = await idle.project_of(user, client["id"], name="Spring launch")
+        await idle.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        await idle.patch(f"/api/projects/{project['id']}", user, json={"status": "ready"})
+        first = (await idle.get("/api/jobs?kind=email", user))["items"]
+        assert len(first) == 1
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
+        assert (await wait_job(api, user, first[0]["id"]))["status"] == "succeeded"
+        assert inbox.messages == []
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        jobs = (await api.get("/api/jobs?kind=email", user))["items"]
+        assert len(jobs) == 2
+        assert (await wait_job(api, user, jobs[0]["id"]))["status"] == "succeeded"
+        await wait_for(lambda: _received(inbox), what="the message")
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "ready"})
+        await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+        assert len((await api.get("/api/jobs?kind=email", user))["items"]) == 2
+        assert len(inbox.messages) == 1

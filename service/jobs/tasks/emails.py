@@ -11,7 +11,8 @@ recognisable (and dropped by servers that deduplicate on it).
 The message is written from the client and project as they are when it is sent, not
 as they were when the project was delivered (the job's params): a notice retried
 while the SMTP server was down, after the owner corrected a mistyped client email,
-went to the old address. A client without an email by then gets none.
+went to the old address. A client without an email by then gets none, and so does a
+project reopened meanwhile (the notice told its client it was delivered).
 """
 from __future__ import annotations
 
@@ -160,14 +161,29 @@ async def send(settings: Settings, message: EmailMessage) -> None:
         raise
 
 
+def _nothing_to_send(contact) -> str | None:
+    """Why no notice goes out for the project as it is now, if none does."""
+    if contact is None or not contact["client_email"]:
+        return "the client has no email any more"
+    if contact["project_status"] != "delivered":
+        return f"the project is {contact['project_status']} again, no longer delivered"
+    return None
+
+
 async def run(job: Job) -> None:
     job.total = 1
-    contact = await jobs.notice_contact(job.db, project_id=job.project_id)
-    if contact is None or not contact["client_email"]:
-        job.done = 1
-        async with job.db.transaction() as tx:
+    async with job.db.transaction() as tx:
+        contact = await jobs.notice_contact(tx, project_id=job.project_id)
+        reason = _nothing_to_send(contact)
+        if reason is not None:
+            job.done = 1
+            if contact is not None and contact["project_status"] != "delivered":
+                # Reopened before the notice went out: the next delivery is noticed (the key
+                # would otherwise hold it off for 24 hours, and the client would get none).
+                await jobs.release_notice_key(tx, job_id=job.id)
             await job.succeed(tx)
-        log.info("email job %s: the client has no email any more; no notice sent", job.id)
+    if reason is not None:
+        log.info("email job %s: %s; no notice sent", job.id, reason)
         return
     params = notice(contact)
     message = message_of(job, params)
