@@ -70,3 +70,29 @@ async def test_a_project_reopened_before_its_notice_is_sent_gets_none(make_api, 
         await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
         assert len((await api.get("/api/jobs?kind=email", user))["items"]) == 2
         assert len(inbox.messages) == 1
+
+
+async def test_a_notice_to_a_domain_with_sharp_s_goes_to_that_domain(make_api, settings):
+    """The ASCII form of a non-ASCII domain was Python's `idna` codec, IDNA 2003, which maps
+    ß to "ss" and ς to σ: the notice for ana@straße.de went to ana@strasse.de, another
+    domain (another owner), with the client's name and project. IDNA 2008 (UTS 46, as
+    registries and mail programs use it) keeps them: xn--strae-oqa.de."""
+    with smtp_inbox() as (inbox, port):
+        api = await make_api(worker_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
+        user = await api.user()
+        sent = []
+        for address, ascii_form in (("ana@stra\u00dfe.de", "ana@xn--strae-oqa.de"),
+                                    ("ana@\u03b5\u03bb\u03bb\u03ac\u03c2.gr", "ana@xn--hxarsa0b.gr")):
+            client = await api.client_of(user, email=address)
+            project = await api.project_of(user, client["id"])
+            await api.patch(f"/api/projects/{project['id']}", user, json={"status": "delivered"})
+            job = next(j for j in (await api.get("/api/jobs?kind=email", user))["items"]
+                       if j["project_id"] == project["id"])
+            assert (await wait_job(api, user, job["id"]))["status"] == "succeeded"
+            sent.append(ascii_form)
+        await wait_for(lambda: _received_all(inbox, len(sent)), what="the messages")
+        assert sorted(e.rcpt_tos[0] for e in inbox.messages) == sorted(sent)
+
+
+async def _received_all(inbox, count: int):
+    return len(inbox.messages) >= count

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import aiosmtplib
+import idna
 
 from service.jobs import quota
 from service.jobs.queue import FailedForGood
@@ -78,16 +79,24 @@ def notice(contact) -> dict[str, str]:
 
 
 def ascii_domain(address: str) -> str:
-    """The address with an internationalised domain in its ASCII form (IDNA A-labels, RFC
-    5890), which every SMTP server takes: as given (`jose@exämple.com`) it needs SMTPUTF8
+    """The address with an internationalised domain in its ASCII form (IDNA 2008 A-labels,
+    RFC 5890), which every SMTP server takes: as given (`jose@exämple.com`) it needs SMTPUTF8
     (RFC 6531), which many servers lack, and the notice was refused. A local part that is
     not ASCII has no such form: it stays, and needs a server with SMTPUTF8."""
     local, _, domain = address.rpartition("@")
     if domain.isascii():
         return address
     try:
+        # IDNA 2008 with UTS 46 mapping, as registries and mail programs: Python's own codec
+        # is IDNA 2003, which maps ß to "ss" and ς to σ, so ana@straße.de was sent to
+        # ana@strasse.de, another domain.
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        pass
+    try:
+        # Names IDNA 2008 refuses (symbols) but IDNA 2003 encoded, and registries kept.
         return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:            # not a valid IDNA 2003 name: as given
+    except UnicodeError:            # not a valid IDNA name at all: as given
         return address
 
 
