@@ -53,7 +53,7 @@ class PostCounts(TypedDict):
     flagged: int
 
 
-class Project(TypedDict, total=False):
+class Project(TypedDict):
     id: Uuid
     client_id: Uuid
     name: str
@@ -67,7 +67,8 @@ class Project(TypedDict, total=False):
     tone: str | None
     created_at: datetime
     updated_at: datetime
-    post_counts: PostCounts                 # GET /api/projects/{id} only
+    # The single-project answers only (GET, POST, PATCH), not list items: the one optional key.
+    post_counts: NotRequired[PostCounts]
 
 
 class Run(TypedDict):
