@@ -133,7 +133,7 @@ Visible = Callable[[Database, UUID, "UUID | None"], Awaitable[bool]]
 
 
 async def require_visible(request: web.Request, visible: Visible, object_id: UUID, owner_id: UUID | None,
-                          what: str) -> None:
-    """404 unless the caller may see the object a filter or body names."""
+                          what: str, field: str) -> None:
+    """404 naming `field` unless the caller may see the object that filter or body field names."""
     if not await visible(db_of(request), object_id, owner_id):
-        raise NotFound(f"{what} not found")
+        raise NotFound(f"{field}: {what} not found", field=field)

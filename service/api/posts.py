@@ -22,9 +22,10 @@ async def list_posts(request: web.Request) -> web.Response:
 
     async def build_filters(filters: dict) -> dict:
         if filters.get("project_id") is not None:
-            await require_visible(request, projects.visible, filters["project_id"], user.scope, "project")
+            await require_visible(request, projects.visible, filters["project_id"], user.scope, "project",
+                                  "project_id")
         if filters.get("run_id") is not None:
-            await require_visible(request, runs.visible, filters["run_id"], user.scope, "run")
+            await require_visible(request, runs.visible, filters["run_id"], user.scope, "run", "run_id")
         return posts.list_filters(user.scope, **filters)
 
     return await list_response(request, user, posts.LIST, schema.FILTERS, build_filters)

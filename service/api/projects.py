@@ -33,7 +33,8 @@ async def list_projects(request: web.Request) -> web.Response:
 
     async def build_filters(filters: dict) -> dict:
         if filters.get("client_id") is not None:
-            await require_visible(request, clients.visible, filters["client_id"], user.scope, "client")
+            await require_visible(request, clients.visible, filters["client_id"], user.scope, "client",
+                                  "client_id")
         return projects.list_filters(user.scope, **filters)
 
     return await list_response(request, user, projects.LIST, schema.FILTERS, build_filters)
@@ -42,13 +43,13 @@ async def list_projects(request: web.Request) -> web.Response:
 async def create_project(request: web.Request) -> web.Response:
     user = await require_user(request)
     body = _with_total_price(validate_body(await read_json(request), schema.PROJECT))
-    client_id = parse_id(body.pop("client_id"), "client")
+    client_id = parse_id(body.pop("client_id"), "client", field="client_id")
     async with db_of(request).transaction() as tx:
         if body.get("status") == "delivered":
             await jobs.lock_owner(tx, user.id)      # first, before any row lock (jobs/quota.py)
         owner_id = await clients.owner_of(tx, client_id, user.scope)
         if owner_id is None:
-            raise NotFound("client not found")
+            raise NotFound("client_id: client not found", field="client_id")
         project_id = await projects.insert(tx, owner_id=owner_id, client_id=client_id, values=body)
         if body.get("status") == "delivered":
             # A project created delivered has become delivered too (contract section 8):
@@ -68,7 +69,7 @@ async def patch_project(request: web.Request) -> web.Response:
     user = await require_user(request)
     project_id = parse_id(request.match_info["id"], "project")
     body = validate_body(await read_json(request), schema.PROJECT, partial=True)
-    client_id = parse_id(body["client_id"], "client") if "client_id" in body else None
+    client_id = parse_id(body["client_id"], "client", field="client_id") if "client_id" in body else None
     async with db_of(request).transaction() as tx:
         if body.get("status") == "delivered":
             await jobs.lock_owner(tx, user.id)      # first, before any row lock (jobs/quota.py)
@@ -78,7 +79,7 @@ async def patch_project(request: web.Request) -> web.Response:
         if client_id is not None:
             client_owner = await clients.owner_of(tx, client_id, user.scope)
             if client_owner is None:
-                raise NotFound("client not found")
+                raise NotFound("client_id: client not found", field="client_id")
             if client_owner != project_owner:
                 raise ValidationFailed("client_id: the client belongs to another user than the project",
                                        field="client_id")

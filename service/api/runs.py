@@ -30,7 +30,8 @@ async def list_runs(request: web.Request) -> web.Response:
 
     async def build_filters(filters: dict) -> dict:
         if filters.get("project_id") is not None:
-            await require_visible(request, projects.visible, filters["project_id"], user.scope, "project")
+            await require_visible(request, projects.visible, filters["project_id"], user.scope, "project",
+                                  "project_id")
         return runs.list_filters(user.scope, **filters)
 
     return await list_response(request, user, runs.LIST, schema.FILTERS, build_filters)

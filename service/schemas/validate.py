@@ -225,8 +225,9 @@ def validate_items(items: list, schema: type) -> list[dict[str, Any]]:
     return valid
 
 
-def parse_id(raw: Any, what: str) -> UUID:
-    """An id from a path, filter or body; anything that is not one of ours is 404."""
+def parse_id(raw: Any, what: str, field: str | None = None) -> UUID:
+    """An id from a path, filter or body; anything that is not one of ours is 404 (naming
+    `field`, the filter or body field that holds it, when given)."""
     if isinstance(raw, str):
         try:
             parsed = UUID(raw)
@@ -237,6 +238,8 @@ def parse_id(raw: Any, what: str) -> UUID:
             # the document says format uuid, the 8-4-4-4-12 form (either case), and only it is ours.
             if str(parsed) == raw.lower():
                 return parsed
+    if field is not None:
+        raise NotFound(f"{field}: {what} not found", field=field)
     raise NotFound(f"{what} not found")
 
 
@@ -287,5 +290,5 @@ def parse_query(params: Mapping[str, str], schema: type, *,
     if errors:
         _raise(errors, InvalidParameter, joiner=" ")
     for name in sorted(id_fields(schema) & values.keys()):
-        values[name] = parse_id(values[name], name.removesuffix("_id"))
+        values[name] = parse_id(values[name], name.removesuffix("_id"), field=name)
     return values

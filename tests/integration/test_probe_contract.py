@@ -79,3 +79,29 @@ async def test_every_resource_schema_requires_the_fields_every_answer_carries(ap
         for answer in objects:
             assert set(answer) <= described, (name, set(answer) - described)
             assert required <= set(answer), (name, required - set(answer))
+
+
+async def test_a_parent_or_filter_id_not_the_callers_is_404_naming_its_field(api):
+    """A post naming another user's project or run answered 404 naming the field
+    (`project_id`, `items[3].run_id`), but the same mistake elsewhere did not: a project
+    created or moved under another user's client, and a list filtered by another user's
+    client, project or run, answered 404 with no `field`, though one field is to blame
+    (docs/API.md section 3: `field` when one field is to blame). Each names it now, for an
+    object of another user and for a malformed id alike."""
+    owner, other = await api.user(), await api.user()
+    ids = await _path_ids(api, owner)
+    mine = await api.project_of(other)
+    foreign = {"client_id": ids["/api/clients/"], "project_id": ids["/api/projects/"], "run_id": ids["/api/runs/"]}
+    for value in (foreign, dict.fromkeys(foreign, "not-an-id")):
+        calls = [("POST", "/api/projects", {"json": {"client_id": value["client_id"], "name": "x"}}, "client_id"),
+                 ("PATCH", f"/api/projects/{mine['id']}", {"json": {"client_id": value["client_id"]}}, "client_id"),
+                 ("GET", "/api/projects", {"params": {"client_id": value["client_id"]}}, "client_id"),
+                 ("GET", "/api/runs", {"params": {"project_id": value["project_id"]}}, "project_id"),
+                 ("GET", "/api/posts", {"params": {"project_id": value["project_id"]}}, "project_id"),
+                 ("GET", "/api/posts", {"params": {"run_id": value["run_id"]}}, "run_id"),
+                 ("POST", "/api/posts", {"json": {"project_id": value["project_id"], "content": "x"}}, "project_id")]
+        for method, path, kwargs, field in calls:
+            resp, body = await api.call(method, path, other, **kwargs)
+            assert resp.status == 404, (method, path, body)
+            assert body["error"]["field"] == field, (method, path, kwargs, body)
+            assert body["error"]["message"].startswith(f"{field}: "), body

@@ -296,7 +296,7 @@ def test_a_bad_query_value_is_400_naming_the_parameter(params, field):
 def test_a_query_id_that_is_not_ours_is_not_found():
     with pytest.raises(NotFound) as caught:
         parse_query({"project_id": "nope"}, posts.FILTERS)
-    assert caught.value.message == "project not found"
+    assert caught.value.message == "project_id: project not found" and caught.value.field == "project_id"
 
 
 def test_an_empty_query_gives_no_filters():
