@@ -9,6 +9,7 @@ from aiohttp import web
 from service.jsonutil import dumps
 
 JSON_CONTENT_TYPE = "application/json"
+PRIVATE_NO_CACHE = "private, no-cache"
 
 
 def error_response(status: int, code: str, message: str, request_id: str, *,
@@ -22,6 +23,9 @@ def error_response(status: int, code: str, message: str, request_id: str, *,
         error["errors"] = errors if errors is not None else [{"field": field, "message": message}]
         if errors_truncated:
             error["errors_truncated"] = True
+    # Like every JSON answer (docs/API.md section 3): an error is per caller and of the moment,
+    # never for a cache to keep (a 404 is heuristically cacheable without it).
+    headers = {"Cache-Control": PRIVATE_NO_CACHE, **(headers or {})}
     return web.Response(status=status, body=dumps({"error": error, "request_id": request_id}),
                         content_type=JSON_CONTENT_TYPE, headers=headers)
 
@@ -44,7 +48,7 @@ def json_response(request: web.Request, data: Any = None, *, status: int = 200, 
     """A JSON response; GETs carry an ETag and answer 304 to a matching If-None-Match."""
     if body is None:
         body = dumps(data)
-    headers = {"Cache-Control": "private, no-cache"}
+    headers = {"Cache-Control": PRIVATE_NO_CACHE}
     if request.method in ("GET", "HEAD") and status == 200:
         etag = etag or etag_for(body)
         headers["ETag"] = etag

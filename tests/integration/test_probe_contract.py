@@ -105,3 +105,22 @@ async def test_a_parent_or_filter_id_not_the_callers_is_404_naming_its_field(api
             assert resp.status == 404, (method, path, body)
             assert body["error"]["field"] == field, (method, path, kwargs, body)
             assert body["error"]["message"].startswith(f"{field}: "), body
+
+
+async def test_error_answers_carry_the_cache_control_every_json_answer_carries(api):
+    """docs/API.md section 3: JSON answers carry `Cache-Control: private, no-cache` (data is
+    per user). Successful answers did; every error envelope (401, 403, 404, 400, 405, 415,
+    422) had no Cache-Control at all, so a browser cache was free to keep, say, the 404 of
+    an object about to be created, by its own heuristics. Each error answer now carries it."""
+    user = await api.user()
+    calls = [("GET", "/api/clients", {}, None, 401), ("GET", "/api/health/database", {}, user, 403),
+             ("GET", "/api/clients/00000000-0000-0000-0000-000000000000", {}, user, 404),
+             ("GET", "/api/no-such-route", {}, user, 404), ("GET", "/api/clients", {"params": {"x": "1"}}, user, 400),
+             ("PUT", "/api/clients", {}, user, 405), ("POST", "/api/clients", {"data": "x"}, user, 415),
+             ("POST", "/api/clients", {"json": {}}, user, 422),
+             ("POST", "/api/auth/login", {"json": {"email": "nobody@example.com", "password": "password-123"}}, None,
+              401)]
+    for method, path, kwargs, caller, status in calls:
+        resp, body = await api.call(method, path, caller, expect=status, **kwargs)
+        assert body["error"]["status"] == status
+        assert resp.headers.get("Cache-Control") == "private, no-cache", (method, path, status)
