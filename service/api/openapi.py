@@ -318,10 +318,10 @@ def _operation(route, components: _Components, max_page_size: int) -> dict:
             (route.query is not None and any(name.endswith("_id") for name in route.query.__annotations__)) or \
             route.method == "PATCH":
         codes.add(404)
-    if route.body is not None or route.method in ("POST", "PATCH"):
-        codes |= {400, 408, 413, 415}
-        if route.body is not None:
-            codes.add(422)
+    if route.body is not None:
+        # Only where a body is read (http/body.py): a POST that takes none never reads one,
+        # whatever is sent, so it never answers 408, 413 or 415.
+        codes |= {400, 408, 413, 415, 422}
     if route.path == "/api/auth/register" or route.path.endswith(_JOB_STATE_BOUND) or _may_lose_a_parent(route):
         codes.add(409)
     if route.path == "/api/auth/login":

@@ -6,6 +6,8 @@ real PostgreSQL, and compares the answer with what the served document says.
 """
 from __future__ import annotations
 
+import io
+
 from service.api.routes import ROUTES
 
 REQUEST_ID = "request_id"
@@ -124,3 +126,25 @@ async def test_error_answers_carry_the_cache_control_every_json_answer_carries(a
         resp, body = await api.call(method, path, caller, expect=status, **kwargs)
         assert body["error"]["status"] == status
         assert resp.headers.get("Cache-Control") == "private, no-cache", (method, path, status)
+
+
+async def test_posts_that_take_no_body_do_not_document_body_errors_they_never_answer(api):
+    """The five POSTs that take no body (logout, a job's cancel, the cache clear and
+    reset-stats, the profiling reset) listed 408, 413 and 415 in /api/openapi.json: their
+    handlers never read a body, so a 9 MiB text/plain body is ignored and the request
+    answered as without one (204, 404, 200). The document lists those three codes only
+    where a body is read."""
+    _, doc = await api.call("GET", "/api/openapi.json", expect=200)
+    admin = await api.user(admin=True)
+    expected = {"/api/auth/logout": 204, "/api/jobs/{id}/cancel": 404, "/api/health/cache/clear": 200,
+                "/api/health/cache/reset-stats": 200, "/api/health/profiling/reset": 200}
+    bodyless = [route for route in ROUTES if route.method == "POST" and route.body is None]
+    assert {route.path for route in bodyless} == set(expected)
+    # Logout last: it revokes the token the others are sent with.
+    for route in sorted(bodyless, key=lambda route: route.path == "/api/auth/logout"):
+        path = route.path.replace("{id}", "00000000-0000-0000-0000-000000000000")
+        resp, _ = await api.call("POST", path, admin, data=io.BytesIO(b"x" * (9 * 1024 * 1024)),
+                                 headers={"Content-Type": "text/plain"})
+        assert resp.status == expected[route.path], route.path
+        documented = set(doc["paths"][route.path]["post"]["responses"])
+        assert not {"408", "413", "415"} & documented, (route.path, documented)
