@@ -61,6 +61,7 @@ from service.http import security_headers
 from service.http.body import UNSUPPORTED_CODING
 from service.http.callers import address_of
 from service.http.middleware import RequestFinished, refusing_unknown_expectations
+from service.http.responses import PRIVATE_NO_CACHE
 from service.http.unsent_answers import UnsentAnswers
 from service.jsonutil import dumps
 
@@ -108,6 +109,7 @@ def _too_many_connections() -> bytes:
             f"Content-Length: {len(body)}\r\n"
             "Connection: close\r\n"
             "Retry-After: 1\r\n"
+            f"Cache-Control: {PRIVATE_NO_CACHE}\r\n"
             f"X-Request-ID: {request_id}\r\n"
             + "".join(f"{name}: {value}\r\n" for name, value in security_headers._ALWAYS)
             + f"Content-Security-Policy: {security_headers.API_CSP}\r\n\r\n")
@@ -367,7 +369,7 @@ class GuardedRequestHandler(web.RequestHandler):
             error["field"] = field
         body = {"error": error, "request_id": request_id}
         response = web.Response(status=status, body=dumps(body), content_type="application/json",
-                                headers={"X-Request-ID": request_id})
+                                headers={"X-Request-ID": request_id, "Cache-Control": PRIVATE_NO_CACHE})
         security_headers.apply(response)      # every response, the parser's refusals too
         response.force_close()
         # Counted like every answered request (cj_http_requests_total, the access log): a flood of

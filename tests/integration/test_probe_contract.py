@@ -6,7 +6,10 @@ real PostgreSQL, and compares the answer with what the served document says.
 """
 from __future__ import annotations
 
+import asyncio
 import io
+
+from rawhttp import answers, assert_envelope, exchange, serving_on_a_port
 
 from service.api.routes import ROUTES
 
@@ -148,3 +151,22 @@ async def test_posts_that_take_no_body_do_not_document_body_errors_they_never_an
         assert resp.status == expected[route.path], route.path
         documented = set(doc["paths"][route.path]["post"]["responses"])
         assert not {"408", "413", "415"} & documented, (route.path, documented)
+
+
+async def test_the_connection_handlers_refusals_carry_the_same_cache_control(settings):
+    """The refusals written before any route (a malformed request line: 400 bad_request;
+    more connections than MAX_CONNECTIONS_PER_ADDRESS: 503 too_many_connections) are JSON
+    answers too, and had no Cache-Control either."""
+    async with serving_on_a_port(settings.replace(max_connections_per_address=1)) as (port, _, _):
+        held = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await asyncio.sleep(0.2)
+            [(status, headers, body)] = answers(await exchange("127.0.0.1", port, b"GET /api/health/live HTTP/1.1\r\n"
+                                                                                  b"Host: x\r\n\r\n"))
+            assert status == 503 and headers.get("cache-control") == "private, no-cache", (status, headers)
+        finally:
+            held[1].close()
+        await asyncio.sleep(0.2)
+        [(status, headers, body)] = answers(await exchange("127.0.0.1", port, b"GET /a b c HTTP/1.1\r\n\r\n"))
+        assert_envelope(status, headers, body, 400)
+        assert headers.get("cache-control") == "private, no-cache", headers
