@@ -96,6 +96,11 @@ class Settings:
     # Lists filtered by a text search (search, template_name) count exactly up to this
     # many rows only: each counted row is an ILIKE test (README "Pagination").
     search_count_exact_limit: int = 200
+    # A numbered page of a list filtered by search or template_name starts after at most
+    # this many rows ((page - 1) x page_size); deeper is 400 invalid_parameter (page), and
+    # cursors go on without limit. It bounds the walk that finds a deep page's first row
+    # (Paginator._text_numbered_page, README "Pagination").
+    search_max_page_offset: int = 2000
 
     profiling_enabled: bool = True
     slow_query_threshold_ms: float = 100.0
@@ -336,6 +341,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "COUNT_EXACT_LIMIT": ("count_exact_limit", _int(1, COUNT_LIMIT_MAX)),
     "COUNT_EXACT_MAX_COST": ("count_exact_max_cost", _float(0.0)),
     "SEARCH_COUNT_EXACT_LIMIT": ("search_count_exact_limit", _int(1, COUNT_LIMIT_MAX)),
+    "SEARCH_MAX_PAGE_OFFSET": ("search_max_page_offset", _int(0, 1_000_000_000)),
     "PROFILING_ENABLED": ("profiling_enabled", _bool),
     "SLOW_QUERY_THRESHOLD_MS": ("slow_query_threshold_ms", _float(0.0)),
     "VERY_SLOW_QUERY_THRESHOLD_MS": ("very_slow_query_threshold_ms", _float(0.0)),

@@ -13,7 +13,10 @@ reads with keyset SQL. Walking backwards is the opposite order's keyset query,
 reversed. Every page asks for one row more than it shows, so has_next (or has_prev
 when walking back) is exact, and the other flag is an exact one-row probe.
 A page number past an exactly counted end reads nothing; past an estimated end the
-probe finds no boundary row. Either way the answer is 200 with no items.
+probe finds no boundary row. Either way the answer is 200 with no items. A text
+search's numbered pages are bounded instead (_text_numbered_page, _check_text_depth):
+at most SEARCH_MAX_PAGE_OFFSET rows deep, read from the trigram index's matches or found
+by a walk with a budget, never by a probe testing ILIKE on every row before the page.
 
 Totals: page 1 is read before counting, and a first page that ends the list (has_next
 false) is its own exact total, with no count query. Otherwise the planner is asked
@@ -36,7 +39,7 @@ import asyncpg
 
 from service.db.database import Database, Session
 from service.db.registry import Query
-from service.errors import InvalidCursor
+from service.errors import InvalidCursor, InvalidParameter
 from service.pagination.count_plans import CountPlan, CountPlans
 from service.pagination.cursors import Cursor, CursorCodec
 from service.pagination.page_request import PageRequest
@@ -66,6 +69,9 @@ class ListQueries:
     text_matches: Mapping[str, Query] | None = None
     # (session, filters) -> the pattern text_matches asks the trigram index for.
     text_index_pattern: Callable[[Session, Mapping[str, Any]], Awaitable[str | None]] | None = None
+    # Numbered pages (page 2 on) of a text search, see _text_numbered_page.
+    text_page: Mapping[str, Query] | None = None
+    text_boundary: Mapping[str, Query] | None = None
     # Cursor pages of a rare search term, see _text_cursor_page; (session, filters) -> the
     # pattern text_keyset asks the trigram index for, or None when the term is not rare.
     text_keyset: Mapping[str, Query] | None = None
@@ -174,6 +180,7 @@ class Paginator:
     async def page(self, lq: ListQueries, filters: Mapping[str, Any], fingerprint: str, request: PageRequest,
                    serialize: Callable[[asyncpg.Record], dict] = dict) -> dict:
         size = request.page_size
+        self._check_text_depth(filters, request)
 
         async def rows_of(session: Session):
             if request.cursor is not None:
@@ -190,9 +197,15 @@ class Paginator:
                     rows, has_next, has_prev, strategy, total, estimated = await self._first_page(
                         session, lq, filters, order, size)
                 else:
-                    total, estimated = await self.count(session, lq, filters)
-                    rows, has_next, has_prev, strategy = await self._numbered_page(
-                        session, lq, filters, order, page, size, total, estimated)
+                    text = None
+                    if lq.text_page is not None and any(filters.get(name) is not None for name in TEXT_FILTERS):
+                        text = await self._text_numbered_page(session, lq, filters, order, page, size)
+                    if text is not None:
+                        rows, has_next, has_prev, strategy, total, estimated = text
+                    else:
+                        total, estimated = await self.count(session, lq, filters)
+                        rows, has_next, has_prev, strategy = await self._numbered_page(
+                            session, lq, filters, order, page, size, total, estimated)
                     if estimated and rows and not has_next:
                         # The page ends the list: exactly (page - 1) * size rows come before
                         # it (OFFSET, or the boundary probe at that position), so the list is
@@ -223,6 +236,22 @@ class Paginator:
                 "next_cursor": next_cursor, "prev_cursor": prev_cursor, "strategy": strategy, "order": order,
             },
         }
+
+    def _check_text_depth(self, filters: Mapping[str, Any], request: PageRequest) -> None:
+        """Refuse a numbered page of a text search that starts after more than
+        SEARCH_MAX_PAGE_OFFSET rows, before any database work: finding its first row walks
+        the list testing ILIKE on every row passed (in proportion to the depth, a word in
+        40 % of 1M posts: 0.1 s at page 1,001 and 1.5 s past its end, the whole list for a
+        sparser one). Cursors have no such limit: each page is one keyset range."""
+        if request.cursor is not None or not request.page or request.page == 1:
+            return
+        if not any(filters.get(name) is not None for name in TEXT_FILTERS):
+            return
+        deepest = self.settings.search_max_page_offset
+        if (request.page - 1) * request.page_size > deepest:
+            raise InvalidParameter(
+                f"page of a search may start after at most {deepest} rows (page x page_size); "
+                "follow next_cursor to go deeper", field="page")
 
     def _checked_cursor(self, lq: ListQueries, fingerprint: str, request: PageRequest) -> Cursor:
         cursor = self.codec.decode(request.cursor or "")
@@ -287,6 +316,43 @@ class Paginator:
         index_pattern = await lq.text_index_pattern(session, filters)
         matches = await session.fetch(lq.text_matches["desc"], **filters, search_index=index_pattern, limit=1)
         return matches[0]["total"] if matches else 0
+
+    async def _text_numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
+                                  page: int, size: int):
+        """Page 2 on of a text search (_check_text_depth bounds its depth), by the choice
+        page 1 makes (_text_first_page), so that it costs no more than page 1 of such a term:
+        - the planner expects at most SEARCH_COUNT_EXACT_LIMIT matches: read every match
+          once by the trigram index and take the page by OFFSET (text_page), with the exact
+          total, also past the end;
+        - it expects more: a page within OFFSET_THRESHOLD is left to _numbered_page (None);
+          a deeper one walks at most TEXT_WALK_PAGES times the rows up to the page's end in
+          order to find the match before it (text_boundary; a common word reaches it within
+          a small part of that), then reads the page with keyset SQL; a word too sparse for
+          the walk is read by the trigram index as above.
+        boundary_*.sql instead tested ILIKE on every row up to the page, or on the whole
+        list for a word rarer than the planner thought, or sorted every match of a common
+        word to find a page past its end (1M posts: "roadmap signal" page 11 1.4 s, "growth"
+        page 1,000,000 3.0 s)."""
+        offset = (page - 1) * size
+        limit = self.settings.search_count_exact_limit
+        estimate = (await self.count_plans.get(session, lq.count, filters, limit + 1)).rows
+        if estimate > limit:
+            if offset < self.settings.offset_threshold:
+                return None
+            boundary = await session.fetchrow(lq.text_boundary[order], **filters,
+                                              walk=TEXT_WALK_PAGES * (offset + size + 1), position=offset - 1)
+            if boundary is not None:
+                rows = await session.fetch(lq.keyset[order], **filters, **_after(boundary), limit=size + 1)
+                if not rows:
+                    # The match before the page is the last one: exactly `offset` matches.
+                    return [], False, True, "cursor", offset, False
+                return rows[:size], len(rows) > size, True, "cursor", estimate, True
+        index_pattern = await lq.text_index_pattern(session, filters)
+        found = await session.fetch(lq.text_page[order], **filters, search_index=index_pattern, limit=size + 1,
+                                    offset=offset)
+        total = found[0]["total"]
+        rows = [_without(row, "total") for row in found if row["id"] is not None]
+        return rows[:size], len(rows) > size, offset > 0 and total > 0, "offset", total, False
 
     async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
                              page: int, size: int, total: int, estimated: bool):

@@ -267,7 +267,11 @@ async def test_post_filters_combine_with_numbers_and_cursors(make_api, settings,
         assert forward == want
         assert await walk_backward(api, user, "/api/posts", len(want), size=40, order=order, **query) == want
         deep = await get_page(api, user, "/api/posts", page=3, page_size=40, order=order, **query)
-        assert deep["metadata"]["strategy"] == "cursor" and ids(deep) == want[80:120]
+        # A text filter expected rare reads its numbered pages by OFFSET over the matches the
+        # trigram index finds (Paginator._text_numbered_page); any other deep page by keyset.
+        text = "search" in query or "template_name" in query
+        assert deep["metadata"]["strategy"] in (("offset", "cursor") if text else ("cursor",)), deep["metadata"]
+        assert ids(deep) == want[80:120]
 
 
 LISTS = [
