@@ -15,8 +15,9 @@ when walking back) is exact, and the other flag is an exact one-row probe.
 A page number past an exactly counted end reads nothing; past an estimated end the
 probe finds no boundary row. Either way the answer is 200 with no items. A text
 search's numbered pages are bounded instead (_text_numbered_page, _check_text_depth):
-at most SEARCH_MAX_PAGE_OFFSET rows deep, read from the trigram index's matches or found
-by a walk with a budget, never by a probe testing ILIKE on every row before the page.
+read from the trigram index's matches (any depth, page 1's cost) or found by a walk with
+a budget at most SEARCH_MAX_PAGE_OFFSET rows deep, never by a probe testing ILIKE on
+every row before the page.
 
 Totals: page 1 is read before counting, and a first page that ends the list (has_next
 false) is its own exact total, with no count query. Otherwise the planner is asked
@@ -180,7 +181,7 @@ class Paginator:
     async def page(self, lq: ListQueries, filters: Mapping[str, Any], fingerprint: str, request: PageRequest,
                    serialize: Callable[[asyncpg.Record], dict] = dict) -> dict:
         size = request.page_size
-        self._check_text_depth(filters, request)
+        self._check_text_depth(lq, filters, request)
 
         async def rows_of(session: Session):
             if request.cursor is not None:
@@ -237,18 +238,23 @@ class Paginator:
             },
         }
 
-    def _check_text_depth(self, filters: Mapping[str, Any], request: PageRequest) -> None:
+    def _check_text_depth(self, lq: ListQueries, filters: Mapping[str, Any], request: PageRequest) -> None:
         """Refuse a numbered page of a text search that starts after more than
         SEARCH_MAX_PAGE_OFFSET rows, before any database work: finding its first row walks
         the list testing ILIKE on every row passed (in proportion to the depth, a word in
         40 % of 1M posts: 0.1 s at page 1,001 and 1.5 s past its end, the whole list for a
-        sparser one). Cursors have no such limit: each page is one keyset range."""
+        sparser one). Cursors have no such limit: each page is one keyset range. A list
+        with text_page (posts) refuses only the walk (_text_numbered_page): a term read from
+        its trigram matches costs what its page 1 costs at any depth, and is served."""
         if request.cursor is not None or not request.page or request.page == 1:
             return
-        if not any(filters.get(name) is not None for name in TEXT_FILTERS):
+        if lq.text_page is not None or not any(filters.get(name) is not None for name in TEXT_FILTERS):
             return
+        self._refuse_deeper_than_the_cap((request.page - 1) * request.page_size)
+
+    def _refuse_deeper_than_the_cap(self, offset: int) -> None:
         deepest = self.settings.search_max_page_offset
-        if (request.page - 1) * request.page_size > deepest:
+        if offset > deepest:
             raise InvalidParameter(
                 f"page of a search may start after at most {deepest} rows (page x page_size); "
                 "follow next_cursor to go deeper", field="page")
@@ -319,7 +325,7 @@ class Paginator:
 
     async def _text_numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
                                   page: int, size: int):
-        """Page 2 on of a text search (_check_text_depth bounds its depth), by the choice
+        """Page 2 on of a text search, by the choice
         page 1 makes (_text_first_page), so that it costs no more than page 1 of such a term:
         - the planner expects at most SEARCH_COUNT_EXACT_LIMIT matches: read every match
           once by the trigram index and take the page by OFFSET (text_page), with the exact
@@ -328,7 +334,8 @@ class Paginator:
           a deeper one walks at most TEXT_WALK_PAGES times the rows up to the page's end in
           order to find the match before it (text_boundary; a common word reaches it within
           a small part of that), then reads the page with keyset SQL; a word too sparse for
-          the walk is read by the trigram index as above.
+          the walk is read by the trigram index as above. Only this walk is bounded in
+          depth (SEARCH_MAX_PAGE_OFFSET, 400 beyond): the trigram reads cost page 1's.
         boundary_*.sql instead tested ILIKE on every row up to the page, or on the whole
         list for a word rarer than the planner thought, or sorted every match of a common
         word to find a page past its end (1M posts: "roadmap signal" page 11 1.4 s, "growth"
@@ -339,6 +346,7 @@ class Paginator:
         if estimate > limit:
             if offset < self.settings.offset_threshold:
                 return None
+            self._refuse_deeper_than_the_cap(offset)         # the walk costs in proportion to the depth
             boundary = await session.fetchrow(lq.text_boundary[order], **filters,
                                               walk=TEXT_WALK_PAGES * (offset + size + 1), position=offset - 1)
             if boundary is not None:

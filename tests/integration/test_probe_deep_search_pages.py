@@ -5,7 +5,7 @@ row before the page (or sorts every match of a common word to find a page past i
 1M posts, "roadmap signal" page 11 1.4 s, "growth" page 1,000,000 3.0 s. Now a term read
 from the trigram index on page 1 takes its page by OFFSET over the same matches
 (text_page_*.sql), a common word's deep page is found by a walk with a budget
-(text_boundary_*.sql), and a page deeper than SEARCH_MAX_PAGE_OFFSET rows is refused.
+(text_boundary_*.sql), and a walk deeper than SEARCH_MAX_PAGE_OFFSET rows is refused.
 
 Each page must still be exactly the rows of an unfiltered walk filtered in Python, with
 exact has_next/has_prev and an exact total or a flagged estimate consistent with the page."""
@@ -127,8 +127,15 @@ async def test_numbered_pages_of_a_search_are_capped_in_depth(deep_search, setti
         body = await api.get(f"/api/posts?search=growth&page_size={size}&page={page}", user, expect=400)
         assert body["error"]["code"] == "invalid_parameter" and body["error"]["field"] == "page", body
         assert "2000" in body["error"]["message"] and "cursor" in body["error"]["message"]
-    body = await api.get("/api/posts?template_name=story&page=102", user, expect=400)
+    # Lists found by the probe alone (no trigram read) are capped whatever the term.
+    body = await api.get("/api/clients?search=story&page=102", user, expect=400)
     assert body["error"]["field"] == "page"
+    # A rare term is read from its trigram matches at page 1's cost: served at any depth,
+    # past its end too, as the contract asks of every page number.
+    rare = _expected(walk, "desc", "post 123")
+    body = await api.get("/api/posts?search=post%20123&page_size=20&page=101", user)
+    assert body["items"] == [] and body["metadata"]["total"] == len(rare)
+    assert body["metadata"]["total_is_estimate"] is False and body["metadata"]["has_prev"] is True
     # Without a text filter the depth is free (an index-only probe).
     assert (await api.get("/api/posts?page_size=20&page=102", user))["metadata"]["page"] == 102
     # A cursor goes on past the cap.
