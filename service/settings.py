@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 def available_cpus(most: int) -> int:
@@ -263,7 +263,34 @@ def _database_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("postgresql://", "postgres://")):
         raise ValueError("must be a postgresql:// URI")
+    # asyncpg parses the rest only when it connects: a typo in a port stopped `serve` with a
+    # traceback (DATABASE_URL), or left the replica down for good (DATABASE_REPLICA_URL).
+    # The same checks as its parser, never echoing the URL (it may carry a password).
+    try:
+        parts = urlsplit(value)
+        query = parse_qs(parts.query, strict_parsing=True) if parts.query else {}
+    except ValueError:
+        raise ValueError("not a valid URI (an unclosed [IPv6 address], or a query parameter without "
+                         "name=value)") from None
+    hosts = parts.netloc.rpartition("@")[2]
+    ports = [_host_port(spec) for spec in hosts.split(",")] if hosts else []
+    for listed in query.get("port", ()):
+        ports.extend(listed.split(","))
+    for port in ports:
+        if port and not (port.isdigit() and int(port) <= 65535):
+            raise ValueError("a port must be a number from 0 to 65535 (percent-encode any /, @ or : "
+                             "in the user name or password)")
     return value
+
+
+def _host_port(spec: str) -> str:
+    """The port of one `host[:port]` or `[v6addr][:port]` of a URI's host list ('' when none)."""
+    if spec.startswith("["):
+        address, bracket, rest = spec[1:].partition("]")
+        if not bracket or not address or (rest and not rest.startswith(":")):
+            raise ValueError("an IPv6 address must be written [address] or [address]:port")
+        return rest[1:]
+    return spec.partition(":")[2]
 
 
 def _log_format(raw: str) -> str:
