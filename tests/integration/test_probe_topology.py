@@ -1,0 +1,80 @@
+"""Probes of the production topology (replica, PgBouncer) against a real standby and pooler.
+
+Kept apart from test_probe_db_faults.py and test_probe_ops.py, which probe other faults.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from checks import eventually
+from conftest import replay_everything
+
+from service import keys
+from service.db import routing
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+async def _emit_wal(database_url: str) -> None:
+    """A little WAL on the primary (its position moves), touching no table."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_logical_emit_message(false, 'cj-probe', 'x')")
+    finally:
+        await conn.close()
+
+
+async def test_an_unreachable_replica_does_not_grow_the_monitor_samples_without_bound(
+        make_api, settings, monkeypatch):
+    """Each check samples the primary's WAL position before it asks the replica; a sample
+    leaves only when the replica has replayed it. While the replica was unreachable (or
+    paused, or far behind) every check kept one more, for as long as that lasted: two a
+    second, about 20 MB a day in every process, never given back until it caught up."""
+    monkeypatch.setattr(routing, "MAX_SAMPLES", 20, raising=False)
+    api = await make_api(settings.replace(database_replica_url="postgresql://postgres@127.0.0.1:1/nowhere",
+                                          cache_enabled=False))
+    router = api.client.app[keys.DB].router
+    for _ in range(100):
+        await router.check_once()
+    assert router.state == routing.DOWN
+    assert len(router._samples) <= 20
+
+
+@pytest.mark.usefixtures("standby")
+async def test_a_long_pause_keeps_the_lag_measured_from_its_first_unreplayed_write(
+        make_api, settings, standby, database_url, monkeypatch):
+    """With the samples bounded, the oldest unreplayed one still dates the lag: a replica
+    paused through far more checks than are kept reports a lag from the pause's first
+    write (never less: merged samples keep the older time), is bypassed meanwhile, and is
+    up again, every sample gone, once it has replayed everything."""
+    monkeypatch.setattr(routing, "MAX_SAMPLES", 20, raising=False)
+    api = await make_api(settings.replace(database_replica_url=standby.url(_database_name(database_url)),
+                                          db_replica_max_lag_s=0.5, cache_enabled=False))
+    router = api.client.app[keys.DB].router
+    await replay_everything(standby, database_url)
+    await eventually(lambda: router.state == routing.UP and router.lag_s == 0.0, "replica up and caught up")
+    standby.pause_replay()
+    try:
+        paused_at = time.monotonic()
+        await _emit_wal(database_url)
+        for _ in range(100):
+            await _emit_wal(database_url)
+            await router.check_once()
+            await asyncio.sleep(0.02)
+        checked = time.monotonic()
+        assert len(router._samples) <= 20
+        assert router.state == routing.LAGGING
+        # The first unreplayed sample was sent after paused_at, before the first check.
+        assert router.lag_s >= (checked - paused_at) - 1.0, (router.lag_s, checked - paused_at)
+    finally:
+        standby.resume_replay()
+    await replay_everything(standby, database_url)
+    # Lag 0: at that check the replica had replayed every sample kept, and none is left.
+    await eventually(lambda: router.state == routing.UP and router.lag_s == 0.0 and not router._samples,
+                     "replica up again once replayed, every sample gone", timeout=60)
