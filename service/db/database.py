@@ -16,6 +16,7 @@ primary. A replica read that fails runs again on the primary.
 """
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -80,13 +81,24 @@ class Session:
         whole life, so every batch belongs to one consistent view, and memory holds
         one batch. `batch_size` may be a callable, asked before each fetch (a caller
         that bounds its batches by bytes). Each fetch is accounted as an execution of
-        the query."""
+        the query.
+
+        A SQL cursor (DECLARE, FETCH), not asyncpg's: asyncpg prepares a cursor's query
+        as a named statement whatever DB_STATEMENT_CACHE_SIZE says and closes it lazily,
+        by a later statement of the connection. Through PgBouncer in transaction mode that
+        close went to another server connection when the caller stopped half-way (a failed
+        or cancelled export), and the statement stayed on this one for its life, where
+        another process's statement of the same name was refused. DECLARE and FETCH run
+        as unnamed statements, and the cursor closes with its transaction."""
         size_of = batch_size if callable(batch_size) else lambda: batch_size
-        cursor = await self._run(query, lambda text, *args: self.conn.cursor(text, *args), query.bind(params),
-                                 lambda _: 0)
+        name = f"cj_batches_{next(_cursor_ids)}"
+        declare = f"DECLARE {name} NO SCROLL CURSOR FOR\n{query.text}"
+        await self._run(query, lambda _text, *args: self.conn.execute(declare, *args), query.bind(params),
+                        lambda _: 0)
         while True:
-            size = size_of()
-            rows = await self._run(query, lambda _text, size=size: cursor.fetch(size), (), len)
+            size = int(size_of())
+            rows = await self._run(query, lambda _text, size=size: self.conn.fetch(f"FETCH FORWARD {size} FROM {name}"),
+                                   (), len)
             if not rows:
                 return
             yield rows
@@ -145,6 +157,10 @@ def _translating() -> Iterator[None]:
             raise
         raise translated from exc
 
+
+# Names of the SQL cursors of Session.batches: unique in the process, so two at once in one
+# transaction cannot clash (a cursor's name lives as long as its transaction).
+_cursor_ids = itertools.count(1)
 
 _explains: dict[str, Query] = {}
 

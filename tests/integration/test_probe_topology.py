@@ -5,16 +5,24 @@ Kept apart from test_probe_db_faults.py and test_probe_ops.py, which probe other
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from checks import eventually
 from conftest import replay_everything
+from topology import require_pgbouncer
 
 from service import keys
 from service.db import routing
+from service.db.database import Database
+from service.db.registry import Query
+from service.topology.pgbouncer import PgBouncer, account_for, database_of
 
 
 def _database_name(url: str) -> str:
@@ -78,3 +86,57 @@ async def test_a_long_pause_keeps_the_lag_measured_from_its_first_unreplayed_wri
     # Lag 0: at that check the replica had replayed every sample kept, and none is left.
     await eventually(lambda: router.state == routing.UP and router.lag_s == 0.0 and not router._samples,
                      "replica up again once replayed, every sample gone", timeout=60)
+
+
+@pytest.fixture
+def one_server_connection_pgbouncer(pg_server):
+    """A PgBouncer (transaction mode) with one server connection: every client's statements
+    run on it, so whatever one leaves on its session, the next one finds."""
+    require_pgbouncer()
+    admin_url, server = pg_server
+    workdir = Path(tempfile.mkdtemp(prefix="cj-pgbouncer-one-"))
+    bouncer = PgBouncer(admin_url, workdir, run_as=account_for(server.system_user if server else None),
+                        pool_size=1).start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_a_batched_read_through_pgbouncer_leaves_no_prepared_statement_on_the_server_connection(
+        settings, database_url, one_server_connection_pgbouncer):
+    """Exports read their posts with `Session.batches`, a server-side cursor. asyncpg
+    prepares a cursor's query as a *named* statement (`__asyncpg_stmt_<n>__`) even with
+    DB_STATEMENT_CACHE_SIZE=0, and closes it only once the cursor is garbage-collected and
+    a later statement runs on that client connection: through PgBouncer in transaction
+    mode, after the transaction, on whichever server connection that statement gets. So an
+    export that stopped half-way (failed over its owner's result bytes, cancelled, or the
+    worker stopping) left the statement on its server connection for that connection's
+    life, where the next client of PgBouncer found it; another process (an instance, a
+    worker) whose counter reached the same <n> then had its own cursor refused: `prepared
+    statement "__asyncpg_stmt_<n>__" already exists`."""
+    bounced = one_server_connection_pgbouncer.url(database_of(database_url))
+    async with Database.connect(bounced, settings.replace(db_statement_cache_size=0)) as db:
+        for stop_after_first in (True, False):
+            batches = []
+            with pytest.raises(_Stopped) if stop_after_first else contextlib.nullcontext():
+                async with db.transaction() as tx:
+                    async for batch in tx.batches(GENERATE, 3, upto=10):
+                        batches.append([row["g"] for row in batch])
+                        if stop_after_first:
+                            raise _Stopped
+            assert batches == ([[1, 2, 3]] if stop_after_first else [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]])
+            other = await asyncpg.connect(bounced, statement_cache_size=0)
+            try:
+                left = await other.fetch("SELECT name, statement FROM pg_prepared_statements")
+            finally:
+                await other.close()
+            assert left == [], left
+
+
+class _Stopped(Exception):
+    """An export stopping half-way through its cursor."""
+
+
+GENERATE = Query("probe/generate", "SELECT g FROM generate_series(1, $1::int) AS g ORDER BY g", params=("upto",))
