@@ -447,7 +447,7 @@ MIN_SECRET_BYTES = 32
 # without filling it in must not start (README "Database roles", deploy/README.md).
 PLACEHOLDER_PREFIX = "change-me"
 _SECRETS = ("SECRET_KEY", "METRICS_TOKEN")
-_URLS = ("DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_LISTEN_URL", "DATABASE_OWNER_URL")
+_URLS = ("DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_LISTEN_URL", "DATABASE_OWNER_URL", "DATABASE_REPLICA_URL")
 
 
 def _refuse_placeholders(env: Mapping[str, str]) -> None:

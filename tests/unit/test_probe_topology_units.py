@@ -53,3 +53,13 @@ def test_the_refusal_never_echoes_a_password(tmp_path):
     with pytest.raises(SettingsError) as caught:
         _load(tmp_path, DATABASE_URL="postgresql://app:Xq7/Zk9@db.example/app")
     assert "Xq7" not in str(caught.value) and "Zk9" not in str(caught.value)
+
+
+def test_a_placeholder_password_in_the_replica_url_is_refused(tmp_path):
+    """README: start-up stops on a value starting with change-me, 'also for METRICS_TOKEN and
+    any database URL's password'. DATABASE_REPLICA_URL was not among the URLs checked: a
+    deployment that copied a placeholder into it started, and its replica stayed down
+    (authentication failed) while every read went to the primary."""
+    with pytest.raises(SettingsError) as caught:
+        _load(tmp_path, DATABASE_REPLICA_URL="postgresql://jumpstart_app:change-me-app@replica:5432/jumpstart")
+    assert str(caught.value).startswith("DATABASE_REPLICA_URL:")
