@@ -140,3 +140,30 @@ class _Stopped(Exception):
 
 
 GENERATE = Query("probe/generate", "SELECT g FROM generate_series(1, $1::int) AS g ORDER BY g", params=("upto",))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--port", "65535"], "--port"),                   # instance 2 would take 65536
+    (["--port", "-1"], "--port"),
+    (["--pgbouncer-port", "70000"], "--pgbouncer-port"),
+    (["--prometheus-port", "65536"], "--prometheus-port"),
+    (["--scrape-interval", "15"], "--scrape-interval"),  # Prometheus wants a unit: 15s
+])
+def test_run_py_topology_refuses_bad_options_before_starting_anything(tmp_path, args, named):
+    """The options were taken as given: `--port 65535` started the primary, PgBouncer and
+    instance 1, then instance 2 died on PORT 65536, and the box stopped everything and
+    ended in a traceback (exit 1); a bad scrape interval got as far as Prometheus."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DB_"))}
+    env["VAR_DIR"] = str(tmp_path / "var")
+    done = subprocess.run([sys.executable, "run.py", "topology", "--dir", str(tmp_path / "box"), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    errors = done.stderr.strip().splitlines()
+    assert named in errors[-1] and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "box" / "primary").exists(), "a server was started"
