@@ -14,6 +14,7 @@ from service.cli.environment import database
 from service.db import roles, server
 from service.db.database import Database
 from service.db.migrations import TRANSACTION_LOCK
+from service.db.pool import behind_pooler, connect
 from service.observability.advice import capacity_advice
 from service.settings import Settings
 
@@ -106,8 +107,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _pool_capacity_warning(db: Database, settings: Settings) -> str | None:
     """Say so when every worker's full pool cannot fit the server's max_connections
-    (the same query and rule as /api/health/database)."""
+    (the same query and rule as /api/health/database); `db` is on the server itself."""
     async with db.session() as session:
         capacity = await server.capacity(session)
-    critical = [a["message"] for a in capacity_advice(settings, capacity) if a["severity"] == "critical"]
+    pooled = await _through_pooler(settings.database_url, settings)
+    critical = [a["message"] for a in capacity_advice(settings, capacity, pooled=pooled)
+                if a["severity"] == "critical"]
     return critical[0] if critical else None
+
+
+async def _through_pooler(url: str, settings: Settings) -> bool:
+    """Do the pools' connections (DATABASE_URL) end at a pooler, as the pool's own probe finds?
+    Unreachable yet (PgBouncer starting after us): judged as direct, as before; the pool's
+    own start says why it cannot connect."""
+    try:
+        conn = await connect(url, settings, statement_cache_size=0)
+    except Exception:
+        return False
+    try:
+        return await behind_pooler(conn)
+    finally:
+        await conn.close()

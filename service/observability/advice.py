@@ -43,14 +43,26 @@ def pool_status(state: dict[str, int]) -> tuple[str, float]:
     return status, utilization
 
 
-def capacity_advice(settings: Settings, capacity: dict | None) -> Iterable[Advice]:
-    """Does DB_POOL_SIZE + DB_MAX_OVERFLOW times the workers fit the server's max_connections?"""
+def capacity_advice(settings: Settings, capacity: dict | None, *, pooled: bool = False) -> Iterable[Advice]:
+    """Does DB_POOL_SIZE + DB_MAX_OVERFLOW times the workers fit the server's max_connections?
+    Behind a pooler (`pooled`: DATABASE_URL reaches PgBouncer) the pools' connections end at
+    the pooler, whose own server connections (its default_pool_size) are what the server
+    sees of them: only each worker's LISTEN connection (DATABASE_DIRECT_URL) reaches it."""
     if capacity is None:
         return
     usable = capacity["max_connections"] - capacity["reserved"]
     # +1 per worker: the cache invalidation listener's own connection (as `run.py serve` counts at
     # start-up), there whenever responses or token lookups are cached.
-    per_worker = settings.pool_max_size + (1 if settings.invalidation_feed else 0)
+    listener = 1 if settings.invalidation_feed else 0
+    if pooled:
+        needed = listener * settings.workers
+        if needed > usable:
+            yield advice("critical", f"{settings.workers} worker(s) x 1 LISTEN connection = {needed}, but the "
+                          f"server allows {usable} (max_connections {capacity['max_connections']} minus "
+                          f"{capacity['reserved']} reserved), before PgBouncer's own server connections: raise "
+                          "max_connections or run fewer workers.")
+        return
+    per_worker = settings.pool_max_size + listener
     needed = per_worker * settings.workers
     if needed > usable:
         yield advice("critical", f"{settings.workers} worker(s) x {per_worker} connections (pool max "
@@ -64,8 +76,8 @@ def capacity_advice(settings: Settings, capacity: dict | None) -> Iterable[Advic
 
 
 def pool_recommendations(settings: Settings, events: dict, state: dict[str, int],
-                         capacity: dict | None) -> list[Advice]:
-    found = list(capacity_advice(settings, capacity))
+                         capacity: dict | None, *, pooled: bool = False) -> list[Advice]:
+    found = list(capacity_advice(settings, capacity, pooled=pooled))
     acquires = events["acquires"]
     if events["acquire_timeouts"]:
         found.append(advice("critical", f"{events['acquire_timeouts']} request(s) got 503 after waiting "

@@ -167,3 +167,33 @@ def test_run_py_topology_refuses_bad_options_before_starting_anything(tmp_path, 
     errors = done.stderr.strip().splitlines()
     assert named in errors[-1] and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "box" / "primary").exists(), "a server was started"
+
+
+async def test_behind_pgbouncer_the_capacity_check_counts_only_the_direct_connections(
+        make_api, settings, database_url, pgbouncer):
+    """Every worker's pool max was counted against the server's max_connections also when
+    DATABASE_URL goes through PgBouncer, whose own pool (default_pool_size) is what the server
+    sees of them: the deployment README advises (beyond a few instances, PgBouncer in between)
+    got a critical 'put PgBouncer in front' at every start and in every /api/health/database,
+    with PgBouncer in front. Only the LISTEN connections (DATABASE_DIRECT_URL) reach the server
+    from each worker; an overcommitted direct set-up is still critical."""
+    from service.cli.serve import _pool_capacity_warning
+    from service.db.database import Database
+
+    bounced = pgbouncer.url(database_of(database_url))
+    async with Database.connect(database_url, settings) as direct:
+        async with direct.session() as session:
+            max_connections = int(await session.conn.fetchval("SHOW max_connections"))
+        huge = dict(workers=4, db_pool_size=2, db_max_overflow=max_connections)
+        behind = settings.replace(database_url=bounced, database_direct_url=database_url,
+                                  db_statement_cache_size=0, **huge)
+        assert await _pool_capacity_warning(direct, behind) is None
+        warning = await _pool_capacity_warning(direct, settings.replace(**huge))
+        assert warning is not None and f"max_connections {max_connections}" in warning
+
+    api = await make_api(behind)
+    admin = await api.user(admin=True)
+    report = await api.get("/api/health/database", admin)
+    assert report["pool"]["max"] == 2 + max_connections
+    critical = [a["message"] for a in report["recommendations"] if a["severity"] == "critical"]
+    assert critical == [], critical

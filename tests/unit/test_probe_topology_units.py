@@ -63,3 +63,16 @@ def test_a_placeholder_password_in_the_replica_url_is_refused(tmp_path):
     with pytest.raises(SettingsError) as caught:
         _load(tmp_path, DATABASE_REPLICA_URL="postgresql://jumpstart_app:change-me-app@replica:5432/jumpstart")
     assert str(caught.value).startswith("DATABASE_REPLICA_URL:")
+
+
+def test_behind_a_pooler_only_the_listeners_count_against_max_connections():
+    from service.observability.advice import capacity_advice
+    from service.settings import Settings
+    settings = Settings(database_url="postgresql://x/y", workers=64, db_pool_size=20, db_max_overflow=1000)
+    capacity = {"max_connections": 100, "reserved": 3}
+    assert list(capacity_advice(settings, capacity, pooled=True)) == []        # 64 listeners fit 97
+    (critical,) = capacity_advice(settings, {"max_connections": 50, "reserved": 3}, pooled=True)
+    assert critical["severity"] == "critical" and "64 worker(s) x 1 LISTEN connection = 64" in critical["message"]
+    uncached = settings.replace(cache_enabled=False, auth_cache_enabled=False)
+    assert list(capacity_advice(uncached, {"max_connections": 10, "reserved": 3}, pooled=True)) == []
+    assert [a["severity"] for a in capacity_advice(settings, capacity)] == ["critical"]     # direct: as before

@@ -40,7 +40,8 @@ async def database(request: web.Request) -> web.Response:
     events = db.pool.events.as_dict()
     return json_response(request, {
         "pool": view, "status": view["status"], "server": capacity,
-        "recommendations": pool_recommendations(settings, events, view, capacity),
+        "recommendations": pool_recommendations(settings, events, view, capacity,
+                                                pooled=bool(db.pool.session.get("pooler"))),
         "replica": db.router.view() if db.router is not None else unconfigured_view(),
         "settings": _settings_view(settings), "worker": worker_info()})
 
