@@ -47,27 +47,28 @@ def capacity_advice(settings: Settings, capacity: dict | None, *, pooled: bool =
     """Does DB_POOL_SIZE + DB_MAX_OVERFLOW times the workers fit the server's max_connections?
     Behind a pooler (`pooled`: DATABASE_URL reaches PgBouncer) the pools' connections end at
     the pooler, whose own server connections (its default_pool_size) are what the server
-    sees of them: only each worker's LISTEN connection (DATABASE_DIRECT_URL) reaches it."""
+    sees of them: only each worker's LISTEN connections (DATABASE_DIRECT_URL) reach it."""
     if capacity is None:
         return
     usable = capacity["max_connections"] - capacity["reserved"]
-    # +1 per worker: the cache invalidation listener's own connection (as `run.py serve` counts at
-    # start-up), there whenever responses or token lookups are cached.
-    listener = 1 if settings.invalidation_feed else 0
+    # Each worker's LISTEN connections of its own (as `run.py serve` counts at start-up): the
+    # cache invalidation feed whenever responses or token lookups are cached, and the job
+    # wake-ups whenever it runs a job worker (JOBS_WORKER).
+    listeners = (1 if settings.invalidation_feed else 0) + (1 if settings.jobs_worker else 0)
     if pooled:
-        needed = listener * settings.workers
+        needed = listeners * settings.workers
         if needed > usable:
-            yield advice("critical", f"{settings.workers} worker(s) x 1 LISTEN connection = {needed}, but the "
-                          f"server allows {usable} (max_connections {capacity['max_connections']} minus "
+            yield advice("critical", f"{settings.workers} worker(s) x {listeners} LISTEN connection(s) = {needed}, "
+                          f"but the server allows {usable} (max_connections {capacity['max_connections']} minus "
                           f"{capacity['reserved']} reserved), before PgBouncer's own server connections: raise "
                           "max_connections or run fewer workers.")
         return
-    per_worker = settings.pool_max_size + listener
+    per_worker = settings.pool_max_size + listeners
     needed = per_worker * settings.workers
     if needed > usable:
         yield advice("critical", f"{settings.workers} worker(s) x {per_worker} connections (pool max "
-                      f"{settings.pool_max_size} + listener) = {needed} at peak, but the server allows {usable} "
-                      f"(max_connections {capacity['max_connections']} "
+                      f"{settings.pool_max_size} + {listeners} listener(s)) = {needed} at peak, but the server allows "
+                      f"{usable} (max_connections {capacity['max_connections']} "
                       f"minus {capacity['reserved']} reserved): lower DB_MAX_OVERFLOW or DB_POOL_SIZE, raise "
                       "max_connections, or put PgBouncer in front.")
     elif needed > 0.8 * usable:

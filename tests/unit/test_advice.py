@@ -19,7 +19,9 @@ from service.settings import Settings
 
 
 def _settings(**changes) -> Settings:
-    return Settings(database_url="postgresql://x/y", **changes)
+    # No job worker unless a test says so: its wake-up listener is one more connection per
+    # worker (tests/unit/test_probe_topology_units.py counts it).
+    return Settings(database_url="postgresql://x/y", **{"jobs_worker": False, **changes})
 
 
 # pool_status ----------------------------------------------------------------------

@@ -70,9 +70,25 @@ def test_behind_a_pooler_only_the_listeners_count_against_max_connections():
     from service.settings import Settings
     settings = Settings(database_url="postgresql://x/y", workers=64, db_pool_size=20, db_max_overflow=1000)
     capacity = {"max_connections": 100, "reserved": 3}
-    assert list(capacity_advice(settings, capacity, pooled=True)) == []        # 64 listeners fit 97
-    (critical,) = capacity_advice(settings, {"max_connections": 50, "reserved": 3}, pooled=True)
-    assert critical["severity"] == "critical" and "64 worker(s) x 1 LISTEN connection = 64" in critical["message"]
-    uncached = settings.replace(cache_enabled=False, auth_cache_enabled=False)
+    assert list(capacity_advice(settings, {"max_connections": 200, "reserved": 3}, pooled=True)) == []  # 128 fit
+    (critical,) = capacity_advice(settings, capacity, pooled=True)
+    assert critical["severity"] == "critical" and "64 worker(s) x 2 LISTEN connection(s) = 128" in critical["message"]
+    uncached = settings.replace(cache_enabled=False, auth_cache_enabled=False, jobs_worker=False)
     assert list(capacity_advice(uncached, {"max_connections": 10, "reserved": 3}, pooled=True)) == []
     assert [a["severity"] for a in capacity_advice(settings, capacity)] == ["critical"]     # direct: as before
+
+
+def test_the_job_wakeup_listener_counts_too():
+    """Each `serve` worker with JOBS_WORKER (the default) holds a second LISTEN connection of
+    its own, the job wake-ups (cj-jobs-listener beside cj-cache-listener in
+    pg_stat_activity): the check counted one, so max_connections sized to its figure left the
+    last worker's job listener without a slot ('too many clients', jobs only polled)."""
+    from service.observability.advice import capacity_advice
+    from service.settings import Settings
+    settings = Settings(database_url="postgresql://x/y", workers=2, db_pool_size=10, db_max_overflow=5)
+    (critical,) = capacity_advice(settings, {"max_connections": 36, "reserved": 3})    # 33 usable
+    assert critical["severity"] == "critical" and "= 34 at peak" in critical["message"]
+    no_jobs = settings.replace(jobs_worker=False)
+    assert [a["severity"] for a in capacity_advice(no_jobs, {"max_connections": 36, "reserved": 3})] == ["warning"]
+    (pooled,) = capacity_advice(settings, {"max_connections": 6, "reserved": 3}, pooled=True)  # 4 > 3
+    assert "= 4" in pooled["message"]
