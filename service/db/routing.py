@@ -273,10 +273,10 @@ class ReplicaRouter:
         """Sample the primary's position, then the replica's; update lag, state, coverage."""
         sent = time.monotonic()
         try:
-            primary_lsn = await self._db.fetchval(PRIMARY_LSN)
+            primary = await self._db.fetchrow(PRIMARY_LSN)
         except Exception as exc:
             raise PrimaryUnanswered(f"{type(exc).__name__}: {exc}") from exc
-        self._samples.append((sent, int(primary_lsn)))
+        self._samples.append((sent, int(primary["lsn"])))
         if len(self._samples) > MAX_SAMPLES:
             self._merge_oldest()
         if not self.pool.is_open:
@@ -289,6 +289,13 @@ class ReplicaRouter:
         if not row["in_recovery"]:
             self._samples.clear()
             self._set_down("the server is not a standby (promoted?)")
+            return
+        if row["system_identifier"] != primary["system_identifier"]:
+            # A standby of another cluster (a DATABASE_REPLICA_URL naming the wrong server):
+            # its rows are not this primary's, and its replay positions mean nothing here.
+            self._samples.clear()
+            self._set_down(f"the server is a standby of another cluster (system identifier "
+                           f"{row['system_identifier']}, the primary's {primary['system_identifier']})")
             return
         replayed = int(row["replay_lsn"])
         self.replay_lsn, self.replay_lsn_text = replayed, row["replay_lsn_text"]

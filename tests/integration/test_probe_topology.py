@@ -197,3 +197,42 @@ async def test_behind_pgbouncer_the_capacity_check_counts_only_the_direct_connec
     assert report["pool"]["max"] == 2 + max_connections
     critical = [a["message"] for a in report["recommendations"] if a["severity"] == "critical"]
     assert critical == [], critical
+
+
+async def test_a_standby_of_another_cluster_is_never_read(make_api, settings, database_url, pg_server):
+    """DATABASE_REPLICA_URL naming a standby of another cluster (a wrong host or port in
+    the setting) was served: it is a standby, it answers, it has a database of that name,
+    so its rows, which are not this primary's, went to users as theirs. The monitor now
+    compares the clusters' system identifiers and keeps such a replica down."""
+    if pg_server[1] is None:
+        pytest.skip("a second cluster is made with the embedded server; TEST_DATABASE_URL is external")
+    from service.db.embedded import EmbeddedPostgres
+    from service.topology.standby import Standby
+    name = _database_name(database_url)
+    workdir = Path(tempfile.mkdtemp(prefix="cj-foreign-"))
+    other = EmbeddedPostgres(workdir / "pgdata", delete_on_stop=True).start()
+    foreign = None
+    try:
+        conn = await asyncpg.connect(other.uri("postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        foreign = Standby(other.uri("postgres"), workdir / "standby", run_as=other.system_user)
+        await asyncio.to_thread(lambda: foreign.create().start().wait_streaming())
+        api = await make_api(settings.replace(database_replica_url=foreign.url(name), cache_enabled=False))
+        router = api.client.app[keys.DB].router
+        await router.check_once()
+        assert router.state == routing.DOWN, (router.state, router.last_error)
+        assert "another cluster" in router.last_error
+        user = await api.user()
+        await api.client_of(user, name="ours")
+        body = await api.get("/api/clients", user)                 # from the primary
+        assert [item["name"] for item in body["items"]] == ["ours"]
+        assert all(target != "replica" for target, _ in router.reads), router.reads
+        await api.client.close()
+    finally:
+        if foreign is not None:
+            foreign.destroy()
+        other.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
