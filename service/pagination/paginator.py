@@ -70,8 +70,7 @@ class ListQueries:
     text_matches: Mapping[str, Query] | None = None
     # (session, filters) -> the pattern text_matches asks the trigram index for.
     text_index_pattern: Callable[[Session, Mapping[str, Any]], Awaitable[str | None]] | None = None
-    # Numbered pages (page 2 on) of a text search, see _text_numbered_page.
-    text_page: Mapping[str, Query] | None = None
+    # Deep numbered pages of a common text search, see _text_numbered_page.
     text_boundary: Mapping[str, Query] | None = None
     # Cursor pages of a rare search term, see _text_cursor_page; (session, filters) -> the
     # pattern text_keyset asks the trigram index for, or None when the term is not rare.
@@ -199,7 +198,7 @@ class Paginator:
                         session, lq, filters, order, size)
                 else:
                     text = None
-                    if lq.text_page is not None and any(filters.get(name) is not None for name in TEXT_FILTERS):
+                    if lq.text_matches is not None and any(filters.get(name) is not None for name in TEXT_FILTERS):
                         text = await self._text_numbered_page(session, lq, filters, order, page, size)
                     if text is not None:
                         rows, has_next, has_prev, strategy, total, estimated = text
@@ -244,11 +243,11 @@ class Paginator:
         the list testing ILIKE on every row passed (in proportion to the depth, a word in
         40 % of 1M posts: 0.1 s at page 1,001 and 1.5 s past its end, the whole list for a
         sparser one). Cursors have no such limit: each page is one keyset range. A list
-        with text_page (posts) refuses only the walk (_text_numbered_page): a term read from
+        with text_matches (posts) refuses only the walk (_text_numbered_page): a term read from
         its trigram matches costs what its page 1 costs at any depth, and is served."""
         if request.cursor is not None or not request.page or request.page == 1:
             return
-        if lq.text_page is not None or not any(filters.get(name) is not None for name in TEXT_FILTERS):
+        if lq.text_matches is not None or not any(filters.get(name) is not None for name in TEXT_FILTERS):
             return
         self._refuse_deeper_than_the_cap((request.page - 1) * request.page_size)
 
@@ -310,25 +309,28 @@ class Paginator:
                                        limit=size + 1)
             if len(rows) > size:
                 return rows[:size], True, False, strategy, max(estimate, len(rows)), True
+        total, rows = await self._from_matches(session, lq, filters, order, size, 0)
+        return rows[:size], len(rows) > size, False, strategy, total, False
+
+    async def _from_matches(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
+                            size: int, offset: int) -> tuple[int, list]:
+        """(the exact number of matches, up to size + 1 rows from `offset`), from one scan of
+        every match through the narrowed trigram index (text_matches)."""
         index_pattern = await lq.text_index_pattern(session, filters)
-        matches = await session.fetch(lq.text_matches[order], **filters, search_index=index_pattern,
-                                      limit=size + 1)
-        total = matches[0]["total"] if matches else 0
-        rows = [_without(row, "total") for row in matches[:size]]
-        return rows, len(matches) > size, False, strategy, total, False
+        found = await session.fetch(lq.text_matches[order], **filters, search_index=index_pattern,
+                                    limit=size + 1, offset=offset)
+        return found[0]["total"], [_without(row, "total") for row in found if row["id"] is not None]
 
     async def _text_total(self, session: Session, lq: ListQueries, filters: Mapping[str, Any]) -> int:
         """The exact number of a text search's matches, read as page 1 reads them (text_matches)."""
-        index_pattern = await lq.text_index_pattern(session, filters)
-        matches = await session.fetch(lq.text_matches["desc"], **filters, search_index=index_pattern, limit=1)
-        return matches[0]["total"] if matches else 0
+        return (await self._from_matches(session, lq, filters, "desc", 0, 0))[0]
 
     async def _text_numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,
                                   page: int, size: int):
         """Page 2 on of a text search, by the choice
         page 1 makes (_text_first_page), so that it costs no more than page 1 of such a term:
         - the planner expects at most SEARCH_COUNT_EXACT_LIMIT matches: read every match
-          once by the trigram index and take the page by OFFSET (text_page), with the exact
+          once by the trigram index and take the page by OFFSET (text_matches), with the exact
           total, also past the end;
         - it expects more: a page within OFFSET_THRESHOLD is left to _numbered_page (None);
           a deeper one walks at most TEXT_WALK_PAGES times the rows up to the page's end in
@@ -355,11 +357,7 @@ class Paginator:
                     # The match before the page is the last one: exactly `offset` matches.
                     return [], False, True, "cursor", offset, False
                 return rows[:size], len(rows) > size, True, "cursor", estimate, True
-        index_pattern = await lq.text_index_pattern(session, filters)
-        found = await session.fetch(lq.text_page[order], **filters, search_index=index_pattern, limit=size + 1,
-                                    offset=offset)
-        total = found[0]["total"]
-        rows = [_without(row, "total") for row in found if row["id"] is not None]
+        total, rows = await self._from_matches(session, lq, filters, order, size, offset)
         return rows[:size], len(rows) > size, offset > 0 and total > 0, "offset", total, False
 
     async def _numbered_page(self, session: Session, lq: ListQueries, filters: Mapping[str, Any], order: str,

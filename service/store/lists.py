@@ -13,9 +13,10 @@ def list_queries(resource: str, text_index_pattern=None, text_rare_pattern=None,
     from maintained counts: the filters that file takes, Paginator._tallied).
     With text_index_pattern the list also has text_walk_{desc,asc} and
     text_matches_{desc,asc} (page 1 of a search read by a plan the service chooses,
-    Paginator._text_first_page), text_page_{desc,asc} and text_boundary_{desc,asc} (its
-    numbered pages, Paginator._text_numbered_page); with text_rare_pattern text_keyset_{desc,asc} (cursor
-    pages of a rare term, Paginator._text_cursor_page)."""
+    Paginator._text_first_page, and its numbered pages from the matches) and
+    text_boundary_{desc,asc} (deep pages of a common term, Paginator._text_numbered_page);
+    with text_rare_pattern text_keyset_{desc,asc} (cursor pages of a rare term,
+    Paginator._text_cursor_page)."""
     text_search = text_index_pattern is not None
     tally = query(f"{resource}/tally_count") if tally_scopes else None
     return ListQueries(
@@ -26,7 +27,6 @@ def list_queries(resource: str, text_index_pattern=None, text_rare_pattern=None,
         count=query(f"{resource}/count"),
         text_walk={o: query(f"{resource}/text_walk_{o}") for o in ORDERS} if text_search else None,
         text_matches={o: query(f"{resource}/text_matches_{o}") for o in ORDERS} if text_search else None,
-        text_page={o: query(f"{resource}/text_page_{o}") for o in ORDERS} if text_search else None,
         text_boundary={o: query(f"{resource}/text_boundary_{o}") for o in ORDERS} if text_search else None,
         text_index_pattern=text_index_pattern,
         text_keyset={o: query(f"{resource}/text_keyset_{o}") for o in ORDERS} if text_rare_pattern else None,

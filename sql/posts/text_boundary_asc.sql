@@ -4,7 +4,7 @@
 -- page 1). A common word reaches the position within the walk, and the page is then read
 -- with keyset SQL (list_keyset_asc.sql); when it does not (no row: the word is sparser
 -- there than the walk allows, or the list ends), the service reads the page from the
--- trigram index instead (text_page_asc.sql). boundary_asc.sql has no such budget: it tests
+-- trigram index instead (text_matches_asc.sql). boundary_asc.sql has no such budget: it tests
 -- every row it passes, up to the whole list ("post 1" at 1M posts, position 1,999: 800,000
 -- rows, 1.5 s), or sorts every match (a page past the end of "growth": 415,000 rows, 1.5-3 s).
 -- Parameters:

@@ -384,7 +384,7 @@ async def test_rare_word_page_one_reads_the_trigram_index_whatever_the_statistic
         for owner in (None, samples["owner"]):
             matches = query("posts/text_matches_desc")
             filters = posts.list_filters(owner, search="post 777")
-            args = matches.bind({**filters, "search_index": contains(part), "limit": 21})
+            args = matches.bind({**filters, "search_index": contains(part), "limit": 21, "offset": 0})
             raw = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {matches.text}", *args)
             plan = orjson.loads(raw)[0]["Plan"]
             shown = describe(plan)

@@ -4,7 +4,7 @@ A deep page of a search used to be found by boundary_*.sql, which tests ILIKE on
 row before the page (or sorts every match of a common word to find a page past its end):
 1M posts, "roadmap signal" page 11 1.4 s, "growth" page 1,000,000 3.0 s. Now a term read
 from the trigram index on page 1 takes its page by OFFSET over the same matches
-(text_page_*.sql), a common word's deep page is found by a walk with a budget
+(text_matches_*.sql), a common word's deep page is found by a walk with a budget
 (text_boundary_*.sql), and a walk deeper than SEARCH_MAX_PAGE_OFFSET rows is refused.
 
 Each page must still be exactly the rows of an unfiltered walk filtered in Python, with
@@ -90,7 +90,7 @@ async def test_deep_numbered_pages_of_a_search_are_exactly_its_rows(deep_search,
                                   f"&cursor={meta['next_cursor']}", user)
             assert [i["id"] for i in after["items"]] == matches[offset + SIZE:offset + 2 * SIZE]
     if term == "post 123":
-        # Expected rare: read from the matches the trigram index finds (text_page), never by a walk.
+        # Expected rare: read from the matches the trigram index finds (text_matches), never by a walk.
         assert set(strategies.values()) == {"offset"}, (term, order, strategies)
     if term == "zebra" and order == "desc":
         # Expected common, but none within the walk's budget for page 2: from the matches too.

@@ -85,7 +85,8 @@ async def test_the_serving_role_reads_the_frequencies_and_narrows_a_served_searc
         filters = posts.list_filters(None, search="post 777")
         pattern = await trigrams.search_index_pattern(session, filters)
         assert pattern != filters["search"] and "777" in pattern and "pos" not in pattern, pattern
-        plan = await session.explain(posts.LIST.text_matches["desc"], **filters, search_index=pattern, limit=21)
+        plan = await session.explain(posts.LIST.text_matches["desc"], **filters, search_index=pattern, limit=21,
+                                    offset=0)
         scans = _scans_of(plan, "Bitmap Index Scan", "posts_content_trgm_idx")
         assert scans and pattern in scans[0]["Index Cond"], describe(plan)
         assert filters["search"] not in scans[0]["Index Cond"], describe(plan)
