@@ -130,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     # await, where a KeyboardInterrupt raised mid-COPY broke the connection's rollback.
     # serve, worker and topology replace this with their graceful stop.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
+    # A background job of a shell script (`python run.py seed ... &`) starts with SIGINT
+    # ignored, and asyncio.run then leaves it so: the SIGINT re-sent above was dropped and
+    # a seed told to stop ran to the end and committed. Python's own Ctrl-C handler is put
+    # back, as serve and worker do with their signal handlers.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.handler(settings, args)
     except CommandError as exc:
