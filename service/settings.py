@@ -204,10 +204,11 @@ def _float(minimum: float = 0.0, maximum: float | None = None) -> Callable[[str]
             value = float(raw.strip())
         except ValueError:
             raise ValueError(f"must be a number, got {raw!r}") from None
+        # Bounds as the README writes them: `:g` printed one year of seconds as 3.1536e+07.
         if not math.isfinite(value) or value < minimum:
-            raise ValueError(f"must be a number of at least {minimum:g}, got {raw!r}")
+            raise ValueError(f"must be a number of at least {minimum:.15g}, got {raw!r}")
         if maximum is not None and value > maximum:
-            raise ValueError(f"must be at most {maximum:g}, got {raw!r}")
+            raise ValueError(f"must be at most {maximum:.15g}, got {raw!r}")
         return value
     return parse
 
