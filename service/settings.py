@@ -184,7 +184,14 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+# A whole number without a bound of its own stays within what a JSON reader holds exactly
+# (2^53 - 1, as `page`): the admin health GETs report these settings, and one past 64 bits
+# (CACHE_SHORT_TTL=100000000000000000000, DB_POOL_RECYCLE, ...) was accepted at start-up and
+# then made /api/health/full, /database and /cache answer 500 ("Integer exceeds 64-bit range").
+WHOLE_NUMBER_MAX = 2**53 - 1
+
+
+def _int(minimum: int | None = None, maximum: int = WHOLE_NUMBER_MAX) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         try:
             value = int(raw.strip())
@@ -192,7 +199,7 @@ def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[st
             raise ValueError(f"must be a whole number, got {raw!r}") from None
         if minimum is not None and value < minimum:
             raise ValueError(f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
+        if value > maximum:
             raise ValueError(f"must be at most {maximum}, got {value}")
         return value
     return parse

@@ -11,7 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from test_probe_lifecycle import ROOT, _env, _postmaster, _wait_for_posts_copy
+
+from service.settings import SettingsError, load_settings
 
 
 def test_sigterm_stops_a_seed_started_as_a_background_job():
@@ -59,3 +62,37 @@ def test_sigterm_stops_a_seed_started_as_a_background_job():
         if left is not None and Path(f"/proc/{left[0]}").exists():
             os.kill(left[0], signal.SIGQUIT)    # only the server this test started, on its own directory
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+# Whole-number settings README gives no upper bound; each is reported by an admin health GET.
+UNBOUNDED_WHOLE_NUMBERS = ("DB_POOL_RECYCLE", "DB_USER_CONCURRENCY", "CACHE_SHORT_TTL", "CACHE_MEDIUM_TTL",
+                           "CACHE_LONG_TTL", "CACHE_MAX_SIZE", "CACHE_MAX_BYTES", "OFFSET_THRESHOLD",
+                           "N_PLUS_ONE_THRESHOLD")
+ADMIN_GETS = ("/api/health/database", "/api/health/database/events", "/api/health/cache", "/api/health/profiling",
+              "/api/health/profiling/queries", "/api/health/profiling/slow-queries", "/api/health/full",
+              "/api/health/jobs")
+
+
+@pytest.mark.parametrize("variable", UNBOUNDED_WHOLE_NUMBERS)
+def test_a_whole_number_setting_too_large_for_json_stops_start_up(tmp_path, variable):
+    """README, Configuration: a bad value stops start-up with one line naming the variable.
+    CACHE_SHORT_TTL=100000000000000000000 (or DB_POOL_RECYCLE, CACHE_MAX_SIZE, ...) was
+    accepted, and every admin health GET that reports it then answered 500 (orjson:
+    "Integer exceeds 64-bit range"): /api/health/full, /database, /cache."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"VAR_DIR": str(tmp_path), variable: str(10**20)})
+    assert str(caught.value).startswith(f"{variable}: must be at most ")
+
+
+async def test_the_largest_whole_number_settings_are_reported_by_the_health_gets(settings, make_api):
+    """At the bound every report the operator reads still answers (no 500)."""
+    largest = {variable: str(2**53 - 1) for variable in UNBOUNDED_WHOLE_NUMBERS}
+    loaded = load_settings({"VAR_DIR": str(settings.var_dir), **largest})
+    api = await make_api(settings.replace(**{field: getattr(loaded, field) for field in (
+        "db_pool_recycle", "db_user_concurrency", "cache_short_ttl", "cache_medium_ttl", "cache_long_ttl",
+        "cache_max_size", "cache_max_bytes", "offset_threshold", "n_plus_one_threshold")}))
+    admin = await api.user(admin=True)
+    await api.get("/api/posts", admin)
+    await api.get("/api/posts?page=3", admin)
+    for path in ADMIN_GETS:
+        await api.get(path, admin)
