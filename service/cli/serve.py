@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.supervisor import serve
     settings = settings.replace(**{k: v for k, v in (("host", args.host), ("port", args.port),
                                                       ("workers", args.workers)) if v is not None})
+    if settings.port == 0:
+        settings = settings.replace(port=_free_port(settings.host))
     embedded = not settings.database_url
     with database(settings) as settings:
         applied, warnings = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
@@ -103,6 +106,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if status:
         print("error: the worker processes kept dying (their log says why); stopped", file=sys.stderr)
     return status
+
+
+def _free_port(host: str) -> int:
+    """A port the kernel has free on host, chosen once: with port 0 left to each process, the
+    banner printed http://…:0 and every worker (and each restarted one) bound a port of its
+    own, so N processes did not share one port and none of them was named."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.bind(address)
+        return probe.getsockname()[1]
 
 
 async def _pool_capacity_warning(db: Database, settings: Settings) -> str | None:

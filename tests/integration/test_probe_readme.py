@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -96,3 +97,42 @@ async def test_the_largest_whole_number_settings_are_reported_by_the_health_gets
     await api.get("/api/posts?page=3", admin)
     for path in ADMIN_GETS:
         await api.get(path, admin)
+
+
+def test_serve_on_port_zero_prints_the_port_every_worker_shares():
+    """README, Configuration: PORT (and --port) take 0..65535, and `run.py serve` prints the URL
+    it serves on. With port 0 it printed http://127.0.0.1:0, and with --workers 2 each worker
+    bound a free port of its own: two ports, neither printed, instead of N processes on one."""
+    import re
+    import urllib.request
+
+    var_dir = Path(tempfile.mkdtemp(prefix="cj-probe-readme-"))
+    pgdata = var_dir / "pgdata"
+    process = subprocess.Popen([sys.executable, "run.py", "serve", "--port", "0", "--workers", "2"], cwd=ROOT,
+                               env=_env(var_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        banner = process.stdout.readline()
+        found = re.match(r"Content Jumpstart API on http://127\.0\.0\.1:(\d+)$", banner.strip())
+        assert found, banner
+        port = int(found.group(1))
+        assert port != 0, banner
+        pids = set()
+        deadline = time.monotonic() + 120
+        while len(pids) < 2 and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/live", timeout=5) as answer:
+                    pids.add(json.loads(answer.read())["worker"]["pid"])
+            except OSError:          # the workers are still starting
+                time.sleep(0.1)
+        assert len(pids) == 2, f"only worker(s) {pids} answered on port {port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        left = _postmaster(pgdata)
+        if left is not None and Path(f"/proc/{left[0]}").exists():
+            os.kill(left[0], signal.SIGQUIT)
+        shutil.rmtree(var_dir, ignore_errors=True)
