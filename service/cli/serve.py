@@ -88,7 +88,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     embedded = not settings.database_url
     with database(settings) as settings:
         applied, warnings = asyncio.run(_prepare_to_serve(settings, embedded=embedded))
-        print(f"Content Jumpstart API on http://{settings.host}:{settings.port}", flush=True)
+        # An IPv6 literal is bracketed in a URL: http://::1:8080 is no address a client takes.
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        print(f"Content Jumpstart API on http://{host}:{settings.port}", flush=True)
         print(f"  database: {settings.database_url}" + ("  (embedded, data in "
               f"{(settings.var_dir / 'pgdata').resolve()})" if embedded else ""), flush=True)
         if applied:

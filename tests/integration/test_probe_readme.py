@@ -136,3 +136,44 @@ def test_serve_on_port_zero_prints_the_port_every_worker_shares():
         if left is not None and Path(f"/proc/{left[0]}").exists():
             os.kill(left[0], signal.SIGQUIT)
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def test_serve_on_an_ipv6_address_prints_a_url_that_works():
+    """`run.py serve --host ::1` printed http://::1:PORT, which no client parses (an IPv6
+    literal in a URL is written in brackets); the README's first step is to copy that URL."""
+    import re
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from test_probe_lifecycle import _free_port
+
+    var_dir = Path(tempfile.mkdtemp(prefix="cj-probe-readme-"))
+    pgdata = var_dir / "pgdata"
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "run.py", "serve", "--host", "::1", "--port", str(port)], cwd=ROOT,
+                               env=_env(var_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        found = re.match(r"Content Jumpstart API on (\S+)$", process.stdout.readline().strip())
+        assert found
+        url = found.group(1)
+        assert url == f"http://[::1]:{port}" and urlsplit(url).port == port, url
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/health/live", timeout=5) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:          # still starting
+                assert time.monotonic() < deadline, f"nothing answered on {url}"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        left = _postmaster(pgdata)
+        if left is not None and Path(f"/proc/{left[0]}").exists():
+            os.kill(left[0], signal.SIGQUIT)
+        shutil.rmtree(var_dir, ignore_errors=True)
