@@ -138,10 +138,10 @@ class OneBox:
         # database a demo admin with a small data set: what `run.py serve` does.
         direct = self.settings.replace(database_url=self.urls["primary"], database_direct_url=self.urls["primary"],
                                        var_dir=self.options.directory)
-        applied, warning = asyncio.run(_prepare_to_serve(direct, embedded=True))
+        applied, warnings = asyncio.run(_prepare_to_serve(direct, embedded=True))
         if applied:
             self.say(f"  migrations applied: {', '.join(applied)}")
-        if warning:
+        for warning in warnings:        # a list, one line each (as `run.py serve` prints them)
             self.say(f"  warning: {warning}")
 
     def _start_standby(self) -> None:

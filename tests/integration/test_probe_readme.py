@@ -177,3 +177,37 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_works():
         if left is not None and Path(f"/proc/{left[0]}").exists():
             os.kill(left[0], signal.SIGQUIT)
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("pgbouncer") is None, reason="needs the Debian package pgbouncer")
+def test_topology_prints_each_start_up_warning_as_a_line():
+    """`run.py topology` printed its start-up warnings as a Python list,
+    `warning: ['the serving role \\'postgres\\' has superuser, …']`: _prepare_to_serve
+    returns a list of warnings, which the runner printed as one."""
+    directory = Path(tempfile.mkdtemp(prefix="cj-probe-readme-topology-"))
+    process = subprocess.Popen([sys.executable, "run.py", "topology", "--port", "0", "--pgbouncer-port", "0",
+                                "--no-replica", "--no-prometheus", "--dir", str(directory)], cwd=ROOT,
+                               env=_env(directory / "var"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\\n"))
+            if line.startswith("Ctrl-C"):
+                break
+        assert any(line.startswith("Ctrl-C") for line in lines), lines
+        warnings = [line for line in lines if line.strip().startswith("warning:")]
+        assert all(not line.strip().startswith("warning: [") for line in warnings), warnings
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert process.returncode == 0
+        shutil.rmtree(directory, ignore_errors=True)
