@@ -81,7 +81,7 @@ async def _enqueue_for_project(request: web.Request, kind: str, schema_of_body: 
         if not created and (row["kind"], row["project_id"]) != (kind, project_id):
             # The key names a job of another kind or project: answering with it would hand
             # an export of project A to a request for a report of project B.
-            raise IdempotencyKeyReused(f"Idempotency-Key already names a {row['kind']} job of another project "
+            raise IdempotencyKeyReused(f"Idempotency-Key already names another job ({row['kind']}) of another project "
                                        "or kind; use a new key for this request", field="Idempotency-Key")
     response = json_response(request, jobs.detail(row), status=202 if created else 200)
     response.headers["Location"] = f"/api/jobs/{job_id}"
@@ -147,7 +147,9 @@ async def job_result(request: web.Request) -> web.StreamResponse:
     if row is None:
         raise NotFound("job not found")
     if row["sha256"] is None:
-        raise JobNotFinished(f"job has no result: it is {row['status']}")
+        # An email or maintenance job has no file even once it has succeeded.
+        raise JobNotFinished(f"job has no result: it is {row['status']}" if row["status"] != "succeeded"
+                             else f"job has no result: {row['kind']} jobs make no file")
     etag = f'"{row["sha256"]}"'
     ctx = request[keys.REQUEST_CTX]
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Request-ID": ctx.request_id}

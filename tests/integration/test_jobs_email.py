@@ -79,6 +79,10 @@ async def test_a_project_name_with_a_line_break_still_gets_its_notice(make_api, 
         assert inbox.messages[0].rcpt_tos == ["client@example.com"]
         assert 'Subject: Your project "Spring Bcc: someone@example.org" has been delivered' in \
             inbox.messages[0].content.decode()
+        # A succeeded email job has no file, and says why (not "it is succeeded").
+        _, body = await api.call("GET", f"/api/jobs/{job['id']}/result", user, expect=409)
+        assert body["error"]["code"] == "job_not_finished"
+        assert body["error"]["message"] == "job has no result: email jobs make no file", body
 
 
 async def _ready(value):
