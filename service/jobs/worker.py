@@ -220,6 +220,14 @@ class Worker:
         if self.metrics is not None and job.attempt == 1:
             self.metrics.picked_up(job.kind, row["pickup_s"])
         job.task = asyncio.create_task(self._run(job), name=f"job-{job.kind}-{job.id}")
+        # Also when the task is cancelled before its first step (beat() cancelling a job it
+        # lost): the coroutine is never entered then, nor the finally of _run that frees the
+        # slot, and the worker would run one job fewer at a time for the rest of its life.
+        job.task.add_done_callback(lambda _task, job_id=job.id: self._free(job_id))
+
+    def _free(self, job_id: UUID) -> None:
+        if self.running.pop(job_id, None) is not None:
+            self._wakeup.set()
 
     # Running ----------------------------------------------------------------------
 
@@ -258,8 +266,7 @@ class Worker:
             log.warning("job %s (%s) attempt %d/%d failed: %s%s", job.id, job.kind, job.attempt, job.max_attempts,
                         error, f"; retry in {delay:.2f} s" if status == "queued" else "")
         finally:
-            self.running.pop(job.id, None)
-            self._wakeup.set()
+            self._free(job.id)
             if self.metrics is not None:
                 self.metrics.finished(job.kind, outcome, time.perf_counter() - started)
 

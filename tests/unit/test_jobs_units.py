@@ -46,3 +46,24 @@ def test_a_jobs_owner_reads_the_replies_to_the_notice_not_the_relays_greeting():
     greeting = owner_error(aiosmtplib.SMTPConnectResponseError(554, "mx.internal.example not accepting"))
     assert greeting.startswith("SMTPConnectResponseError") and "mx.internal" not in greeting
     assert "7.7.7.7" not in owner_error(OSError("connect to 7.7.7.7:5432 failed"))
+
+
+async def test_a_job_task_cancelled_before_it_first_ran_gives_its_slot_back():
+    """A task cancelled before its first step never enters its coroutine, so the finally of
+    Worker._run that frees the job's slot never ran: the worker would have run one job
+    fewer at a time for the rest of its life (beat() cancels the task of a job it lost)."""
+    import asyncio
+    from uuid import uuid4
+
+    from service.jobs.worker import Worker
+    from service.settings import Settings
+
+    worker = Worker(None, Settings(), tasks={"export": lambda job: asyncio.sleep(0)})
+    job_id = uuid4()
+    worker._start({"id": job_id, "kind": "export", "owner_id": uuid4(), "project_id": uuid4(), "params": {},
+                   "attempts": 1, "max_attempts": 5, "cancel_requested": False, "pickup_s": 0.0})
+    task = worker.running[job_id].task
+    task.cancel()                                   # before the loop ever ran it
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)                          # done callbacks run on the next turn
+    assert worker.running == {}
