@@ -174,6 +174,26 @@ def _postmaster(pgdata: Path) -> tuple[int, str] | None:
     return int(lines[0]), f"postgresql://postgres@/content_jumpstart?host={lines[4]}&port={lines[3]}"
 
 
+def _stop_and_clean(process: subprocess.Popen | None, var_dir: Path, *, graceful_s: float = 0) -> None:
+    """Stop what a test started on var_dir: the command (SIGTERM first, given graceful_s to
+    finish, when graceful_s), the embedded server it left on var_dir/pgdata (only that one,
+    on its own directory), and the directory."""
+    if process is not None and process.poll() is None:
+        if graceful_s:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.communicate(timeout=graceful_s)
+            except subprocess.TimeoutExpired:
+                pass
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    left = _postmaster(var_dir / "pgdata")
+    if left is not None and Path(f"/proc/{left[0]}").exists():
+        os.kill(left[0], signal.SIGQUIT)
+    shutil.rmtree(var_dir, ignore_errors=True)
+
+
 def test_sigterm_stops_a_seed_and_the_embedded_server_it_started():
     """SIGTERM's default action ended `run.py seed` (or `migrate`, or a `serve` still
     migrating) at once: no cleanup ran, and the embedded PostgreSQL it had started kept
@@ -205,13 +225,7 @@ def test_sigterm_stops_a_seed_and_the_embedded_server_it_started():
         assert not Path(f"/proc/{pid}").exists() and not (pgdata / "postmaster.pid").exists(), \
             "the embedded PostgreSQL outlived the seed"
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-        left = _postmaster(pgdata)
-        if left is not None and Path(f"/proc/{left[0]}").exists():
-            os.kill(left[0], signal.SIGQUIT)    # only the server this test started, on its own directory
-        shutil.rmtree(var_dir, ignore_errors=True)
+        _stop_and_clean(process, var_dir)
 
 
 def test_a_var_dir_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_probe_lifecycle import ROOT, _env, _postmaster, _wait_for_posts_copy
+from test_probe_lifecycle import ROOT, _env, _postmaster, _stop_and_clean, _wait_for_posts_copy
 
 from service.settings import SettingsError, load_settings
 
@@ -56,13 +55,7 @@ def test_sigterm_stops_a_seed_started_as_a_background_job():
             time.sleep(0.1)
         assert not Path(f"/proc/{pid}").exists(), "the embedded PostgreSQL outlived the seed"
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-        left = _postmaster(pgdata)
-        if left is not None and Path(f"/proc/{left[0]}").exists():
-            os.kill(left[0], signal.SIGQUIT)    # only the server this test started, on its own directory
-        shutil.rmtree(var_dir, ignore_errors=True)
+        _stop_and_clean(process, var_dir)
 
 
 # Whole-number settings README gives no upper bound; each is reported by an admin health GET.
@@ -107,7 +100,6 @@ def test_serve_on_port_zero_prints_the_port_every_worker_shares():
     import urllib.request
 
     var_dir = Path(tempfile.mkdtemp(prefix="cj-probe-readme-"))
-    pgdata = var_dir / "pgdata"
     process = subprocess.Popen([sys.executable, "run.py", "serve", "--port", "0", "--workers", "2"], cwd=ROOT,
                                env=_env(var_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -126,16 +118,7 @@ def test_serve_on_port_zero_prints_the_port_every_worker_shares():
                 time.sleep(0.1)
         assert len(pids) == 2, f"only worker(s) {pids} answered on port {port}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        left = _postmaster(pgdata)
-        if left is not None and Path(f"/proc/{left[0]}").exists():
-            os.kill(left[0], signal.SIGQUIT)
-        shutil.rmtree(var_dir, ignore_errors=True)
+        _stop_and_clean(process, var_dir, graceful_s=90)
 
 
 def test_serve_on_an_ipv6_address_prints_a_url_that_works():
@@ -148,7 +131,6 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_works():
     from test_probe_lifecycle import _free_port
 
     var_dir = Path(tempfile.mkdtemp(prefix="cj-probe-readme-"))
-    pgdata = var_dir / "pgdata"
     port = _free_port()
     process = subprocess.Popen([sys.executable, "run.py", "serve", "--host", "::1", "--port", str(port)], cwd=ROOT,
                                env=_env(var_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -167,16 +149,7 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_works():
                 assert time.monotonic() < deadline, f"nothing answered on {url}"
                 time.sleep(0.1)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        left = _postmaster(pgdata)
-        if left is not None and Path(f"/proc/{left[0]}").exists():
-            os.kill(left[0], signal.SIGQUIT)
-        shutil.rmtree(var_dir, ignore_errors=True)
+        _stop_and_clean(process, var_dir, graceful_s=90)
 
 
 @pytest.mark.skipif(shutil.which("pgbouncer") is None, reason="needs the Debian package pgbouncer")
