@@ -194,6 +194,29 @@ def _stop_and_clean(process: subprocess.Popen | None, var_dir: Path, *, graceful
     shutil.rmtree(var_dir, ignore_errors=True)
 
 
+def _start_seed(env: dict[str, str], owner_email: str, posts: int, **popen) -> subprocess.Popen:
+    """`run.py seed` of `posts` posts started (stdout and stderr piped) for a new admin,
+    on the VAR_DIR of env; create-user leaves no embedded server running."""
+    made = subprocess.run([sys.executable, "run.py", "create-user", "--email", owner_email, "--password",
+                           "a long passphrase", "--admin"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert made.returncode == 0, made.stderr
+    assert _postmaster(Path(env["VAR_DIR"]) / "pgdata") is None, "create-user left its embedded server running"
+    return subprocess.Popen([sys.executable, "run.py", "seed", "--clients", "1", "--projects", "1",
+                             "--posts", str(posts)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _in_its_posts_copy(process: subprocess.Popen, pgdata: Path) -> tuple[int, str]:
+    """(pid, superuser URL) of the seed's embedded server, once the seed is copying posts."""
+    deadline = time.monotonic() + 120
+    while _postmaster(pgdata) is None and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    pid, url = _postmaster(pgdata)
+    asyncio.run(_wait_for_posts_copy(url, process))
+    return pid, url
+
+
 def test_sigterm_stops_a_seed_and_the_embedded_server_it_started():
     """SIGTERM's default action ended `run.py seed` (or `migrate`, or a `serve` still
     migrating) at once: no cleanup ran, and the embedded PostgreSQL it had started kept
@@ -203,19 +226,8 @@ def test_sigterm_stops_a_seed_and_the_embedded_server_it_started():
     env = _env(var_dir)
     process = None
     try:
-        made = subprocess.run([sys.executable, "run.py", "create-user", "--email", "term@example.com", "--password",
-                               "a long passphrase", "--admin"], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=180)
-        assert made.returncode == 0, made.stderr
-        assert _postmaster(pgdata) is None, "create-user left its embedded server running"
-        process = subprocess.Popen([sys.executable, "run.py", "seed", "--clients", "1", "--projects", "1",
-                                    "--posts", "30000"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while _postmaster(pgdata) is None and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        pid, url = _postmaster(pgdata)
-        asyncio.run(_wait_for_posts_copy(url, process))
+        process = _start_seed(env, "term@example.com", 30000)
+        pid, _ = _in_its_posts_copy(process, pgdata)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 130 and "Traceback" not in stderr, stderr

@@ -1,7 +1,6 @@
 """What README.md promises a newcomer about the commands, checked against a real run (probe-readme)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import signal
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_probe_lifecycle import ROOT, _env, _postmaster, _stop_and_clean, _wait_for_posts_copy
+from test_probe_lifecycle import ROOT, _env, _in_its_posts_copy, _start_seed, _stop_and_clean
 
 from service.settings import SettingsError, load_settings
 
@@ -28,20 +27,10 @@ def test_sigterm_stops_a_seed_started_as_a_background_job():
     env = _env(var_dir)
     process = None
     try:
-        made = subprocess.run([sys.executable, "run.py", "create-user", "--email", "seed@example.com", "--password",
-                               "a long passphrase", "--admin"], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=180)
-        assert made.returncode == 0, made.stderr
-        process = subprocess.Popen([sys.executable, "run.py", "seed", "--clients", "1", "--projects", "1",
-                                    "--posts", "1000000"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True,
-                                   # as bash starts `cmd &` without job control
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-        deadline = time.monotonic() + 120
-        while _postmaster(pgdata) is None and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        pid, url = _postmaster(pgdata)
-        asyncio.run(_wait_for_posts_copy(url, process))
+        # as bash starts `cmd &` without job control: SIGINT ignored
+        process = _start_seed(env, "seed@example.com", 1000000,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        pid, _ = _in_its_posts_copy(process, pgdata)
         process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         try:
