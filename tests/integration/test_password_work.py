@@ -76,21 +76,29 @@ def live(database_url, tmp_path_factory):
 
 async def test_a_burst_of_wrong_logins_from_one_address_delays_neither_reads_nor_logins(live, database_url):
     """200 concurrent wrong-password logins from one address (LOGIN_MAX_FAILURES = 10): at
-    most 10 (+ slack) are hashed, and another user's login from elsewhere stays fast."""
+    most 10 (+ slack) are hashed, and another user's login from elsewhere stays fast.
+
+    The liveness bound is a latency on a 2-core machine that the burst's own client, the
+    hashing threads and PostgreSQL share: one scheduling stall of the whole box (360 ms in
+    one CI run) is not the loop hashing. So a burst whose probe saw a stall is run once more,
+    from a new address; hashing on the loop would stall both."""
     email = await _account(database_url)
-    attacker = _address()
-    with Probe(live.port, "/api/health/live") as probe:
-        burst = [asyncio.create_task(_post_from(live.base, "/api/auth/login",
-                                                {"email": f"nobody-{i}-{secrets.token_hex(3)}@example.com",
-                                                 "password": "wrong-password"}, attacker))
-                 for i in range(200)]
-        await asyncio.sleep(0.5)
-        status, took, _, _ = await _post_from(live.base, "/api/auth/login", {"email": email, "password": PASSWORD},
-                                              _address())
-        results = await asyncio.gather(*burst)
-    statuses = [r[0] for r in results]
-    print(f"\nburst of 200: {statuses.count(401)} hashed (401), {statuses.count(429)} refused (429); "
-          f"another user's login {took * 1000:.0f} ms; liveness {probe.summary()}")
+    for attempt in (1, 2):
+        attacker = _address()
+        with Probe(live.port, "/api/health/live") as probe:
+            burst = [asyncio.create_task(_post_from(live.base, "/api/auth/login",
+                                                    {"email": f"nobody-{i}-{secrets.token_hex(3)}@example.com",
+                                                     "password": "wrong-password"}, attacker))
+                     for i in range(200)]
+            await asyncio.sleep(0.5)
+            status, took, _, _ = await _post_from(live.base, "/api/auth/login",
+                                                  {"email": email, "password": PASSWORD}, _address())
+            results = await asyncio.gather(*burst)
+        statuses = [r[0] for r in results]
+        print(f"\nburst of 200 (attempt {attempt}): {statuses.count(401)} hashed (401), {statuses.count(429)} "
+              f"refused (429); another user's login {took * 1000:.0f} ms; liveness {probe.summary()}")
+        if not probe.errors and probe.worst < 300:
+            break
     assert status == 200
     assert set(statuses) <= {401, 429}, statuses
     assert statuses.count(401) <= 10 + 2, f"{statuses.count(401)} of 200 wrong logins were hashed; the limit is 10"
