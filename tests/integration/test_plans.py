@@ -238,10 +238,25 @@ def describe(plan: dict) -> str:
     return "\n".join(lines)
 
 
+# A range the planner expects this small may be read whole through the same index and
+# sorted (a bitmap of its rows, then a top-N sort): cheaper than walking it, and bounded by
+# the range, not by the list. The data are random (owners of random ids), and an owner
+# with few `ready` projects before the key made the planner take that plan in one CI run.
+SMALL_RANGE_ROWS = 200
+
+
 def assert_index_range_scan(plan: dict, table: str, index: str) -> None:
     nodes = list(plan_nodes(plan))
     shown = describe(plan)
-    assert not [n for n in nodes if "Sort" in n["Node Type"]], f"a Sort node:\n{shown}"
+    sorts = [n for n in nodes if "Sort" in n["Node Type"]]
+    if sorts:
+        bitmaps = [n for n in nodes if n["Node Type"] == "Bitmap Heap Scan" and n.get("Relation Name") == table]
+        index_scans = [n for n in nodes if n["Node Type"] == "Bitmap Index Scan"]
+        assert len(sorts) == 1 and len(bitmaps) == 1 and bitmaps[0]["Plan Rows"] <= SMALL_RANGE_ROWS, \
+            f"a Sort node:\n{shown}"
+        assert [n["Index Name"] for n in index_scans] == [index], f"expected {index}:\n{shown}"
+        assert "ROW(created_at, id)" in index_scans[0].get("Index Cond", ""), f"key not in the index condition:\n{shown}"
+        return
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], f"a Seq Scan:\n{shown}"
     scans = [n for n in nodes if n["Node Type"] in ("Index Scan", "Index Only Scan")
              and n.get("Relation Name") == table]
